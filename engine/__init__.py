@@ -1,0 +1,18 @@
+"""Portfolio-margin risk engine: pure numpy/scipy/pandas, no UI.
+
+Public API (DESIGN §11)::
+
+    from engine.pricing import black76_price, black76_greeks
+    from engine.instruments import parse_instrument
+    from engine.market import load_market, save_market
+    from engine.portfolio import read_positions
+    from engine import analyze
+"""
+from .analysis import Analysis, Settings, analyze
+from .instruments import Instrument, InstrumentError, parse_instrument
+from .market import Market, MarketError, load_market, save_market
+from .portfolio import Book, Position, PositionsImport, RowError, read_positions, write_positions
+
+__all__ = ["Analysis", "Book", "Instrument", "InstrumentError", "Market", "MarketError", "Position",
+           "PositionsImport", "RowError", "Settings", "analyze", "load_market", "parse_instrument",
+           "read_positions", "save_market", "write_positions"]

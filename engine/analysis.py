@@ -1,0 +1,192 @@
+"""``analyze(book, market, settings)``: everything the dashboard shows about one book, at once.
+
+One call vectorises the book, prices it, computes display Greeks per position and their
+aggregates (by underlying, expiry, strike), the full-revaluation stress grid, P&L-vs-spot curves
+for each horizon and at expiry with breakevens, and Greeks-vs-spot profiles.  Margin and
+liquidation work consumes the same ``Analysis`` (its ``arrays`` and position mapping).
+
+Units: quantities in contracts, prices and values in USD, delta in units of underlying (and USD),
+gamma as USD delta change per 1 % move, vega per vol point, theta per calendar day.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .instruments import FUTURE, OPTION, PERPETUAL, SPOT
+from .market import Market
+from .portfolio import Book
+from .scenarios import (DAYS_PER_YEAR, GREEK_COLUMNS, InstrumentArrays, ShockGrid, StressResult,
+                        breakevens, instrument_arrays, instrument_greeks, instrument_values,
+                        net_quantities, payoff_curves, stress_grid, submit)
+
+TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
+AGG_COLUMNS = ("value", "pnl", "notional_usd") + GREEK_COLUMNS
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to compute: stress-grid axes, horizons (days), smile dynamics, profile resolution."""
+
+    spot_range: float = 0.5
+    spot_steps: int = 41
+    vol_range: float = 0.30
+    vol_steps: int = 13
+    horizons_days: tuple[float, ...] = (0.0, 1.0, 7.0, 30.0)
+    sticky: str | None = None  # None: the market's own setting
+    profile_steps: int = 81
+
+    def __post_init__(self):
+        problems = []
+        if not 0 < self.spot_range < 1:
+            problems.append("spot_range must be in (0, 1) — a −100 % shock has no forward")
+        if not 0 <= self.vol_range <= 2:
+            problems.append("vol_range must be between 0 and 2 (200 vol points)")
+        if not 2 <= self.spot_steps <= 201 or not 1 <= self.vol_steps <= 61:
+            problems.append("spot_steps must be 2…201 and vol_steps 1…61")
+        if any(h < 0 or h > 3650 for h in self.horizons_days) or not self.horizons_days:
+            problems.append("horizons_days must be 0…3650 days, at least one")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def grid(self) -> ShockGrid:
+        return ShockGrid.build(self.spot_range, self.spot_steps, self.vol_range, self.vol_steps,
+                               self.horizons_days)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    book: Book
+    market: Market
+    settings: Settings
+    arrays: InstrumentArrays
+    position_instrument: np.ndarray
+    positions: pd.DataFrame
+    totals: dict
+    by_underlying: pd.DataFrame
+    by_expiry: pd.DataFrame
+    by_strike: pd.DataFrame
+    stress_result: StressResult
+    payoff: pd.DataFrame
+    breakevens: dict
+    profile: pd.DataFrame
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def stress(self) -> pd.DataFrame:
+        """Tidy stress frame: spot_shock, vol_shock, horizon_days, pnl (USD)."""
+        return self.stress_result.to_frame()
+
+    @property
+    def quantities(self) -> np.ndarray:
+        return self.positions["quantity"].to_numpy(float)
+
+
+def _position_table(book: Book, arr: InstrumentArrays, pos_inst: np.ndarray, q: np.ndarray,
+                    mark_i: np.ndarray) -> pd.DataFrame:
+    entry = np.array([np.nan if p.entry_price is None else p.entry_price for p in book.positions])
+    greeks_i = instrument_greeks(arr)
+    vol_i = np.full(len(arr), np.nan)
+    vol_i[arr.option_index] = arr.base_vol()
+    kind = np.array([i.kind for i in arr.instruments], dtype=object)[pos_inst]
+    mult = arr.multiplier[pos_inst]
+    mark = mark_i[pos_inst]
+    # Equity contribution (DESIGN §6): options and spot at value; futures/perps at unrealised P&L.
+    is_deriv_linear = (kind == FUTURE) | (kind == PERPETUAL)
+    value = np.where(is_deriv_linear, q * np.where(np.isnan(entry), 0.0, mark - entry * mult), q * mark)
+    pnl = q * (mark - entry * mult)  # NaN without an entry price
+    insts = [arr.instruments[k] for k in pos_inst]
+    frame = pd.DataFrame({
+        "instrument": [i.name for i in insts],
+        "underlying": [i.underlying for i in insts],
+        "kind": kind,
+        "expiry": [i.expiry_date.isoformat() if i.expiry else ("PERP" if i.kind == PERPETUAL else "SPOT")
+                   for i in insts],
+        "strike": arr.strike[pos_inst],
+        "option_type": [("C" if i.is_call else "P") if i.kind == OPTION else "" for i in insts],
+        "quantity": q,
+        "entry_price": entry,
+        "mark": mark,
+        "value": value,
+        "pnl": pnl,
+        "notional_usd": np.abs(q) * mult * arr.spot[pos_inst],
+        "spot": arr.spot[pos_inst],
+        "forward": arr.forward()[pos_inst],
+        "vol": vol_i[pos_inst],
+        "days_to_expiry": np.where(kind == OPTION, arr.T[pos_inst], np.where(kind == FUTURE, arr.T[pos_inst], np.nan))
+        * DAYS_PER_YEAR,
+    })
+    for col in GREEK_COLUMNS:
+        frame[col] = q * greeks_i[col][pos_inst]
+    return frame
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    cols = list(AGG_COLUMNS)
+    agg = frame[keys + cols].assign(positions=1).groupby(keys, sort=True).sum(min_count=1)
+    return agg[["positions"] + cols].reset_index()
+
+
+def analyze(book: Book, market: Market, settings: Settings | None = None) -> Analysis:
+    """Price, Greeks, aggregates, stress grid, payoff curves and profiles of ``book``.
+
+    Raises ``MarketError`` if an underlying of the book has no market data.
+    """
+    settings = settings or Settings()
+    index = {inst: k for k, inst in enumerate(book.instruments)}
+    pos_inst = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
+    q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
+    arr = instrument_arrays(book.instruments, market, settings.sticky)
+    base = instrument_values(arr)
+    net = net_quantities(pos_inst, q, len(arr))
+    # The curves run on a revaluation thread while this thread builds the tables.
+    curves = submit(lambda: (_payoff(arr, net, base, settings), _profile(arr, net, base, settings)))
+    frame = _position_table(book, arr, pos_inst, q, base)
+    totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
+    totals["pnl"] = float(frame["pnl"].sum(min_count=1)) if frame["pnl"].notna().any() else 0.0
+    totals.update(positions=len(frame), notional_usd=float(frame["notional_usd"].sum()))
+    by_underlying = _aggregate(frame, ["underlying"])
+    by_expiry = _aggregate(frame, ["underlying", "expiry"])
+    by_strike = _aggregate(frame[frame["kind"] == OPTION], ["underlying", "strike"])
+    stress = stress_grid(arr, pos_inst, q, settings.grid, base)
+    (payoff, bes), profile = curves.result()
+
+    warnings = []
+    expired = frame.loc[(frame["days_to_expiry"] <= 0), "instrument"].tolist()
+    if expired:
+        warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
+                        + ", ".join(expired[:5]))
+    return Analysis(book, market, settings, arr, pos_inst, frame, totals, by_underlying, by_expiry,
+                    by_strike, stress, payoff, bes, profile, tuple(warnings))
+
+
+def _payoff(arr, net, base, settings: Settings):
+    """P&L vs spot at unchanged vol for each horizon and at the last option expiry."""
+    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
+    labels = [f"{h:g} d" for h in settings.horizons_days]
+    horizons = [h / DAYS_PER_YEAR for h in settings.horizons_days]
+    opt_T = arr.T[arr.option_index]
+    if len(opt_T) and opt_T.max() > 0:
+        labels.append(f"expiry ({opt_T.max() * DAYS_PER_YEAR:.0f} d)")
+        horizons.append(float(opt_T.max()))
+    pnl = payoff_curves(arr, net, shocks, horizons, base)
+    frame = pd.DataFrame({
+        "spot_shock": np.tile(shocks, len(labels)),
+        "horizon": np.repeat(labels, len(shocks)),
+        "horizon_days": np.repeat(np.asarray(horizons) * DAYS_PER_YEAR, len(shocks)),
+        "pnl": pnl.ravel(),
+    })
+    return frame, {label: breakevens(shocks, row).tolist() for label, row in zip(labels, pnl)}
+
+
+def _profile(arr, net, base, settings: Settings) -> pd.DataFrame:
+    """Book P&L and Greeks totals as every spot moves by the same fraction (vol per smile)."""
+    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
+    g = instrument_greeks(arr, shocks[:, None])
+    data = {"spot_shock": shocks}
+    data.update({k: g[k] @ net for k in GREEK_COLUMNS})
+    data["pnl"] = (g["value"] - base) @ net
+    return pd.DataFrame(data)
