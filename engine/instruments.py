@@ -103,7 +103,7 @@ def _parse_date(text: str, day: str, mon: str, yy: str) -> datetime:
     try:
         d = date(2000 + int(yy), _MONTHS.index(mon) + 1, int(day))
     except ValueError:
-        raise InstrumentError(f"{text!r}: {day}{mon}{yy} is not a calendar date") from None
+        raise InstrumentError(f"{text!r}: {day}{mon}{yy} is not a calendar date; {EXPECTED}") from None
     return datetime.combine(d, EXPIRY_TIME)
 
 
@@ -128,7 +128,7 @@ def parse_instrument(name: str, multiplier: float = 1.0) -> Instrument:
         expiry = _parse_date(text, day, mon, yy)
         strike = float(strike_txt.replace("D", "."))
         if strike <= 0:
-            raise InstrumentError(f"{text!r}: strike must be positive")
+            raise InstrumentError(f"{text!r}: strike must be positive; {EXPECTED}")
         canonical = option_name(und, expiry.date(), strike, cp == "C")
         return Instrument(OPTION, und, expiry, strike, cp == "C", canonical, multiplier)
     if m := _PERP_RE.match(text):

@@ -154,7 +154,8 @@ def smile_vol(c: SmileCoefficients, K, F, T):
     w_hi = s_hi * s_hi * np.maximum(c.t_hi, MIN_SMILE_T)
     t_mid = np.maximum(c.t_lo + c.weight * (c.t_hi - c.t_lo), MIN_SMILE_T)
     var_interp = np.sqrt(np.maximum(w_lo + c.weight * (w_hi - w_lo), 0.0) / t_mid)
-    flat = np.where(c.weight >= 1.0, s_hi, s_lo)
+    # Beyond an already-expired slice (t_lo ≤ 0) the next live slice holds (flat extrapolation).
+    flat = np.where((c.weight >= 1.0) | (c.t_lo <= 0), s_hi, s_lo)
     return np.where(interior, var_interp, flat)
 
 
@@ -198,8 +199,13 @@ def market_from_dict(data: Mapping) -> Market:
         if not isinstance(u, Mapping):
             raise MarketError(f"{where}: must be an object")
         slices = []
-        for i, s in enumerate(u.get("smile") or []):
+        raw_smile = u.get("smile") or []
+        if not isinstance(raw_smile, list):
+            raise MarketError(f"{where}.smile: must be a list of expiries")
+        for i, s in enumerate(raw_smile):
             sw = f"{where}.smile[{i}]"
+            if not isinstance(s, Mapping):
+                raise MarketError(f"{sw}: must be an object with expiry and atm_vol")
             try:
                 expiry = date.fromisoformat(str(s.get("expiry"))[:10])
             except ValueError:

@@ -91,7 +91,8 @@ def black76_price(F, K, T, sigma, r, is_call):
     forward_minus_strike = F - K
     if not all_live:
         value = np.where(live, value, np.maximum(forward_minus_strike, 0.0))
-    value -= np.where(is_call, 0.0, forward_minus_strike)
+    # Not in place: is_call may broadcast the result to a larger shape than the other inputs.
+    value = value - np.where(is_call, 0.0, forward_minus_strike)
     return value if not np.any(r) else np.exp(-r * Tp) * value
 
 
