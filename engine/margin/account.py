@@ -1,0 +1,139 @@
+"""Account health and liquidation prices under a margin model (DESIGN §6, §7).
+
+    equity       = collateral + Σ mark-to-market   (options at value, long + / short −; futures and
+                   perps at unrealised P&L against the entry price, 0 without one; spot at value)
+    margin_ratio = MM / equity  (inf when equity ≤ 0 < MM)
+    available    = equity − IM
+    liquidatable = equity < MM
+
+Liquidation price: the spot move s (every underlying moved by the same fraction, so one number
+describes a multi-underlying book; per-underlying prices are S_u·(1 + s)) at which
+equity(s) = MM(s), everything else fixed: the book is revalued in full at the moved snapshot and
+the model's maintenance margin is recomputed there (the smile keeps its moneyness
+parametrisation; futures without an entry price keep today's mark as reference).  Each side is
+searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``; the
+first grid interval where equity − MM changes sign is solved with ``scipy.optimize.brentq``.
+None on a side means "none within ±search_range" (a dip narrower than one grid step can be
+missed).  An account that is already liquidatable reports a move of 0 on both sides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ..market import Market
+from ..portfolio import Book
+from ..scenarios import InstrumentArrays
+from . import model_spec
+from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate, margin_book
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    """Health of one account (USD).  ``liquidation_shock_down``/``_up``: spot move (fraction,
+    ≤ 0 / ≥ 0) at which equity = MM, None when none within ±``search_range``;
+    ``liquidation_price_down``/``_up``: the spot of each underlying there."""
+
+    model: str
+    collateral: float
+    equity: float
+    initial: float
+    maintenance: float
+    margin_ratio: float
+    available: float
+    liquidatable: bool
+    liquidation_shock_down: float | None
+    liquidation_shock_up: float | None
+    liquidation_price_down: dict | None
+    liquidation_price_up: dict | None
+    spot: dict
+    search_range: float
+
+    @property
+    def distance_down_pct(self) -> float | None:
+        """Distance to the downside liquidation price, % of spot (positive)."""
+        return None if self.liquidation_shock_down is None else -100.0 * self.liquidation_shock_down
+
+    @property
+    def distance_up_pct(self) -> float | None:
+        return None if self.liquidation_shock_up is None else 100.0 * self.liquidation_shock_up
+
+    @property
+    def distance_down_price(self) -> dict | None:
+        """Per underlying: spot − downside liquidation price (USD)."""
+        if self.liquidation_price_down is None:
+            return None
+        return {u: self.spot[u] - p for u, p in self.liquidation_price_down.items()}
+
+    @property
+    def distance_up_price(self) -> dict | None:
+        if self.liquidation_price_up is None:
+            return None
+        return {u: p - self.spot[u] for u, p in self.liquidation_price_up.items()}
+
+
+def position_mtm(mb: MarginBook, values: np.ndarray) -> np.ndarray:
+    """Mark-to-market per position (USD) with instrument values ``values`` (per contract);
+    futures and perps against their entry price, or against today's value without one."""
+    pos = mb.position_instrument
+    kind = mb.arrays.kind[pos]
+    ref = np.where(np.isnan(mb.entry_price), mb.universe.base[pos], mb.entry_price * mb.arrays.multiplier[pos])
+    v = values[pos]
+    return np.where((kind == FUTURE_CODE) | (kind == PERPETUAL_CODE), mb.quantity * (v - ref), mb.quantity * v)
+
+
+def account_health(book: Book, market: Market, collateral: float, model: str = "risk_based", params=None, *,
+                   search_range: float = 0.5, search_steps: int = 20,
+                   arrays: InstrumentArrays | None = None) -> AccountHealth:
+    """Equity, IM, MM, margin ratio and liquidation prices of ``book`` with ``collateral`` USD."""
+    if not 0.0 < search_range < 1.0:
+        raise ValueError(f"search_range must be in (0, 1) (got {search_range:g})")
+    if not np.isfinite(collateral):
+        raise ValueError(f"collateral must be a finite number (got {collateral!r})")
+    spec = model_spec(model)
+    params = spec.resolve(params)
+    mb = margin_book(book, market, arrays)
+
+    def state(shock: float):
+        uni = mb.universe if shock == 0.0 else mb.universe.shocked(shock)
+        row = evaluate(spec.prepare(uni, params), mb.net)
+        return account_equity(mb, collateral, uni), float(row[0]), float(row[1])
+
+    equity, im, mm = state(0.0)
+    liquidatable = equity < mm
+
+    def gap(shock: float) -> float:
+        eq, _, mm_s = state(shock)
+        return eq - mm_s
+
+    if liquidatable:
+        down = up = 0.0
+    else:
+        down = _first_crossing(gap, -search_range, search_steps)
+        up = _first_crossing(gap, search_range, search_steps)
+    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot)))
+
+    def prices(shock):
+        return None if shock is None else {u: s * (1.0 + shock) for u, s in und_spot.items()}
+
+    ratio = mm / equity if equity > 0 else (np.inf if mm > 0 else 0.0)
+    return AccountHealth(model, float(collateral), equity, im, mm, ratio, equity - im, bool(liquidatable),
+                         down, up, prices(down), prices(up), und_spot, search_range)
+
+
+def _first_crossing(gap, end: float, steps: int) -> float | None:
+    """First s between 0 and ``end`` where ``gap`` (> 0 at 0) reaches 0, or None."""
+    prev = 0.0
+    for s in np.linspace(0.0, end, steps + 1)[1:]:
+        if gap(s) <= 0.0:
+            return float(brentq(gap, prev, s, xtol=1e-9))
+        prev = s
+    return None
+
+
+def account_equity(mb: MarginBook, collateral: float, universe: Universe | None = None) -> float:
+    """collateral + Σ mark-to-market at ``universe`` (default: the book's own snapshot)."""
+    uni = mb.universe if universe is None else universe
+    return collateral + float(position_mtm(mb, uni.base).sum())

@@ -1,0 +1,115 @@
+"""``MarginResult``: what every margin model returns (DESIGN §6), and how it is assembled.
+
+Attribution per position (``by_position``):
+
+* ``marginal`` = requirement(book) − requirement(book without the position), USD.  For every
+  model this is exact, whatever the non-additive pieces (worst-of scenarios, contingencies,
+  minimums, square roots): the book without position p is the one-instrument variation
+  (instrument i(p), change −q_p), so all P positions are evaluated at once by
+  :func:`~engine.margin.core.evaluate_changes` — for a scenario model the P&L of "book without p"
+  in every scenario is total P&L − q_p·P&L(i(p)), a (positions × scenarios) array, and the
+  contingencies and minimums are recomputed from their own aggregates the same way.
+* ``scaled`` = marginal × total / Σ marginal, so that the column sums to the total.  Marginals of
+  a hedged book need not add up to the total (removing either leg of a spread raises the
+  requirement); when Σ marginal ≤ 0 the total is spread in proportion to the positive
+  marginals, and equally when none is positive.
+``marginal_mm``/``scaled_mm`` are the same for the maintenance requirement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .core import Kernel, MarginBook, evaluate_changes
+
+
+@dataclass(frozen=True)
+class MarginResult:
+    """Requirements of one book under one model (USD).
+
+    ``initial`` ≥ ``maintenance`` ≥ 0.  ``components``: the named pieces of the model's formula
+    (how they combine is the model's docstring; ``initial`` is authoritative).
+    ``scenario_pnl``: the grid the model evaluated, one row per (underlying, scenario) with
+    columns underlying, scenario (label), spot_shock, vol_direction (+1 up, 0, −1 down),
+    vol_shock (absolute vol points; NaN where the shock is per option), weight, pnl, weighted_pnl,
+    binding — empty for models without a grid.  ``binding_scenario``: underlying → label of its
+    worst weighted scenario.  ``by_position``: position, instrument, underlying, quantity,
+    marginal, scaled, marginal_mm, scaled_mm (see the module docstring).  ``by_underlying``:
+    each underlying's stand-alone requirement and components.  ``details``: figures shown
+    beside the requirement but not part of it (e.g. SPAN's net option value).
+    """
+
+    model: str
+    params: object
+    initial: float
+    maintenance: float
+    components: dict
+    scenario_pnl: pd.DataFrame
+    binding_scenario: dict
+    by_position: pd.DataFrame
+    by_underlying: pd.DataFrame
+    details: dict
+
+
+def scale_to_total(marginal: np.ndarray, total: float) -> np.ndarray:
+    """Allocation of ``total`` proportional to ``marginal`` (see the module docstring)."""
+    marginal = np.asarray(marginal, dtype=float)
+    if len(marginal) == 0:
+        return marginal.copy()
+    tiny = 1e-12 * max(abs(total), 1.0)
+    s = marginal.sum()
+    if s > tiny:
+        return marginal * (total / s)
+    positive = np.maximum(marginal, 0.0)
+    if positive.sum() > tiny:
+        return positive * (total / positive.sum())
+    return np.full(len(marginal), total / len(marginal))
+
+
+def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginResult:
+    """Evaluate ``kernel`` on the book ``mb`` and assemble the :class:`MarginResult`."""
+    names = ("initial", "maintenance") + kernel.components
+    arr = mb.arrays
+    net = mb.net
+    n_und = kernel.n_und
+    if n_und:
+        lin, grp, _ = kernel.aggregates(net)
+        comp_u = kernel.per_underlying(lin, grp, np.arange(n_und))
+        total = kernel.combine(comp_u[None])[0]
+        # Stand-alone per underlying: the other underlyings' components set to zero.
+        alone = kernel.combine(comp_u[None] * np.eye(n_und)[:, :, None])
+        scenarios, binding = kernel.scenario_table(lin)
+    else:
+        total, alone = np.zeros(len(names)), np.zeros((0, len(names)))
+        scenarios, binding = kernel.scenario_table(np.zeros((0, kernel.linear.shape[1])))
+    without = evaluate_changes(kernel, net, mb.position_instrument, -mb.quantity)
+    marginal = total[0] - without[:, 0]
+    marginal_mm = total[1] - without[:, 1]
+    by_position = pd.DataFrame({
+        "position": np.arange(len(mb)),
+        "instrument": arr.names[mb.position_instrument] if len(mb) else np.array([], dtype=object),
+        "underlying": np.asarray(arr.underlyings, dtype=object)[arr.und_index[mb.position_instrument]]
+        if len(mb) else np.array([], dtype=object),
+        "quantity": mb.quantity,
+        "marginal": marginal,
+        "scaled": scale_to_total(marginal, total[0]),
+        "marginal_mm": marginal_mm,
+        "scaled_mm": scale_to_total(marginal_mm, total[1]),
+    })
+    by_underlying = pd.DataFrame(alone, columns=list(names))
+    by_underlying.insert(0, "underlying", list(arr.underlyings))
+    values = dict(zip(names, (float(x) for x in total)))
+    return MarginResult(
+        model=model,
+        params=params,
+        initial=values.pop("initial"),
+        maintenance=values.pop("maintenance"),
+        components={k: v for k, v in values.items() if k not in kernel.info},
+        scenario_pnl=scenarios,
+        binding_scenario=binding,
+        by_position=by_position,
+        by_underlying=by_underlying,
+        details={k: values[k] for k in kernel.info},
+    )
