@@ -299,7 +299,8 @@ def instrument_greeks(arr: InstrumentArrays, spot_shock=0.0) -> dict[str, np.nda
     """Display-unit Greeks of one contract of each instrument, at spot·(1 + spot_shock).
 
     delta: units of underlying (spot delta = Black delta·∂F/∂S, ∂F/∂S = e^{bT});
-    delta_usd = delta·S; gamma_usd_1pct = Γ_S·S²/100 (change of delta_usd for a 1 % move);
+    delta_usd = delta·S; gamma_usd_1pct = Γ_S·S²/100 (the delta change for a 1 % move,
+    Γ_S·0.01·S units, valued at today's spot);
     vega_per_vol_pt = vega/100; theta_per_day = theta/365 (Black-76 theta, F fixed);
     rho_per_pct = rho/100; vanna_per_vol_pt: change of delta (units) per vol point;
     volga_per_vol_pt: change of vega_per_vol_pt per vol point; charm_per_day: change of delta

@@ -1,0 +1,326 @@
+"""Exchange-wide liquidation queue and cascade (DESIGN §7).
+
+A population of accounts shares one instrument listing.  Holdings are a scipy.sparse
+(accounts × instruments) matrix Q of signed contracts and a cash vector, so that
+
+    equity_a = cash_a + Σ_i Q[a, i]·mark_i
+
+(marks in USD per contract; for futures and perps the mark is the price and the entry price is
+folded into cash, which gives the same equity as unrealised P&L vs entry).  Margin comes from a
+margin model prepared once on the listing: every instrument is revalued once per scenario and
+accounts are aggregated with sparse products (:func:`engine.margin.core.evaluate_accounts`), never
+a loop over accounts.
+
+Ranking: most under water first — highest margin ratio MM/equity (equity ≤ 0 ranks above any
+ratio), then the largest notional — as dYdX orders its liquidations.
+
+Cascade: after a spot shock, the liquidatable accounts are closed; their net delta per underlying
+is sold (or bought) into the market, moving spot by the square-root impact
+
+    ΔS/S = −sign(flow)·k·σ_daily·√(|flow| / ADV)
+
+(flow in units of underlying, ADV units per day); everything is revalued at the new spot and the
+next round closes the accounts that became liquidatable, until no new account is.  Closed accounts
+leave the population (their book is taken over by the liquidation engine at mark).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ..instruments import Instrument, InstrumentError, parse_instrument
+from ..margin import MODELS
+from ..margin.core import Universe, evaluate_accounts
+from ..market import Market
+from ..portfolio import MAX_BYTES, RowError
+from ..samples import listed_instruments
+from ..scenarios import instrument_arrays, instrument_greeks, instrument_values
+
+
+@dataclass(frozen=True)
+class Population:
+    """Accounts on a shared listing: ``quantities`` (accounts × instruments, contracts, sparse
+    CSR), ``cash`` (USD: collateral minus entry cost of linear positions), ``collateral`` (USD)."""
+
+    account_ids: np.ndarray
+    instruments: tuple[Instrument, ...]
+    quantities: sparse.csr_matrix
+    cash: np.ndarray
+    collateral: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.account_ids)
+
+    def subset(self, rows: np.ndarray) -> "Population":
+        return Population(self.account_ids[rows], self.instruments, self.quantities[rows],
+                          self.cash[rows], self.collateral[rows])
+
+
+@dataclass(frozen=True)
+class PopulationParams:
+    """Generator: ``n_accounts`` accounts of about ``positions`` positions each (Poisson), 70 %
+    options; sizes log-normal around ``size_usd`` of notional per position; collateral set so
+    that the starting margin ratio MM/equity is log-normal with median ``median_ratio`` and
+    log-sd ``ratio_dispersion`` (some accounts start liquidatable, ratio ≥ 1)."""
+
+    n_accounts: int = 2_000
+    positions: float = 20.0
+    seed: int = 0
+    size_usd: float = 50_000.0
+    option_share: float = 0.7
+    median_ratio: float = 0.35
+    ratio_dispersion: float = 0.6
+
+    def validate(self) -> "PopulationParams":
+        bad = []
+        if not 1 <= self.n_accounts <= 1_000_000:
+            bad.append("number of accounts must be 1…1,000,000")
+        if not 1 <= self.positions <= 200:
+            bad.append("positions per account must be 1…200")
+        if not 0 < self.median_ratio < 5 or self.ratio_dispersion < 0:
+            bad.append("median margin ratio must be in (0, 5) and its dispersion ≥ 0")
+        if not 0 <= self.option_share <= 1 or self.size_usd <= 0:
+            bad.append("option share must be in [0, 1] and size > 0")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return self
+
+
+def _prepare(instruments, market: Market, model: str, params):
+    spec = MODELS[model]
+    arr = instrument_arrays(instruments, market)
+    return arr, spec.prepare(Universe(arr), spec.resolve(params))
+
+
+def generate_population(market: Market, params: PopulationParams = PopulationParams(),
+                        model: str = "risk_based", margin_params=None) -> Population:
+    """A reproducible population (numpy default_rng(seed)) drawn around the demo listing."""
+    params.validate()
+    rng = np.random.default_rng(params.seed)
+    listing = tuple(listed_instruments(market))
+    arr = instrument_arrays(listing, market)
+    is_opt = arr.kind == 0
+    spot = arr.spot * arr.multiplier
+    # Near-the-money options trade most: weight by moneyness.
+    money = np.where(is_opt, np.abs(np.log(np.where(is_opt, arr.strike, 1.0) / arr.spot)), 0.0)
+    w_opt = np.where(is_opt, np.exp(-money / 0.12), 0.0)
+    w_lin = np.where(is_opt, 0.0, 1.0)
+    n = params.n_accounts
+    counts = np.maximum(rng.poisson(params.positions, n), 1)
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(n), counts)
+    pick_opt = rng.random(total) < params.option_share
+    cols = np.where(pick_opt, rng.choice(len(listing), total, p=w_opt / w_opt.sum()),
+                    rng.choice(len(listing), total, p=w_lin / w_lin.sum()))
+    size = rng.lognormal(np.log(params.size_usd), 1.0, total) / spot[cols]
+    qty = np.round(size * rng.choice((-1.0, 1.0), total), 1)
+    qty = np.where(qty == 0, 0.1, qty)
+    Q = sparse.csr_matrix((qty, (rows, cols)), shape=(n, len(listing)))
+    Q.sum_duplicates()
+    Q.eliminate_zeros()
+    marks = instrument_values(arr)
+    # Linear positions entered a little away from today's price: unrealised P&L either way.
+    entry = marks * (1.0 + rng.normal(0.0, 0.03, len(listing)))
+    linear = (~is_opt).astype(float)
+    entry_cost = Q @ (entry * linear)
+    spec = MODELS[model]
+    kernel = spec.prepare(Universe(arr), spec.resolve(margin_params))
+    mm = evaluate_accounts(kernel, Q)[:, 1]
+    mtm = Q @ marks - entry_cost
+    ratio = rng.lognormal(np.log(params.median_ratio), params.ratio_dispersion, n)
+    equity = np.where(mm > 0, mm / ratio, params.size_usd * rng.uniform(0.2, 2.0, n))
+    collateral = np.maximum(equity - mtm, 0.0)
+    ids = np.array([f"A{k:06d}" for k in range(n)], dtype=object)
+    return Population(ids, listing, Q, collateral - entry_cost, collateral)
+
+
+def read_accounts(source, market: Market) -> tuple[Population | None, list[RowError]]:
+    """Accounts CSV: ``account,collateral,instrument,quantity[,entry_price]``, one position a
+    row; an account's collateral (USD) is taken from its first row.  Bad rows are reported with
+    their 1-based row number and field and skipped."""
+    raw = source if isinstance(source, (bytes, str)) else source.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        return None, [RowError(0, "file", f"file is larger than {MAX_BYTES / 1e6:g} MB")]
+    text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"account", "collateral", "instrument", "quantity"}
+    fields = {f.strip().lower() for f in (reader.fieldnames or [])}
+    if not need <= fields:
+        return None, [RowError(0, "header", "expected account,collateral,instrument,quantity"
+                                            f"[,entry_price]; missing {', '.join(sorted(need - fields))}")]
+    errors, recs = [], []
+    for row, rec in enumerate(reader, start=1):
+        rec = {k.strip().lower(): (v or "").strip() for k, v in rec.items() if k}
+        try:
+            inst = parse_instrument(rec["instrument"])
+        except InstrumentError as e:
+            errors.append(RowError(row, "instrument", str(e)))
+            continue
+        if inst.underlying not in market.underlyings:
+            errors.append(RowError(row, "instrument", f"no market data for {inst.underlying}"))
+            continue
+        values = {}
+        for field in ("quantity", "collateral", "entry_price"):
+            text_value = rec.get(field, "")
+            try:
+                values[field] = float(text_value) if text_value else np.nan
+            except ValueError:
+                errors.append(RowError(row, field, f"{text_value!r} is not a number"))
+        if len(values) < 3:
+            continue
+        if not np.isfinite(values["quantity"]) or values["quantity"] == 0:
+            errors.append(RowError(row, "quantity", "a non-zero number of contracts is needed"))
+            continue
+        qty, coll = values["quantity"], values["collateral"]
+        entry = None if np.isnan(values["entry_price"]) else values["entry_price"]
+        recs.append((rec["account"] or f"row{row}", inst, qty, coll, entry))
+    if not recs:
+        return None, errors or [RowError(0, "file", "no accounts")]
+    instruments = tuple(dict.fromkeys(r[1] for r in recs))
+    inst_pos = {inst: k for k, inst in enumerate(instruments)}
+    ids = np.array(list(dict.fromkeys(r[0] for r in recs)), dtype=object)
+    acc_pos = {a: k for k, a in enumerate(ids)}
+    arr = instrument_arrays(instruments, market)
+    marks = instrument_values(arr)
+    r_idx = np.array([acc_pos[r[0]] for r in recs])
+    c_idx = np.array([inst_pos[r[1]] for r in recs])
+    qty = np.array([r[2] for r in recs])
+    entry = np.array([np.nan if r[4] is None else r[4] for r in recs])
+    linear = arr.kind[c_idx] != 0
+    entry_cost = np.where(linear, qty * np.where(np.isnan(entry), marks[c_idx], entry), 0.0)
+    colls = np.array([r[3] for r in recs])
+    given = np.isfinite(colls)
+    collateral = np.zeros(len(ids))
+    acc, first = np.unique(r_idx[given], return_index=True)  # an account's first stated collateral
+    collateral[acc] = colls[given][first]
+    Q = sparse.csr_matrix((qty, (r_idx, c_idx)), shape=(len(ids), len(instruments)))
+    cash = collateral - np.bincount(r_idx, weights=entry_cost, minlength=len(ids))
+    return Population(ids, instruments, Q, cash, collateral), errors
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    """Per-account margin under one spot shock, ranked (row 0 = first to liquidate).
+
+    ``accounts``: account, equity, im, mm, margin_ratio, notional_usd, liquidatable, rank."""
+
+    spot_shock: float
+    accounts: pd.DataFrame
+
+    @property
+    def liquidatable(self) -> pd.DataFrame:
+        return self.accounts[self.accounts["liquidatable"]]
+
+
+def _shocked(market: Market, shock) -> Market:
+    """Every underlying's spot × (1 + shock[u]) (a scalar shocks all alike)."""
+    unds = dict(market.underlyings)
+    for k, (u, m) in enumerate(unds.items()):
+        s = float(np.broadcast_to(shock, (len(unds),))[k])
+        unds[u] = replace(m, spot=m.spot * (1.0 + s))
+    return replace(market, underlyings=unds)
+
+
+def account_margins(pop: Population, market: Market, model: str = "risk_based", params=None):
+    """(equity, IM, MM, notional) arrays for every account of ``pop`` under ``market``."""
+    arr, kernel = _prepare(pop.instruments, market, model, params)
+    req = evaluate_accounts(kernel, pop.quantities)
+    equity = pop.cash + pop.quantities @ instrument_values(arr)
+    notional = abs(pop.quantities) @ (arr.spot * arr.multiplier)
+    return equity, req[:, 0], req[:, 1], notional
+
+
+def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "risk_based",
+                 params=None) -> QueueResult:
+    """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
+    equity, im, mm, notional = account_margins(pop, _shocked(market, spot_shock), model, params)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(equity > 0, mm / equity, np.inf)
+    liq = equity < mm
+    order = np.lexsort((-notional, -ratio))
+    frame = pd.DataFrame({"account": pop.account_ids, "equity": equity, "im": im, "mm": mm,
+                          "margin_ratio": ratio, "notional_usd": notional, "liquidatable": liq})
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return QueueResult(float(np.mean(spot_shock)), frame)
+
+
+def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = "risk_based",
+                          params=None) -> pd.DataFrame:
+    """Number and notional of liquidatable accounts for each spot shock (fractions)."""
+    rows = []
+    for s in np.asarray(shocks, dtype=float):  # one sparse evaluation per shock level
+        equity, _, mm, notional = account_margins(pop, _shocked(market, s), model, params)
+        liq = equity < mm
+        rows.append((s, int(liq.sum()), float(notional[liq].sum()), float(np.maximum(mm - equity, 0)[liq].sum())))
+    return pd.DataFrame(rows, columns=["spot_shock", "accounts", "notional_usd", "shortfall_usd"])
+
+
+@dataclass(frozen=True)
+class CascadeParams:
+    """Impact of liquidation flow on spot: k (square-root law constant); the daily volume of each
+    underlying is ``turnover`` × the population's gross notional in it (so a bigger exchange
+    also trades more); max_rounds bounds the cascade."""
+
+    impact_k: float = 1.0
+    turnover: float = 0.5
+    max_rounds: int = 50
+
+    def validate(self) -> "CascadeParams":
+        if not 0 <= self.impact_k <= 10 or self.turnover <= 0 or self.max_rounds < 1:
+            raise ValueError("impact k must be 0…10, turnover > 0 and max rounds ≥ 1")
+        return self
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    """``rounds``: round, underlying spot shocks (cumulative, per underlying columns
+    ``shock_<U>``), new and cumulative liquidations, notional closed, flow per underlying."""
+
+    rounds: pd.DataFrame
+    liquidated: np.ndarray  # account ids in the order they were closed
+    final_shock: dict
+
+
+def cascade(pop: Population, market: Market, spot_shock: float, model: str = "risk_based",
+            params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
+    """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
+    cascade_params.validate()
+    arr = instrument_arrays(pop.instruments, market)
+    unds = arr.underlyings
+    und_spot = np.array([market.spot(u) for u in unds])
+    atm = np.array([market.underlying(u).smile[0].atm_vol if market.underlying(u).smile else 0.5
+                    for u in unds])
+    onehot = (arr.und_index[:, None] == np.arange(len(unds))).astype(float)
+    gross_units = np.asarray(abs(pop.quantities) @ (arr.multiplier[:, None] * onehot)).sum(axis=0)
+    adv_units = np.maximum(cascade_params.turnover * gross_units, 1e-9)
+    shock = np.full(len(unds), float(spot_shock))
+    alive = np.ones(len(pop), dtype=bool)
+    closed: list = []
+    rows = []
+    for rnd in range(cascade_params.max_rounds + 1):
+        shocked = _shocked(market, shock)
+        equity, _, mm, notional = account_margins(pop.subset(np.flatnonzero(alive)), shocked, model, params)
+        idx = np.flatnonzero(alive)
+        new = idx[equity < mm]
+        # Their delta per underlying is what the liquidation engine must unload.
+        deltas = instrument_greeks(instrument_arrays(pop.instruments, shocked))["delta"]
+        und_delta = pop.quantities[new] @ (deltas[:, None] * onehot)
+        flow = -np.asarray(und_delta).sum(axis=0) if len(new) else np.zeros(len(unds))
+        rows.append({"round": rnd, **{f"shock_{u}": shock[k] for k, u in enumerate(unds)},
+                     "new_liquidations": len(new), "cumulative": len(closed) + len(new),
+                     "notional_usd": float(notional[equity < mm].sum()),
+                     **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
+        if not len(new):
+            break
+        closed.extend(pop.account_ids[new])
+        alive[new] = False
+        move = np.sign(flow) * cascade_params.impact_k * atm / np.sqrt(365.0) * np.sqrt(np.abs(flow) / adv_units)
+        shock = (1.0 + shock) * (1.0 + move) - 1.0
+    return CascadeResult(pd.DataFrame(rows), np.array(closed, dtype=object),
+                         {u: float(shock[k]) for k, u in enumerate(unds)})
