@@ -16,7 +16,7 @@ use the same prepared models.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
 import numpy as np
@@ -84,6 +84,29 @@ def default_params(model: str, preset: str | None = None):
     return model_spec(model).defaults(preset)
 
 
+def params_to_dict(params) -> dict:
+    """JSON-ready dict of a params dataclass (tuples become lists); :func:`params_from_dict`
+    reads it back."""
+    if isinstance(params, risk_based.RiskBasedParams):
+        return params.to_dict()
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()}
+
+
+def params_from_dict(model: str, data: dict):
+    """The params of ``model`` from :func:`params_to_dict`'s output, validated (ValueError names
+    an unknown field or a bad value)."""
+    spec = model_spec(model)
+    if spec.params_type is risk_based.RiskBasedParams:
+        params = risk_based.params_from_dict(data, data.get("preset", "custom"))
+    else:
+        known = {f.name: f for f in fields(spec.params_type)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{model}: unknown parameter(s) {', '.join(unknown)}")
+        params = spec.params_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    return spec.resolve(params)
+
+
 def compute(book: Book, market: Market, model: str, params=None, *,
             arrays: InstrumentArrays | None = None) -> MarginResult:
     """Margin of ``book`` under ``model`` (DESIGN §6).
@@ -122,4 +145,4 @@ def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
 
 
 __all__ = ["MODELS", "MarginResult", "ModelSpec", "compute", "compute_all", "default_params", "model_spec",
-           "scale_to_total", "summary"]
+           "params_from_dict", "params_to_dict", "scale_to_total", "summary"]
