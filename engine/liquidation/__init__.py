@@ -1,47 +1,27 @@
-"""Liquidation engine (DESIGN §7): execution schedule, Dutch auction, closed-form amounts.
+"""Liquidation engine (DESIGN §7).
 
-Sources: Almgren & Chriss (2000) for ``schedule``; Derive v2-core ``DutchAuction.sol`` for
-``auction``; Drift protocol-v2 ``math/liquidation.rs`` for ``amounts``. Each module's docstring
-states its formulas, parameters and units.
+* :mod:`.plan` — incremental, hedging-aware liquidation of one account, with the naive orders
+  to compare against; :mod:`.costs` — half-spread + square-root impact + fee per trade;
+* :mod:`.replay` — an account walked along a spot path, liquidated when under MM;
+* :mod:`.queue` — the exchange-wide queue of accounts and the liquidation cascade;
+* :mod:`.schedule` — Almgren & Chriss (2000) optimal execution of a large close-out;
+* :mod:`.auction` — the Derive (Lyra v2) Dutch auction (``DutchAuction.sol``);
+* :mod:`.amounts` — Drift's closed-form liquidation amount (protocol-v2 ``math/liquidation.rs``).
+
+Each module's docstring states its formulas, parameters and units.
 """
-from .amounts import liquidation_amount
-from .auction import (
-    DERIVE_MAINNET,
-    DERIVE_TEST,
-    AuctionFill,
-    AuctionParams,
-    AuctionResult,
-    BidderPopulation,
-    auction_discount,
-    bidder_population,
-    buffer_margin,
-    insolvent_payout,
-    max_fraction,
-    simulate_auction,
-    time_at_discount,
-)
-from .schedule import EfficientFrontier, ExecutionSchedule, almgren_chriss_schedule, efficient_frontier
+from . import amounts, auction, schedule
+from .amounts import *  # noqa: F401,F403 — re-exported; names listed in each module's __all__
+from .auction import *  # noqa: F401,F403
+from .costs import CostModel, CostParams, cost_model
+from .plan import LiquidationPlan, PlanParams, compare_policies, liquidation_plan
+from .queue import (CascadeParams, Population, PopulationParams, cascade, generate_population,
+                    liquidatable_vs_shock, margin_queue, read_accounts)
+from .replay import PRESET_PATHS, ReplayResult, preset_path, replay
+from .schedule import *  # noqa: F401,F403
 
-__all__ = [
-    # schedule
-    "ExecutionSchedule",
-    "EfficientFrontier",
-    "almgren_chriss_schedule",
-    "efficient_frontier",
-    # auction
-    "AuctionParams",
-    "DERIVE_TEST",
-    "DERIVE_MAINNET",
-    "auction_discount",
-    "time_at_discount",
-    "buffer_margin",
-    "max_fraction",
-    "insolvent_payout",
-    "BidderPopulation",
-    "bidder_population",
-    "AuctionFill",
-    "AuctionResult",
-    "simulate_auction",
-    # amounts
-    "liquidation_amount",
-]
+__all__ = [*schedule.__all__, *auction.__all__, *amounts.__all__,
+           "CostModel", "CostParams", "cost_model", "LiquidationPlan", "PlanParams", "compare_policies",
+           "liquidation_plan", "CascadeParams", "Population", "PopulationParams", "cascade",
+           "generate_population", "liquidatable_vs_shock", "margin_queue", "read_accounts",
+           "PRESET_PATHS", "ReplayResult", "preset_path", "replay"]
