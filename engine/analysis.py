@@ -20,7 +20,7 @@ from .market import Market
 from .portfolio import Book
 from .scenarios import (DAYS_PER_YEAR, GREEK_COLUMNS, InstrumentArrays, ShockGrid, StressResult,
                         breakevens, instrument_arrays, instrument_greeks, instrument_values,
-                        net_quantities, payoff_curves, stress_grid, submit)
+                        net_quantities, payoff_curves, revaluation_pool, stress_grid)
 
 TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
 AGG_COLUMNS = ("value", "pnl", "notional_usd") + GREEK_COLUMNS
@@ -48,6 +48,8 @@ class Settings:
             problems.append("spot_steps must be 2…201 and vol_steps 1…61")
         if any(h < 0 or h > 3650 for h in self.horizons_days) or not self.horizons_days:
             problems.append("horizons_days must be 0…3650 days, at least one")
+        if not 3 <= self.profile_steps <= 1001:
+            problems.append("profile_steps must be 3…1001")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -142,17 +144,19 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     arr = instrument_arrays(book.instruments, market, settings.sticky)
     base = instrument_values(arr)
     net = net_quantities(pos_inst, q, len(arr))
-    # The curves run on a revaluation thread while this thread builds the tables.
-    curves = submit(lambda: (_payoff(arr, net, base, settings), _profile(arr, net, base, settings)))
-    frame = _position_table(book, arr, pos_inst, q, base)
-    totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
-    totals["pnl"] = float(frame["pnl"].sum(min_count=1)) if frame["pnl"].notna().any() else 0.0
-    totals.update(positions=len(frame), notional_usd=float(frame["notional_usd"].sum()))
-    by_underlying = _aggregate(frame, ["underlying"])
-    by_expiry = _aggregate(frame, ["underlying", "expiry"])
-    by_strike = _aggregate(frame[frame["kind"] == OPTION], ["underlying", "strike"])
-    stress = stress_grid(arr, pos_inst, q, settings.grid, base)
-    (payoff, bes), profile = curves.result()
+    with revaluation_pool() as pool:
+        # The curves run on a revaluation thread while this thread builds the tables.
+        curves = pool.submit(lambda: (_payoff(arr, net, base, settings), _profile(arr, net, base, settings)))
+        frame = _position_table(book, arr, pos_inst, q, base)
+        totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
+        # P&L vs entry is unknown (NaN), not zero, when no position has an entry price.
+        totals["pnl"] = float(frame["pnl"].sum(min_count=1))
+        totals.update(positions=len(frame), notional_usd=float(frame["notional_usd"].sum()))
+        by_underlying = _aggregate(frame, ["underlying"])
+        by_expiry = _aggregate(frame, ["underlying", "expiry"])
+        by_strike = _aggregate(frame[frame["kind"] == OPTION], ["underlying", "strike"])
+        stress = stress_grid(arr, pos_inst, q, settings.grid, base, pool)
+        (payoff, bes), profile = curves.result()
 
     warnings = []
     expired = frame.loc[(frame["days_to_expiry"] <= 0), "instrument"].tolist()

@@ -30,8 +30,7 @@ from .pricing import black76_greeks, black76_price
 
 DAYS_PER_YEAR = 365.0
 #: numpy and scipy's ndtr release the GIL, so large grids are split over the cores by spot slice.
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
-_POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="revalue") if _WORKERS > 1 else None
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 _PARALLEL_MIN_CELLS = 100_000
 KIND_CODES = {OPTION: 0, FUTURE: 1, PERPETUAL: 2, SPOT: 3}
 
@@ -224,31 +223,35 @@ def net_quantities(position_instrument: np.ndarray, quantity: np.ndarray, n_inst
     return np.bincount(position_instrument, weights=quantity, minlength=n_instruments)
 
 
-class _Done:
-    def __init__(self, value):
-        self._value = value
+def revaluation_pool() -> ThreadPoolExecutor:
+    """Threads for one computation (use as a context manager).
 
-    def result(self):
-        return self._value
-
-
-def submit(thunk):
-    """Start ``thunk`` on a revaluation thread (or run it now); ``.result()`` waits for it."""
-    return _POOL.submit(thunk) if _POOL is not None else _Done(thunk())
+    Made per call, not kept in a module global: a kept pool's threads do not survive ``fork()``
+    (gunicorn ``--preload``) or a test server that stops every thread started after it, and a
+    pool whose threads died waits forever.  Starting two threads costs ~0.1 ms.
+    """
+    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="revalue")
 
 
-def run_parallel(*thunks):
-    """Results of the zero-argument callables, run on the revaluation threads when available."""
-    if len(thunks) < 2:
+def run_parallel(thunks, pool: ThreadPoolExecutor | None = None) -> list:
+    """Results of the zero-argument callables, on ``pool`` (or a fresh one) when there are
+    several and more than one core."""
+    thunks = list(thunks)
+    if len(thunks) < 2 or WORKERS == 1:
         return [t() for t in thunks]
-    return [f.result() for f in [submit(t) for t in thunks]]
+    if pool is None:
+        with revaluation_pool() as own:
+            return run_parallel(thunks, own)
+    return [f.result() for f in [pool.submit(t) for t in thunks]]
 
 
 def stress_grid(arr: InstrumentArrays, position_instrument, quantity,
-                grid: ShockGrid = DEFAULT_GRID, base: np.ndarray | None = None) -> StressResult:
+                grid: ShockGrid = DEFAULT_GRID, base: np.ndarray | None = None,
+                pool: ThreadPoolExecutor | None = None) -> StressResult:
     """Revalue every instrument over the grid by broadcasting and aggregate the book.
 
-    ``base`` (instrument values at no shock) may be passed in when the caller already has it.
+    ``base`` (instrument values at no shock) may be passed in when the caller already has it;
+    ``pool`` lends threads the caller already started (:func:`revaluation_pool`).
     """
     v = grid.vol_shocks[None, :, None, None]
     h = (grid.horizons_days / DAYS_PER_YEAR)[None, None, :, None]
@@ -258,9 +261,9 @@ def stress_grid(arr: InstrumentArrays, position_instrument, quantity,
         return instrument_values(arr, spot_shocks[:, None, None, None], v, h) - base
 
     cells = len(arr) * np.prod(grid.shape)
-    n_parts = 1 if cells < _PARALLEL_MIN_CELLS else min(2 * _WORKERS, len(grid.spot_shocks))
+    n_parts = 1 if cells < _PARALLEL_MIN_CELLS else min(2 * WORKERS, len(grid.spot_shocks))
     parts = np.array_split(grid.spot_shocks, n_parts)
-    inst_pnl = np.concatenate(run_parallel(*(partial(revalue, p) for p in parts)), axis=0)
+    inst_pnl = np.concatenate(run_parallel((partial(revalue, p) for p in parts), pool), axis=0)
     q = np.asarray(quantity, dtype=float)
     pos_inst = np.asarray(position_instrument, dtype=int)
     total = inst_pnl @ net_quantities(pos_inst, q, len(arr))
@@ -279,13 +282,23 @@ def payoff_curves(arr: InstrumentArrays, net: np.ndarray, spot_shocks, horizons_
 
 
 def breakevens(x, y) -> np.ndarray:
-    """x where the piecewise-linear curve y(x) crosses zero (linear interpolation)."""
+    """x where the piecewise-linear curve y(x) crosses zero (linear interpolation).
+
+    Only sign changes count: a curve that touches zero and turns back (a short straddle's P&L at
+    no move) or is zero throughout has no breakeven there.  A zero reached exactly between a
+    negative and a positive value is a breakeven at that point (the middle of a run of zeros).
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    sign = np.sign(y)
-    idx = np.flatnonzero(sign[:-1] * sign[1:] < 0)
-    exact = x[(y == 0) & (np.r_[True, y[:-1] != 0])]
-    cross = x[idx] - y[idx] * (x[idx + 1] - x[idx]) / (y[idx + 1] - y[idx])
-    return np.unique(np.round(np.r_[cross, exact], 12))
+    nz = np.flatnonzero(y != 0)
+    if len(nz) < 2:
+        return np.zeros(0)
+    a, b = nz[:-1], nz[1:]
+    change = np.sign(y[a]) != np.sign(y[b])
+    a, b = a[change], b[change]
+    adjacent = b == a + 1
+    cross = x[a] - y[a] * (x[b] - x[a]) / (y[b] - y[a])
+    zero_run = 0.5 * (x[a + 1] + x[b - 1])
+    return np.round(np.where(adjacent, cross, zero_run), 12)
 
 
 # ----------------------------------------------------------------------------- Greeks

@@ -250,3 +250,13 @@ def test_straddle_expiry_breakevens_at_strike_plus_minus_premium():
     curve = a.payoff[a.payoff.horizon == label]
     S_T = 95000 * (1 + curve.spot_shock.to_numpy())
     np.testing.assert_allclose(curve.pnl, np.abs(S_T - 95000) - premium, rtol=1e-10, atol=1e-6)
+
+
+def test_breakevens_need_a_sign_change():
+    """Touching zero and turning back (a short straddle at no move) is no breakeven; a flat zero
+    curve has none; an exact zero between − and + is one, at that point (or mid zero run)."""
+    x = np.linspace(-2, 2, 5)
+    assert len(breakevens(x, np.array([-4.0, -1.0, 0.0, -1.0, -4.0]))) == 0
+    assert len(breakevens(x, np.zeros(5))) == 0
+    np.testing.assert_allclose(breakevens(x, np.array([-2.0, -1.0, 0.0, 1.0, 2.0])), [0.0])
+    np.testing.assert_allclose(breakevens(x, np.array([-2.0, 0.0, 0.0, 0.0, 2.0])), [0.0])
