@@ -179,7 +179,8 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
         im, mm = float(im_c[j]), float(mm_c[j])
         for i, t, c, action in trades:
             q[i] += t
-            rows.append((step, action, names[i], t, marks[i] - np.sign(t) * c / abs(t), c,
+            # A buy (t > 0) pays the mark plus its cost per contract, a sale receives the mark less it.
+            rows.append((step, action, names[i], t, marks[i] + np.sign(t) * c / abs(t), c,
                          abs(t) * costs.fee[i], im, mm, equity))
     deficit = max(0.0, -equity)
     fund_used = min(deficit, params.insurance_fund)
