@@ -1,0 +1,399 @@
+"""The account around the book: collateral, the selected margin model and its parameters.
+
+Per-user state in one more ``dcc.Store`` (``ids.ACCOUNT_STORE``, session storage), JSON::
+
+    {"collateral": 2000000.0,          # USD cash
+     "model": "risk_based",            # one of engine.margin.MODELS
+     "params": {"risk_based": {...}}}  # engine.margin.params_to_dict of each model the user
+                                       # edited; a model not listed uses its published defaults
+
+The Margin page writes it; the health strip, the Margin page and the Liquidation page read it.
+Every engine call here is memoised by content in the app's flask-caching cache (``state``), so
+the strip on every page and the pages themselves share one computation per state.
+
+The transitions below work like ``state``'s: each returns a ``state.Outcome`` whose ``data`` is
+the new account, or ``None`` (keep the current one) with the engine's message when the change is
+refused, so a bad parameter never reaches the store and every page keeps its last good result.
+
+The header's account-health strip (:func:`health_strip`, in ``layout.HEADER_STRIPS``) lives here
+too: it is the account's summary on every page.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+from dash import dcc, html
+
+from engine.margin import MODELS, compute_all, default_params, params_from_dict, params_to_dict
+from engine.margin.account import AccountHealth, account_health
+from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
+from engine.portfolio import validate_record
+from engine.samples import demo_book
+
+from . import ids, state
+from .figures.margin import RATIO_DANGER, RATIO_WARNING, model_label, ratio_level, ratio_text
+from .figures.style import usd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLATERAL = 2_000_000.0
+DEFAULT_MODEL = "risk_based"
+#: The preset ``default_params("risk_based")`` returns.
+DEFAULT_PRESET = default_params("risk_based").preset
+#: A new scenario row of the risk-based editor: no move, vol unchanged, full weight.
+NEW_SCENARIO = {"spot": 0.0, "vol": "none", "weight": 1.0}
+#: Fields of a params dict that have their own editor (the preset choice, the scenario table).
+OWN_EDITOR = ("preset", "scenarios")
+
+
+def default_account() -> dict:
+    return {"collateral": DEFAULT_COLLATERAL, "model": DEFAULT_MODEL, "params": {}}
+
+
+def model_params(account: dict, model: str | None = None):
+    """Params object of ``model`` (default: the selected one); raises ValueError if invalid."""
+    model = model or account["model"]
+    stored = account.get("params", {}).get(model)
+    return default_params(model) if stored is None else params_from_dict(model, stored)
+
+
+def preset(account: dict) -> str:
+    """The published preset the risk-based parameters start from."""
+    stored = account.get("params", {}).get("risk_based") or {}
+    name = stored.get("preset", DEFAULT_PRESET)
+    return name if name in MODELS["risk_based"].presets else DEFAULT_PRESET
+
+
+def published_params(account: dict, model: str):
+    """The published defaults of ``model`` (risk-based: of the account's preset)."""
+    return default_params(model, preset(account) if MODELS[model].presets else None)
+
+
+def with_params(account: dict, model: str, params) -> dict:
+    """A new account value with ``params`` (validated) stored for ``model``."""
+    checked_params = params_from_dict(model, params_to_dict(params))
+    return dict(account, params={**account.get("params", {}), model: params_to_dict(checked_params)})
+
+
+# ----------------------------------------------------------------------------- engine calls
+
+
+def margins(book: dict, market: dict, account: dict) -> dict:
+    """All models side by side on the book: {model: MarginResult} (USD)."""
+    params_json = account.get("params", {})
+
+    def run():
+        params = {m: model_params(account, m) for m in MODELS}
+        return compute_all(state.book_of(book), state.market_of(market), params=params)
+
+    return state.memoise("margins", [book, market, params_json], run)
+
+
+def health(book: dict, market: dict, account: dict) -> AccountHealth:
+    """Equity, IM, MM, ratio and liquidation prices for the selected model."""
+    model = account["model"]
+
+    def run():
+        return account_health(state.book_of(book), state.market_of(market), float(account["collateral"]),
+                              model, model_params(account, model))
+
+    return state.memoise("health", [book, market, account["collateral"], model,
+                                    account.get("params", {}).get(model)], run)
+
+
+def hedge(book: dict, market: dict, account: dict) -> HedgePlan:
+    """The perpetual per underlying that minimises the selected model's IM (``optimal_hedge``)."""
+    model = account["model"]
+
+    def run():
+        return optimal_hedge(state.book_of(book), state.market_of(market), model, model_params(account, model))
+
+    return state.memoise("hedge", [book, market, model, account.get("params", {}).get(model)], run)
+
+
+def trial_trade(book: dict, market: dict, account: dict, instrument, quantity) -> tuple[WhatIf | None, tuple[str, ...]]:
+    """(IM/MM before and after adding ``quantity`` of ``instrument``, problems): the trade is
+    checked like a new book row (name, underlying with market data, not expired, non-zero)."""
+    errors = []
+    market_obj = state.market_of(market)
+    position = validate_record({"instrument": instrument, "quantity": quantity}, 1, market_obj, errors)
+    if position is None:
+        return None, tuple(f"{e.field}: {e.message}" for e in errors)
+    model = account["model"]
+    return what_if(state.book_of(book), market_obj, [position], model, model_params(account, model)), ()
+
+
+#: Demo books that show the point of portfolio margin (explained on the Margin page).
+EXAMPLE_BOOKS = ("naked_short_strangle", "short_iron_condor", "delta_hedged_long_straddle", "covered_call")
+
+
+def examples(market: dict, account: dict) -> list[dict]:
+    """Standard and selected-model IM of the :data:`EXAMPLE_BOOKS` on the current market."""
+    model = account["model"]
+
+    def run():
+        params = {model: model_params(account, model)}
+        rows = []
+        for key in EXAMPLE_BOOKS:
+            book = demo_book(key)
+            results = compute_all(book, state.market_of(market), ["standard", model], params)
+            rows.append({"book": book.name, "standard": results["standard"].initial,
+                         "model": results[model].initial})
+        return rows
+
+    return state.memoise("margin-examples", [market, model, account.get("params", {}).get(model)], run)
+
+
+# ----------------------------------------------------------------------------- transitions
+
+
+def checked(data: dict, book: dict, market: dict, note: str) -> state.Outcome:
+    """Commit the account ``data`` only if every model and the health of the selected one
+    compute on the current book (the trial also warms the cache for the next render)."""
+    try:
+        margins(book, market, data)
+        health(book, market, data)
+    except Exception as exc:  # the UI boundary: report any engine failure, keep the last good state
+        log.exception("margin computation failed")
+        return state.Outcome(None, (f"the engine refused the change, nothing was applied: {exc}",))
+    return state.Outcome(data, (), note)
+
+
+def set_collateral(account: dict, book: dict, market: dict, value) -> state.Outcome:
+    """Collateral in USD from the text box (thousands separators allowed)."""
+    try:
+        amount = float(str(value).replace(",", "").replace("$", "").strip())
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount >= 0):
+        return state.Outcome(None, (f"collateral must be a number of USD, 0 or more (got {value!r}); "
+                                    "the last good value is kept",))
+    if amount == account["collateral"]:
+        return state.Outcome(None)
+    return checked(dict(account, collateral=amount), book, market, f"collateral set to {usd(amount)}")
+
+
+def select_model(account: dict, book: dict, market: dict, model: str) -> state.Outcome:
+    if model not in MODELS:
+        return state.Outcome(None, (f"unknown margin model {model!r}",))
+    if model == account["model"]:
+        return state.Outcome(None)
+    return checked(dict(account, model=model), book, market, f"margin model: {MODELS[model].title}")
+
+
+def select_preset(account: dict, book: dict, market: dict, name: str) -> state.Outcome:
+    """Load a risk-based preset's published parameters (replacing any edits of them)."""
+    if name == preset(account):
+        return state.Outcome(None)
+    try:
+        params = default_params("risk_based", name)
+    except ValueError as exc:
+        return state.Outcome(None, (str(exc),))
+    return checked(with_params(account, "risk_based", params), book, market,
+                   f"risk-based preset {name}: published parameters loaded")
+
+
+def reset_params(account: dict, book: dict, market: dict, model: str) -> state.Outcome:
+    """Back to the published defaults of ``model`` (risk-based: of its current preset)."""
+    others = {k: v for k, v in account.get("params", {}).items() if k != model}
+    data = dict(account, params=others)
+    if MODELS[model].presets and preset(account) != DEFAULT_PRESET:
+        data = with_params(data, model, published_params(account, model))
+    return checked(data, book, market, f"{MODELS[model].title}: published defaults restored")
+
+
+def _flatten(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        elif prefix or key not in OWN_EDITOR:
+            yield f"{prefix}{key}", value
+
+
+def _cell(value):
+    """Grid text of a parameter: lists as JSON (``[-0.1, 0.1]``), numbers as they are."""
+    return json.dumps(value) if isinstance(value, list) else value
+
+
+def param_rows(account: dict, model: str) -> list[dict]:
+    """Rows of the parameter grid of ``model``: id (dotted path, e.g. ``vol_shock.range_up``),
+    value and published default; lists are JSON text."""
+    published = dict(_flatten(params_to_dict(published_params(account, model))))
+    return [{"id": path, "value": _cell(value), "default": _cell(published[path])}
+            for path, value in _flatten(params_to_dict(model_params(account, model)))]
+
+
+def scenario_rows(account: dict) -> list[dict]:
+    """Rows of the risk-based scenario grid: id (position in the list), spot, vol, weight."""
+    return [dict(s, id=str(k)) for k, s in enumerate(params_to_dict(model_params(account, "risk_based"))["scenarios"])]
+
+
+def _number(name: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number (got {value!r})") from None
+
+
+def parse_value(name: str, value, like):
+    """A grid cell as the type of the parameter's current value ``like``: a list (JSON text), an
+    integer or a float.  Only the type is checked here; ranges are the engine's."""
+    if isinstance(like, list):
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, list):
+            raise ValueError(f"{name} must be a list like {json.dumps(like)} (got {value!r})")
+        return parsed
+    number = _number(name, value)
+    return int(number) if isinstance(like, int) and number.is_integer() else number
+
+
+def _store_params(account: dict, book: dict, market: dict, model: str, data: dict, note: str) -> state.Outcome:
+    try:
+        params = params_from_dict(model, data)
+    except ValueError as exc:
+        return state.Outcome(None, (f"{exc} — nothing was changed",))
+    return checked(with_params(account, model, params), book, market, note)
+
+
+def set_param(account: dict, book: dict, market: dict, model: str, path: str, value) -> state.Outcome:
+    """Set one parameter (dotted ``path`` of :func:`param_rows`) from a grid cell."""
+    data = params_to_dict(model_params(account, model))
+    *parents, leaf = path.split(".")
+    target = data
+    for key in parents:
+        target = target.get(key, {})
+    if leaf not in target:
+        return state.Outcome(None, (f"{model}: unknown parameter {path}",))
+    try:
+        target[leaf] = parse_value(path, value, target[leaf])
+    except ValueError as exc:
+        return state.Outcome(None, (f"{model} parameters: {exc} — nothing was changed",))
+    return _store_params(account, book, market, model, data, f"{path} = {_cell(target[leaf])}")
+
+
+def set_params(account: dict, book: dict, market: dict, model: str, changes: list[dict]) -> state.Outcome:
+    """Apply parameter-grid edits (``cellValueChanged``: rowId = dotted path, value), all or
+    nothing."""
+    current, notes = account, []
+    for change in changes:
+        outcome = set_param(current, book, market, model, str(change.get("rowId")), state.edited_value(change))
+        if outcome.data is None:
+            return outcome
+        current, notes = outcome.data, notes + [outcome.note]
+    return state.Outcome(current, (), "; ".join(notes))
+
+
+SCENARIO_FIELDS = {"spot": "spot shock", "weight": "weight"}
+
+
+def set_scenarios(account: dict, book: dict, market: dict, scenarios: list[dict], note: str) -> state.Outcome:
+    data = params_to_dict(model_params(account, "risk_based"))
+    return _store_params(account, book, market, "risk_based", dict(data, scenarios=scenarios), note)
+
+
+def edit_scenarios(account: dict, book: dict, market: dict, changes: list[dict]) -> state.Outcome:
+    """Apply scenario-grid edits (``cellValueChanged``: rowId = list position, colId, value);
+    numbers are parsed here, everything else is the engine's check."""
+    scenarios = [dict(s) for s in params_to_dict(model_params(account, "risk_based"))["scenarios"]]
+    for change in changes:
+        k, field, value = int(change["rowId"]), change["colId"], state.edited_value(change)
+        if field in SCENARIO_FIELDS:
+            try:
+                value = _number(f"scenario {k + 1} {SCENARIO_FIELDS[field]}", value)
+            except ValueError as exc:
+                return state.Outcome(None, (f"risk_based parameters: {exc} — nothing was changed",))
+        scenarios[k][field] = value
+    return set_scenarios(account, book, market, scenarios, f"{len(changes)} scenario edit(s) applied")
+
+
+def add_scenario(account: dict, book: dict, market: dict) -> state.Outcome:
+    scenarios = params_to_dict(model_params(account, "risk_based"))["scenarios"] + [dict(NEW_SCENARIO)]
+    return set_scenarios(account, book, market, scenarios, "scenario added (no move, vol unchanged): edit it")
+
+
+def delete_scenarios(account: dict, book: dict, market: dict, row_ids) -> state.Outcome:
+    doomed = {int(i) for i in row_ids or ()}
+    if not doomed:
+        return state.Outcome(None, ("select the scenarios to delete first (tick their boxes)",))
+    scenarios = [s for k, s in enumerate(params_to_dict(model_params(account, "risk_based"))["scenarios"])
+                 if k not in doomed]
+    return set_scenarios(account, book, market, scenarios, f"deleted {len(doomed)} scenario(s)")
+
+
+def add_hedge(book: dict, market: dict, settings: dict, account: dict) -> state.Outcome:
+    """Add the optimal hedge's trades to the book, each through ``state.add_position`` (so they
+    are validated like any new row); the book is unchanged unless all are accepted."""
+    plan = hedge(book, market, account)
+    if not plan.trades:
+        return state.Outcome(None, ("no hedge lowers the initial margin of this book: nothing to add",))
+    data = book
+    for trade in plan.trades:
+        outcome = state.add_position(data, market, settings, trade.name, trade.quantity, None)
+        if outcome.data is None:
+            return outcome
+        data = outcome.data
+    trades = ", ".join(f"{t.name} × {t.quantity:,.4f}" for t in plan.trades)
+    return state.Outcome(data, (), f"added {trades}: IM {usd(plan.initial_before)} → {usd(plan.initial_after)}")
+
+
+# ----------------------------------------------------------------------------- health strip
+
+
+def health_strip() -> html.Div:
+    """The account's health in the header of every page, filled by :func:`health_items`."""
+    return html.Div(id=ids.HEALTH_STRIP, className="strip health-strip")
+
+
+def _liquidation_side(arrow: str, sign: str, pct: float | None, prices: dict | None, distance: dict | None,
+                      search: float) -> list:
+    """One side of the distance to liquidation: the move in % and each underlying's price there."""
+    if pct is None:
+        return [f"{arrow} ", html.B(f"none within ±{search * 100:g} %")]
+    where = ", ".join(f"{u} {usd(p)} ({sign}{usd(abs(distance[u]))})" for u, p in prices.items())
+    return [f"{arrow} ", html.B(f"{sign}{pct:.1f} %"), f" ({where})"]
+
+
+def gauge(ratio: float) -> html.Span:
+    """A small bar of the margin ratio (full at 100 %), marks at the warning and danger levels."""
+    fill = min(ratio, 1.0) * 100.0
+    return html.Span([
+        html.Span(className=f"gauge-fill {ratio_level(ratio)}", style={"width": f"{fill:.1f}%"}),
+        html.Span(className="gauge-mark", style={"left": f"{RATIO_WARNING * 100:g}%"}),
+        html.Span(className="gauge-mark", style={"left": f"{RATIO_DANGER * 100:g}%"}),
+    ], className="gauge", title=f"green below {RATIO_WARNING * 100:g} %, amber below {RATIO_DANGER * 100:g} %, "
+                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %)")
+
+
+def health_items(book: dict, market: dict, account: dict):
+    """Equity, IM, MM, available, the margin-ratio gauge and the distance to liquidation (down and
+    up, % of spot and the spot price per underlying) under the selected model."""
+    try:
+        h = health(book, market, account)
+    except Exception as exc:  # the UI boundary: show the problem in the strip, never break the page
+        log.exception("account health failed")
+        return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
+    level = ratio_level(h.margin_ratio)
+    label = model_label(h.model, model_params(account))
+    items = [
+        dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
+        html.Span(["equity ", html.B(usd(h.equity))]),
+        html.Span(["IM ", html.B(usd(h.initial))]),
+        html.Span(["MM ", html.B(usd(h.maintenance))]),
+        html.Span(["available ", html.B(usd(h.available), className="negative" if h.available < 0 else "")]),
+        html.Span(["margin ratio ", gauge(h.margin_ratio), html.B(ratio_text(h.margin_ratio), className=f"level-{level}")],
+                  className="health-ratio"),
+    ]
+    if h.liquidatable:
+        items.append(html.Span("LIQUIDATABLE: equity < MM", className="health-alert"))
+    else:
+        down = _liquidation_side("↓", "−", h.distance_down_pct, h.liquidation_price_down, h.distance_down_price,
+                                 h.search_range)
+        up = _liquidation_side("↑", "+", h.distance_up_pct, h.liquidation_price_up, h.distance_up_price, h.search_range)
+        items.append(html.Span(["liquidation ", *down, " · ", *up], title="spot move of every underlying at which "
+                                "equity = MM, and the spot price there (distance from today in USD)"))
+    return items

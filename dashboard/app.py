@@ -1,0 +1,40 @@
+"""The Dash application: ``create_app()`` builds it, ``server`` is the WSGI entry point.
+
+    gunicorn dashboard.app:server          # set PMDASH_CACHE_DIR to share results between workers
+
+Pages are the modules of ``dashboard/pages`` (``dash.register_page`` in each): a new page is a new
+module there, picked up here without any change.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+
+from . import layout, state
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def create_app(cache_config: dict | None = None) -> dash.Dash:
+    """A new Dash app with the Book, Greeks and Stress pages (and any page module added later).
+
+    ``cache_config`` is a flask-caching config; by default ``state.cache_config()`` (SimpleCache,
+    or a FileSystemCache under ``PMDASH_CACHE_DIR``).
+    """
+    app = dash.Dash(
+        "dashboard",  # the package: page modules are then imported as dashboard.pages.<name>
+        use_pages=True,
+        pages_folder="pages",
+        assets_folder=str(ASSETS),
+        title="Portfolio-margin risk",
+        update_title=None,
+    )
+    state.init_cache(app.server, cache_config)
+    app.layout = layout.shell()
+    layout.register_callbacks(app)
+    return app
+
+
+app = create_app()
+server = app.server

@@ -1,0 +1,64 @@
+"""Shared look of every figure: template, colours and the unit-bearing axis titles.
+
+Units are part of the titles on purpose: a trainer reading a screenshot must be able to tell a
+USD delta from a delta in coins, and vol points from percent of spot, without the legend.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+TEXT = "#1f2933"
+GRID = "#e4e7eb"
+ACCENT = "#1f6feb"
+
+#: Losses red, gains blue, white at exactly zero (colour-blind safe, prints in grey scale).
+#: Spelled out because plotly.js's built-in "RdBu" puts blue at the low end.
+PNL_SCALE = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1.0, "#2166ac"]]
+
+#: One colour per underlying / horizon, stable across figures.
+SERIES = ("#1f6feb", "#e8590c", "#2b8a3e", "#862e9c", "#c2255c", "#5c940d", "#0b7285", "#495057")
+
+SPOT_SHOCK = "Spot shock (% of spot)"
+VOL_SHOCK = "Vol shock (vol points)"
+PNL = "P&L (USD)"
+STRIKE = "Strike (USD)"
+
+#: Display Greeks with their units (DESIGN §4: delta in USD, gamma per 1 % move, vega per vol
+#: point, theta per calendar day).
+GREEKS = (
+    ("delta_usd", "$delta", "USD"),
+    ("gamma_usd_1pct", "Gamma", "USD of $delta per 1 % spot move"),
+    ("vega_per_vol_pt", "Vega", "USD per vol point"),
+    ("theta_per_day", "Theta", "USD per day"),
+)
+
+
+def styled(fig: go.Figure, title: str = "", height: int = 420, **layout) -> go.Figure:
+    """Apply the house style (``layout`` overrides it); ``uirevision`` keeps zoom and the 3-D
+    camera across data updates."""
+    fig.update_layout({
+        "template": "plotly_white",
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        "font": {"family": FONT, "size": 12, "color": TEXT},
+        "height": height,
+        "margin": {"l": 70, "r": 30, "t": 70 if title else 30, "b": 60},
+        "hoverlabel": {"font": {"family": FONT}},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        "uirevision": "keep",
+        **layout,
+    })
+    fig.update_xaxes(gridcolor=GRID, zerolinecolor="#9aa5b1", automargin=True)
+    fig.update_yaxes(gridcolor=GRID, zerolinecolor="#9aa5b1", automargin=True)
+    return fig
+
+
+def color(k: int) -> str:
+    return SERIES[k % len(SERIES)]
+
+
+def usd(x: float) -> str:
+    """``-1234.5`` -> ``'−$1,235'`` (true minus sign, whole dollars); NaN (unknown) -> ``'n/a'``."""
+    if x != x:
+        return "n/a"
+    return ("−" if x < 0 else "") + f"${abs(x):,.0f}"

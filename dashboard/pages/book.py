@@ -1,0 +1,335 @@
+"""Book page: the positions (edit, add, delete, demo books, CSV upload and download) and the
+market they are priced on (spots, carry, USD rate, smile dynamics, smile table).
+
+Every change goes through a ``state`` transition that validates it with the engine; only an
+accepted change reaches the stores, so all pages recompute from it, and a refused one is reported
+here (naming the row and field) while the last good book and market stay in place.
+"""
+from __future__ import annotations
+
+import re
+
+import dash
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from engine.market import market_to_dict
+from engine.portfolio import write_positions
+from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market, listed_instruments
+
+from .. import ids, state
+from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
+
+dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
+                   title="Book · Portfolio-margin risk")
+
+STORES = (State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"))
+#: Editable cells take free text, validated by the engine: AG Grid's number editor would turn
+#: "abc" into an empty value before we could say what was wrong with it.
+EDITABLE = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
+
+BOOK_COLUMNS = [
+    {"field": "instrument", "headerName": "Instrument", "pinned": "left", "width": 215,
+     "filter": "agTextColumnFilter", **EDITABLE},
+    number_column("quantity", "Quantity (contracts)", ",.6~f", width=120, **EDITABLE),
+    number_column("entry_price", "Entry price (USD)", ",.2f", width=120, **EDITABLE),
+    *RISK_COLUMNS,
+]
+MARKET_GLOBAL_COLUMNS = [
+    {"field": "valuation_time", "headerName": "Valuation time (UTC, read-only)", "flex": 1},
+    number_column("usd_rate", "USD rate (0.05 = 5 %)", ",.4~f", flex=1, **EDITABLE),
+    {"field": "sticky", "headerName": "Smile under a spot shock", "flex": 1,
+     "cellEditor": "agSelectCellEditor", "cellEditorParams": {"values": ["moneyness", "strike"]},
+     **EDITABLE},
+]
+UNDERLYING_COLUMNS = [
+    {"field": "underlying", "headerName": "Underlying", "flex": 1},
+    number_column("spot", "Spot (USD)", ",.6~f", flex=1, **EDITABLE),
+    number_column("carry", "Carry b (0.05 = 5 % p.a.)", ",.4~f", flex=1, **EDITABLE),
+]
+SMILE_COLUMNS = [
+    {"field": "underlying", "headerName": "Underlying", "width": 120},
+    {"field": "expiry", "headerName": "Expiry (YYYY-MM-DD)", "flex": 1, **EDITABLE},
+    number_column("atm_vol", "ATM vol (0.55 = 55 %)", ",.4~f", flex=1, **EDITABLE),
+    number_column("skew", "Skew", ",.4~f", flex=1, **EDITABLE),
+    number_column("curvature", "Curvature", ",.4~f", flex=1, **EDITABLE),
+]
+
+
+def _book_panel():
+    return panel(
+        "Book",
+        html.Div([
+            html.Div([
+                html.Label("Demo book", htmlFor=ids.DEMO_PICKER),
+                dcc.Dropdown(id=ids.DEMO_PICKER, value=DEFAULT_BOOK, clearable=False, searchable=False,
+                             options=[{"label": b.title, "value": key} for key, b in DEMO_BOOKS.items()]),
+                html.P(id=ids.DEMO_DESCRIPTION, className="hint"),
+                html.Button("Load demo book", id=ids.DEMO_LOAD, className="button"),
+            ], className="book-source"),
+            html.Div([
+                html.Label("Upload positions"),
+                dcc.Upload(id=ids.UPLOAD, className="dropzone",
+                           accept=".csv,.json,.txt,text/csv,application/json",
+                           children=html.Div(["Drop a CSV or JSON file here, or ", html.A("choose one")])),
+                html.P(["CSV header ", html.Code("instrument,quantity[,entry_price]"),
+                        "; quantities signed (+ long, − short), prices in USD per contract."], className="hint"),
+            ], className="book-source"),
+            html.Div([
+                html.Label("Download"),
+                html.Button("Download book as CSV", id=ids.BOOK_DOWNLOAD_BUTTON, className="button secondary"),
+                dcc.Download(id=ids.BOOK_DOWNLOAD),
+                html.P("The file re-uploads as it is: edit it in a spreadsheet and drop it back.",
+                       className="hint"),
+            ], className="book-source"),
+        ], className="book-sources"),
+        dcc.Store(id=ids.UPLOAD_PENDING, storage_type="memory"),
+        html.Div(id=ids.UPLOAD_REPORT),
+        html.Div([
+            html.Button(id=ids.UPLOAD_ACCEPT, className="button"),
+            html.Button("Keep the current book", id=ids.UPLOAD_DISCARD, className="button secondary"),
+        ], id=ids.UPLOAD_ACTIONS, className="actions", hidden=True),
+    )
+
+
+def _positions_panel():
+    return panel(
+        "Positions",
+        html.Div([
+            dcc.Input(id=ids.ADD_INSTRUMENT, placeholder="instrument, e.g. BTC-25DEC26-100000-C",
+                      list=ids.INSTRUMENT_LIST, debounce=True, className="input wide"),
+            html.Datalist(id=ids.INSTRUMENT_LIST),
+            dcc.Input(id=ids.ADD_QUANTITY, placeholder="quantity (− short)", type="text", className="input"),
+            dcc.Input(id=ids.ADD_ENTRY, placeholder="entry price USD (optional)", type="text", className="input"),
+            html.Button("Add position", id=ids.ADD_BUTTON, className="button"),
+            html.Button("Delete selected", id=ids.DELETE_BUTTON, className="button danger"),
+        ], className="toolbar"),
+        html.Div(id=ids.BOOK_MESSAGE, **{"aria-live": "polite"}),
+        grid(ids.BOOK_GRID, BOOK_COLUMNS, height=480, getRowId="params.data.id",
+             dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False},
+                              "stopEditingWhenCellsLoseFocus": True, "singleClickEdit": False}),
+        how_to="Yellow cells are editable: double-click one (or start typing), change it, press Enter. "
+               "Every accepted edit reprices the whole book and every page; a refused edit is named "
+               "above (row and field) and the cell goes back to its last good value. Mark, value and "
+               "Greeks are per position, in USD, from the engine; value is premium for options and "
+               "spot, unrealised P&L for futures and perps; P&L vs entry is empty without an entry price.",
+    )
+
+
+def _market_panel():
+    return panel(
+        "Market",
+        html.Div([
+            grid(ids.MARKET_GLOBAL_GRID, MARKET_GLOBAL_COLUMNS, height=None, filters=False,
+                 getRowId="params.data.id"),
+            grid(ids.UNDERLYING_GRID, UNDERLYING_COLUMNS, height=None, filters=False, getRowId="params.data.id"),
+        ], className="market-top"),
+        grid(ids.SMILE_GRID, SMILE_COLUMNS, height=None, filters=False, getRowId="params.data.id"),
+        html.Div([html.Button("Reset to the demo market", id=ids.MARKET_RESET, className="button secondary")],
+                 className="actions"),
+        html.Div(id=ids.MARKET_MESSAGE, **{"aria-live": "polite"}),
+        how_to="The smile of each expiry is σ = atm_vol + skew·x + curvature·x², x = ln(K/F)/√T, "
+               "floored at 1 vol point and interpolated in total variance between expiries. Vols are "
+               "decimals (0.55 = 55 %). 'Smile under a spot shock': moneyness moves the smile with "
+               "spot, strike keeps each strike's vol. A value the engine refuses (a zero or negative "
+               "vol, a non-number) is reported with its field and not applied.",
+    )
+
+
+layout = html.Div([_book_panel(), _positions_panel(), _market_panel()], className="page")
+
+
+# ----------------------------------------------------------------------------- positions
+
+
+@callback(Output(ids.DEMO_DESCRIPTION, "children"), Input(ids.DEMO_PICKER, "value"))
+def describe_demo(key):
+    return DEMO_BOOKS[key].description if key in DEMO_BOOKS else ""
+
+
+def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
+    """Grid rows: the stored positions with the engine's marks, values and Greeks beside them."""
+    analysis, _ = state.try_analysis(book, market, settings)
+    if analysis is None:
+        return book["positions"]
+    risk = frame_rows(analysis.positions[[c["field"] for c in RISK_COLUMNS]])
+    return [dict(row, **extra) for row, extra in zip(book["positions"], risk)]
+
+
+@callback(Output(ids.BOOK_GRID, "rowData"), Output(ids.MARKET_GLOBAL_GRID, "rowData"),
+          Output(ids.UNDERLYING_GRID, "rowData"), Output(ids.SMILE_GRID, "rowData"),
+          Output(ids.INSTRUMENT_LIST, "children"),
+          Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
+def render(book, market, settings):
+    """Everything on the page that mirrors the stores: positions with their marks and Greeks, the
+    market grids, and the listed instruments as suggestions for the add-position box.
+
+    One callback on purpose: the writers below also run (and stop) when the page is shown, and
+    Dash then skips a callback whose only inputs are stores they write.
+    """
+    names = [i.name for i in listed_instruments(state.market_of(market))]
+    return (book_rows(book, market, settings), *state.market_rows(market),
+            [html.Option(value=n) for n in names])
+
+
+def _commit(outcome: state.Outcome):
+    """(store value, message) of a transition: a refused one leaves the store untouched."""
+    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
+          Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
+def edit_cells(changes, book, market, settings):
+    """Grid edits.  ``rowData`` cannot trigger callbacks and is not needed: each change carries
+    its row id, applied to the stored book.  When nothing was accepted the store does not change,
+    so the rows are re-sent to put the refused cell back to its last good value."""
+    user_action(changes)
+    outcome = state.edit_positions(book, market, settings, changes)
+    data, note = _commit(outcome)
+    rows = book_rows(book, market, settings) if outcome.data is None else no_update
+    return data, note, rows
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Input(ids.ADD_BUTTON, "n_clicks"),
+          State(ids.ADD_INSTRUMENT, "value"), State(ids.ADD_QUANTITY, "value"), State(ids.ADD_ENTRY, "value"),
+          *STORES, prevent_initial_call=True)
+def add_position(n_clicks, instrument, quantity, entry_price, book, market, settings):
+    user_action(n_clicks)
+    return _commit(state.add_position(book, market, settings, instrument, quantity, entry_price))
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Input(ids.DELETE_BUTTON, "n_clicks"), State(ids.BOOK_GRID, "selectedRows"),
+          *STORES, prevent_initial_call=True)
+def delete_selected(n_clicks, selected, book, market, settings):
+    user_action(n_clicks)
+    return _commit(state.delete_positions(book, market, settings, [r["id"] for r in selected or []]))
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Input(ids.DEMO_LOAD, "n_clicks"), State(ids.DEMO_PICKER, "value"),
+          State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
+def load_demo(n_clicks, key, market, settings):
+    user_action(n_clicks)
+    book = demo_book(key)
+    return _commit(state.replace_book(book, market, settings, f"loaded the demo book '{book.name}'"))
+
+
+@callback(Output(ids.BOOK_DOWNLOAD, "data"), Input(ids.BOOK_DOWNLOAD_BUTTON, "n_clicks"),
+          State(ids.BOOK_STORE, "data"), prevent_initial_call=True)
+def download_book(n_clicks, book):
+    user_action(n_clicks)
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", book.get("name") or "book").strip("_").lower() or "book"
+    return dcc.send_string(write_positions(state.book_of(book)), f"{slug}.csv")
+
+
+# ----------------------------------------------------------------------------- upload
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.UPLOAD_PENDING, "data"),
+          Output(ids.UPLOAD, "contents"),
+          Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"),
+          State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
+def upload(contents, filename, market, settings):
+    """A clean file replaces the book at once.  A file with bad rows never does: its errors are
+    listed and its valid rows wait in ``UPLOAD_PENDING`` until the user chooses to load them.
+    ``contents`` is reset so that the same file can be dropped again after fixing it."""
+    user_action(contents)
+    result = state.read_upload(contents, filename, market)
+    if not result.errors:
+        data, note = _commit(state.replace_book(result.book, market, settings,
+                                                f"loaded {len(result.book)} positions from {filename}"))
+        return data, note, None, None
+    pending = dict(state.book_data(result.book), filename=filename,
+                   errors=[{"row": e.row, "field": e.field, "message": e.message} for e in result.errors])
+    return no_update, "", pending, None
+
+
+@callback(Output(ids.UPLOAD_REPORT, "children"), Output(ids.UPLOAD_ACTIONS, "hidden"),
+          Output(ids.UPLOAD_ACCEPT, "children"), Input(ids.UPLOAD_PENDING, "data"))
+def render_upload_report(pending):
+    """Per-row error table of a refused upload, and the offer to load its valid rows."""
+    if not pending:
+        return None, True, ""
+    errors, good = pending["errors"], len(pending["positions"])
+    shown = errors[:200]
+    table = html.Table([
+        html.Thead(html.Tr([html.Th("Row"), html.Th("Field"), html.Th("Problem")])),
+        html.Tbody([html.Tr([html.Td(e["row"] or "file"), html.Td(e["field"]), html.Td(e["message"])])
+                    for e in shown]),
+    ], className="error-table")
+    more = [html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []
+    report = html.Div([
+        html.P([html.B(pending["filename"] or "upload"),
+                f": {len(errors)} problem(s), {good} valid row(s). The current book is unchanged."]),
+        table, *more,
+    ], className="msg msg-error upload-report", role="alert")
+    return report, good == 0, f"Load the {good} valid row{'s' if good != 1 else ''} (replace the book)"
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.UPLOAD_PENDING, "data", allow_duplicate=True),
+          Input(ids.UPLOAD_ACCEPT, "n_clicks"), State(ids.UPLOAD_PENDING, "data"),
+          State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
+def accept_upload(n_clicks, pending, market, settings):
+    user_action(n_clicks and pending)
+    book = state.book_of(pending)
+    data, note = _commit(state.replace_book(
+        book, market, settings,
+        f"loaded {len(book)} valid rows of {pending['filename']}, {len(pending['errors'])} problem(s) skipped"))
+    return data, note, None
+
+
+@callback(Output(ids.UPLOAD_PENDING, "data", allow_duplicate=True),
+          Input(ids.UPLOAD_DISCARD, "n_clicks"), prevent_initial_call=True)
+def discard_upload(n_clicks):
+    user_action(n_clicks)
+    return None
+
+
+# ----------------------------------------------------------------------------- market
+
+
+MARKET_TABLES = {ids.MARKET_GLOBAL_GRID: "global", ids.UNDERLYING_GRID: "underlyings", ids.SMILE_GRID: "smile"}
+
+
+def edit_market_table(table: str, changes, market, book, settings):
+    """(store, message, rows of the three grids): rows are re-sent only when the edit was refused,
+    to put the refused cell back."""
+    outcome = state.edit_market(market, book, settings, table, changes)
+    data, note = _commit(outcome)
+    rows = state.market_rows(market) if outcome.data is None else (no_update,) * 3
+    return (data, note, *rows)
+
+
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MARKET_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.MARKET_GLOBAL_GRID, "rowData", allow_duplicate=True),
+          Output(ids.UNDERLYING_GRID, "rowData", allow_duplicate=True),
+          Output(ids.SMILE_GRID, "rowData", allow_duplicate=True),
+          *(Input(grid_id, "cellValueChanged") for grid_id in MARKET_TABLES),
+          State(ids.MARKET_STORE, "data"), State(ids.BOOK_STORE, "data"), State(ids.SETTINGS_STORE, "data"),
+          prevent_initial_call=True)
+def edit_market(global_changes, underlying_changes, smile_changes, market, book, settings):
+    changes = {ids.MARKET_GLOBAL_GRID: global_changes, ids.UNDERLYING_GRID: underlying_changes,
+               ids.SMILE_GRID: smile_changes}.get(ctx.triggered_id)
+    user_action(changes)
+    return edit_market_table(MARKET_TABLES[ctx.triggered_id], changes, market, book, settings)
+
+
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MARKET_MESSAGE, "children", allow_duplicate=True),
+          Input(ids.MARKET_RESET, "n_clicks"), State(ids.BOOK_STORE, "data"), State(ids.SETTINGS_STORE, "data"),
+          prevent_initial_call=True)
+def reset_market(n_clicks, book, settings):
+    user_action(n_clicks)
+    data = market_to_dict(demo_market())
+    return _commit(state.checked(data, book, data, settings, "market reset to the demo snapshot"))

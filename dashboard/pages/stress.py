@@ -1,0 +1,208 @@
+"""Stress page: the full-revaluation P&L grid over spot × vol × horizon (heatmap or 3-D surface),
+P&L along spot for every horizon and at expiry, and the per-position attribution of any cell.
+"""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+
+from .. import figures, ids, state
+from ..figures.style import usd
+from ..layout import frame_rows, grid, message, number_column, panel, user_action
+
+dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
+
+STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
+#: The grid controls keep the user's values across page visits (as the settings store does).
+KEEP = {"persistence": True, "persistence_type": "session"}
+
+ATTRIBUTION_COLUMNS = [
+    {"field": "instrument", "headerName": "Instrument", "flex": 2, "minWidth": 170},
+    number_column("quantity", "Qty", ",.6~f", flex=1),
+    number_column("scenario_pnl", "P&L (USD)", flex=1.3, sort="asc"),
+    number_column("share", "Share", ".1%", flex=1),
+]
+
+
+def _controls():
+    return panel(
+        "Stress grid",
+        html.Div([
+            html.Div([html.Label("Spot shocks ± (% of spot)"),
+                      dcc.Slider(id=ids.SPOT_RANGE, min=5, max=90, step=5, value=50, updatemode="mouseup",
+                                 marks={v: f"{v} %" for v in (5, 25, 50, 75, 90)}, **KEEP)], className="control wide"),
+            html.Div([html.Label("Spot steps"),
+                      dcc.Input(id=ids.SPOT_STEPS, type="number", value=41, min=2, max=201, step=1,
+                                debounce=True, className="input", **KEEP)], className="control"),
+            html.Div([html.Label("Vol shocks ± (vol points)"),
+                      dcc.Slider(id=ids.VOL_RANGE, min=0, max=100, step=5, value=30, updatemode="mouseup",
+                                 marks={v: str(v) for v in (0, 25, 50, 75, 100)}, **KEEP)], className="control wide"),
+            html.Div([html.Label("Vol steps"),
+                      dcc.Input(id=ids.VOL_STEPS, type="number", value=13, min=1, max=61, step=1,
+                                debounce=True, className="input", **KEEP)], className="control"),
+            html.Div([html.Label("Horizons (days, comma-separated)"),
+                      dcc.Input(id=ids.HORIZONS, type="text", value="0, 1, 7, 30", debounce=True,
+                                className="input", **KEEP)], className="control"),
+            html.Div([html.Label("Stress table, all cells"),
+                      html.Button("Download CSV", id=ids.STRESS_DOWNLOAD_BUTTON,
+                                  className="button secondary"),
+                      dcc.Download(id=ids.STRESS_DOWNLOAD)], className="control"),
+        ], className="controls"),
+        html.Div(id=ids.SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        how_to="Every position is fully repriced in every cell: spot × (1 + shock) for all underlyings "
+               "at once, vol + shock points on every option, time moved forward by the horizon "
+               "(options expiring inside it settle at intrinsic). Odd step counts include the "
+               "no-shock point. A value outside the limits is refused with a message and the last "
+               "good grid stays.",
+    )
+
+
+layout = html.Div([
+    _controls(),
+    html.Div([
+        panel("Spot × vol P&L",
+              html.Div([
+                  html.Div([html.Label("Horizon"),
+                            dcc.RadioItems(id=ids.HORIZON, options=[], value=0, inline=True, className="radio",
+                                           **KEEP)]),
+                  html.Div([html.Label("View"),
+                            dcc.RadioItems(id=ids.VIEW, value="heatmap", inline=True, className="radio",
+                                           options=[{"label": "Heatmap", "value": "heatmap"},
+                                                    {"label": "3-D surface", "value": "surface"}], **KEEP)]),
+              ], className="toolbar"),
+              html.Div(id=ids.STRESS_MESSAGE),
+              dcc.Loading(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
+                                                            "toImageButtonOptions": {"filename": "stress"}}),
+                          type="dot", delay_show=400),
+              how_to="Each cell is the book's P&L (USD) if spot moved by x % and every vol by y points, "
+                     "after the chosen horizon. Red loses, blue gains, white is flat; the ring is "
+                     "today, ✕ the worst cell. Click a cell to see which positions make its P&L. The "
+                     "camera button saves a PNG.",
+              className="wide"),
+        panel("Scenario attribution",
+              html.P(id=ids.ATTRIBUTION_TITLE, className="scenario"),
+              grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,
+                   getRowId="params.data.row"),
+              how_to="The selected cell's P&L split by position, biggest losses first; the shares add "
+                     "up to 100 %. Without a click it shows the worst cell of the horizon."),
+    ], className="row stress-row"),
+    panel("P&L vs spot",
+          dcc.Graph(id=ids.PAYOFF, config={"displaylogo": False}),
+          how_to="P&L (USD) from today's marks as spot moves, vols unchanged, one line per horizon; "
+                 "the dashed line is the last option expiry, where options pay their intrinsic value. "
+                 "Diamonds mark breakevens, where a line crosses zero. The gap between lines is time "
+                 "decay (theta) and the change in option value as expiry nears."),
+], className="page")
+
+
+def horizon_choices(settings: dict, current) -> tuple[list[dict], float]:
+    """Radio options for the grid's horizons; keeps the current one when it is still there."""
+    days = settings["horizons_days"]
+    options = [{"label": f"{d:g} d" + (" (now)" if d == 0 else ""), "value": d} for d in days]
+    return options, (current if current in days else days[0])
+
+
+@callback(Output(ids.SETTINGS_STORE, "data"), Output(ids.SETTINGS_MESSAGE, "children"),
+          Output(ids.HORIZON, "options"), Output(ids.HORIZON, "value"),
+          Input(ids.SPOT_RANGE, "value"), Input(ids.SPOT_STEPS, "value"), Input(ids.VOL_RANGE, "value"),
+          Input(ids.VOL_STEPS, "value"), Input(ids.HORIZONS, "value"),
+          State(ids.SETTINGS_STORE, "data"), State(ids.HORIZON, "value"),
+          State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
+def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, current, horizon, book, market):
+    """Validate the grid controls into the settings store, and offer the accepted grid's horizons.
+
+    This also runs when the page is shown (the controls report their values): then the grid is
+    unchanged, nothing is written and only the horizon choices are filled in.  The choices live
+    here rather than in their own callback on the store because Dash skips a callback whose only
+    input is a store that a callback of the newly shown page leaves unchanged.
+    """
+    outcome = state.settings_from_controls(spot_range, spot_steps, vol_range, vol_steps, horizons, book, market)
+    accepted = current if outcome.data is None else outcome.data
+    options, value = horizon_choices(accepted, horizon)
+    if outcome.data == current:
+        return no_update, "", options, value
+    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), \
+        options, value
+
+
+def clicked(click: dict | None) -> tuple[float, float] | None:
+    """(spot %, vol points) of a heatmap or surface click."""
+    if not click or not click.get("points"):
+        return None
+    point = click["points"][0]
+    return float(point["x"]), float(point["y"])
+
+
+def scenario_figure(book, market, settings, horizon, view, click, selection_only: bool = False):
+    """The heatmap or surface of one horizon (and a status message).  A click alone only moves
+    the selection box, sent as a ``Patch`` so the figure is not rebuilt."""
+    analysis, error = state.try_analysis(book, market, settings)
+    if analysis is None:
+        return no_update, message([error])
+    selected = clicked(click)
+    if selection_only:
+        if view == "surface" or selected is None:
+            return no_update, no_update
+        patch = Patch()
+        patch["layout"]["shapes"] = figures.selection_shapes(analysis, *selected)
+        return patch, no_update
+    if view == "surface":
+        return figures.stress_surface(analysis, horizon), ""
+    return figures.stress_heatmap(analysis, horizon, selected), ""
+
+
+@callback(Output(ids.HEATMAP, "figure"), Output(ids.STRESS_MESSAGE, "children"), *STORES,
+          Input(ids.HORIZON, "value"), Input(ids.VIEW, "value"), Input(ids.HEATMAP, "clickData"))
+def render_scenarios(book, market, settings, horizon, view, click):
+    return scenario_figure(book, market, settings, horizon, view, click,
+                           selection_only=ctx.triggered_id == ids.HEATMAP)
+
+
+@callback(Output(ids.PAYOFF, "figure"), *STORES)
+def render_payoff(book, market, settings):
+    analysis, _ = state.try_analysis(book, market, settings)
+    return no_update if analysis is None else figures.pnl_vs_spot(analysis)
+
+
+def attribution(book, market, settings, horizon, click):
+    """(title, rows): per-position P&L of the clicked cell, or of the horizon's worst cell."""
+    analysis, error = state.try_analysis(book, market, settings)
+    if analysis is None:
+        return error, no_update
+    result = analysis.stress_result
+    grid_ = result.grid
+    h = result.cell(0.0, 0.0, horizon)[2]
+    selected = clicked(click)
+    if selected is None:
+        s, v = divmod(int(result.pnl[:, :, h].argmin()), result.pnl.shape[1])
+        how = "worst cell"
+    else:
+        s, v, _ = result.cell(selected[0] / 100.0, selected[1] / 100.0, horizon)
+        how = "selected cell"
+    spot, vol, days = grid_.spot_shocks[s], grid_.vol_shocks[v], grid_.horizons_days[h]
+    pnl = result.position_pnl(spot, vol, days)
+    total = float(result.pnl[s, v, h])
+    frame = analysis.positions[["instrument", "quantity"]].assign(
+        row=[str(k) for k in range(len(pnl))], scenario_pnl=pnl, share=pnl / total if total else float("nan"))
+    scenario = f"spot {spot * 100:+.1f} %, vol {vol * 100:+.0f} pts, after {days:g} d".replace("-", "−")
+    title = [f"{how.capitalize()}: {scenario} → book P&L ",
+             html.B(usd(total), className="negative" if total < 0 else "")]
+    return title, frame_rows(frame)
+
+
+@callback(Output(ids.ATTRIBUTION_TITLE, "children"), Output(ids.ATTRIBUTION_GRID, "rowData"), *STORES,
+          Input(ids.HORIZON, "value"), Input(ids.HEATMAP, "clickData"))
+def render_attribution(book, market, settings, horizon, click):
+    return attribution(book, market, settings, horizon, click)
+
+
+@callback(Output(ids.STRESS_DOWNLOAD, "data"), Input(ids.STRESS_DOWNLOAD_BUTTON, "n_clicks"),
+          State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"),
+          prevent_initial_call=True)
+def download_stress(n_clicks, book, market, settings):
+    user_action(n_clicks)
+    analysis, _ = state.try_analysis(book, market, settings)
+    if analysis is None:
+        return no_update
+    table = analysis.stress.rename(columns={"pnl": "pnl_usd"})
+    return dcc.send_data_frame(table.to_csv, "stress_grid.csv", index=False, float_format="%.10g")
