@@ -277,7 +277,7 @@ def prepared_plan(state: AccountState, market, model: str = "risk_based", margin
     arr = instrument_arrays(state.instruments, market)
     uni = Universe(arr)
     kernel = spec.prepare(uni, spec.resolve(margin_params))
-    atm = _atm_vols(arr, market)
+    atm = atm_vols(arr, market)
     costs = cost_model(arr, uni.base, uni.spot_delta, atm, cost_params or CostParams())
     perp = KIND_CODES["perpetual"]
     hedge_index = np.full(len(arr.underlyings), -1)
@@ -289,8 +289,9 @@ def prepared_plan(state: AccountState, market, model: str = "risk_based", margin
                             costs, params, policy)
 
 
-def _atm_vols(arr, market) -> np.ndarray:
-    """Each instrument's underlying ATM vol at 30 days (decimal p.a.): the σ of the impact law."""
+def atm_vols(arr, market) -> np.ndarray:
+    """Each instrument's underlying ATM vol at 30 days (decimal p.a.): the σ of the impact law
+    (and of any schedule that should price risk the same way)."""
     T = 30.0 / 365.0
     atm = np.array([float(np.ravel(market.vol(u, market.forward(u, T), T, market.forward(u, T)))[0])
                     for u in arr.underlyings])

@@ -46,7 +46,12 @@ class ModelSpec:
         params = self.defaults(None) if params is None else params
         if not isinstance(params, self.params_type):
             raise ValueError(f"{self.name} takes {self.params_type.__name__}, got {type(params).__name__}")
-        params.validate()
+        try:
+            params.validate()
+        except TypeError:  # a check compared a non-number: name the fields that are text
+            text = [f"{f.name} must be a number (got {getattr(params, f.name)!r})" for f in fields(params)
+                    if isinstance(getattr(params, f.name), str) and f.name != "preset"]
+            raise ValueError(f"{self.name} parameters: " + ("; ".join(text) or "values must be numbers")) from None
         return params
 
 

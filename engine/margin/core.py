@@ -439,11 +439,11 @@ class ParamCheck:
         self.problems: list[str] = []
 
     def range(self, name: str, value, lo: float, hi: float, *, open_lo: bool = False):
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
+        # Text that happens to parse ("0.5") is refused too: it would fail later, in the maths.
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
             self.problems.append(f"{name} must be a number (got {value!r})")
             return
+        x = float(value)
         if not (np.isfinite(x) and (x > lo if open_lo else x >= lo) and x <= hi):
             self.problems.append(f"{name} must be in {'(' if open_lo else '['}{lo:g}, {hi:g}] (got {x:g})")
 

@@ -9,10 +9,15 @@ Attribution per position (``by_position``):
   :func:`~engine.margin.core.evaluate_changes` — for a scenario model the P&L of "book without p"
   in every scenario is total P&L − q_p·P&L(i(p)), a (positions × scenarios) array, and the
   contingencies and minimums are recomputed from their own aggregates the same way.
-* ``scaled`` = marginal × total / Σ marginal, so that the column sums to the total.  Marginals of
-  a hedged book need not add up to the total (removing either leg of a spread raises the
-  requirement); when Σ marginal ≤ 0 the total is spread in proportion to the positive
-  marginals, and equally when none is positive.
+* ``scaled`` sums to the total.  It is the Euler (gradient) allocation, q_p·∂R/∂q_p, taken by
+  a one-sided finite difference: (R(book) − R(book with position p shrunk by ε))/ε, ε = 1e-4,
+  all positions at once with the same one-instrument variations.  For a requirement that is
+  homogeneous of degree 1 in the book (worst scenario loss, exposure-proportional
+  contingencies) the contributions add up to R by Euler's theorem, and a hedge gets a negative
+  share; what is not homogeneous (thresholds, fixed minimums) leaves a residual, removed by
+  scaling the contributions to the total.  Unlike marginals scaled up to the total, this stays
+  finite for hedged books whose marginals nearly cancel.  When the contributions sum to ≤ 0 the
+  total is spread over the positive marginals, and equally when none is positive.
 ``marginal_mm``/``scaled_mm`` are the same for the maintenance requirement.
 """
 from __future__ import annotations
@@ -53,19 +58,30 @@ class MarginResult:
     details: dict
 
 
-def scale_to_total(marginal: np.ndarray, total: float) -> np.ndarray:
-    """Allocation of ``total`` proportional to ``marginal`` (see the module docstring)."""
-    marginal = np.asarray(marginal, dtype=float)
-    if len(marginal) == 0:
-        return marginal.copy()
+EULER_STEP = 1e-4
+
+
+def scale_to_total(weights: np.ndarray, total: float, fallback: np.ndarray | None = None) -> np.ndarray:
+    """Allocation of ``total`` proportional to ``weights``; when they sum to ≤ 0, proportional to
+    the positive part of ``fallback`` (default: the weights), else equal shares."""
+    weights = np.asarray(weights, dtype=float)
+    if len(weights) == 0:
+        return weights.copy()
     tiny = 1e-12 * max(abs(total), 1.0)
-    s = marginal.sum()
+    s = weights.sum()
     if s > tiny:
-        return marginal * (total / s)
-    positive = np.maximum(marginal, 0.0)
+        return weights * (total / s)
+    positive = np.maximum(weights if fallback is None else np.asarray(fallback, dtype=float), 0.0)
     if positive.sum() > tiny:
         return positive * (total / positive.sum())
-    return np.full(len(marginal), total / len(marginal))
+    return np.full(len(weights), total / len(weights))
+
+
+def euler_contributions(kernel: Kernel, net: np.ndarray, position_instrument, quantity,
+                        total: np.ndarray) -> np.ndarray:
+    """q_p·∂R/∂q_p for IM and MM (positions × 2), by shrinking each position by EULER_STEP."""
+    shrunk = evaluate_changes(kernel, net, position_instrument, -EULER_STEP * np.asarray(quantity, float))
+    return (total[None, :2] - shrunk[:, :2]) / EULER_STEP
 
 
 def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginResult:
@@ -87,6 +103,7 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
     without = evaluate_changes(kernel, net, mb.position_instrument, -mb.quantity)
     marginal = total[0] - without[:, 0]
     marginal_mm = total[1] - without[:, 1]
+    euler = euler_contributions(kernel, net, mb.position_instrument, mb.quantity, total)
     by_position = pd.DataFrame({
         "position": np.arange(len(mb)),
         "instrument": arr.names[mb.position_instrument] if len(mb) else np.array([], dtype=object),
@@ -94,9 +111,9 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
         if len(mb) else np.array([], dtype=object),
         "quantity": mb.quantity,
         "marginal": marginal,
-        "scaled": scale_to_total(marginal, total[0]),
+        "scaled": scale_to_total(euler[:, 0], total[0], marginal),
         "marginal_mm": marginal_mm,
-        "scaled_mm": scale_to_total(marginal_mm, total[1]),
+        "scaled_mm": scale_to_total(euler[:, 1], total[1], marginal_mm),
     })
     by_underlying = pd.DataFrame(alone, columns=list(names))
     by_underlying.insert(0, "underlying", list(arr.underlyings))

@@ -186,16 +186,28 @@ class RiskBasedParams:
 # ----------------------------------------------------------------------------- presets
 
 
+def _scenario(k: int, s: dict) -> Scenario:
+    """Scenario ``k`` (1-based) of an explicit list; a non-number names the scenario and field."""
+    values = {}
+    for field, default in (("spot", None), ("weight", 1.0)):
+        raw = s.get(field, default)
+        try:
+            values[field] = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"scenario {k} {field}: {raw!r} is not a number") from None
+    return Scenario(values["spot"], s.get("vol", "none"), values["weight"])
+
+
 def _scenarios_from_spec(spec) -> tuple[Scenario, ...]:
     """Explicit list of {spot, vol, weight}, or the compact preset form: a ``grid`` (spot × vol),
     ``extra`` scenarios and ``tails`` (vol, weight = weight_numerator/|spot|)."""
     if isinstance(spec, (list, tuple)):
-        return tuple(Scenario(float(s["spot"]), s.get("vol", "none"), float(s.get("weight", 1.0))) for s in spec)
+        return tuple(_scenario(k, s) for k, s in enumerate(spec, start=1))
     out = []
     grid = spec.get("grid")
     if grid:
         out += [Scenario(float(s), v) for s in grid["spot"] for v in grid["vol"]]
-    out += [Scenario(float(s["spot"]), s.get("vol", "none"), float(s.get("weight", 1.0))) for s in spec.get("extra", [])]
+    out += [_scenario(k, s) for k, s in enumerate(spec.get("extra", []), start=len(out) + 1)]
     tails = spec.get("tails")
     if tails:
         out += [Scenario(float(s), tails.get("vol", "up"), float(tails["weight_numerator"]) / abs(float(s)))

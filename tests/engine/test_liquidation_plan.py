@@ -93,6 +93,9 @@ def test_short_perp_plan_by_hand(market):
     assert list(plan.steps["quantity"]) == pytest.approx([1.0, 0.9])
     assert plan.equity_after == pytest.approx(9_000.0 - c(1.0) - c(0.9))
     assert plan.mm_after == pytest.approx(7_695.0)
+    # Buying back the short perp pays the mark plus the cost per contract.
+    mark = 95_000.0
+    assert list(plan.steps["price"]) == pytest.approx([mark + c(1.0), mark + c(0.9) / 0.9])
 
 
 def test_healthy_account_needs_no_plan(market):

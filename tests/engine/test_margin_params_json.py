@@ -22,3 +22,13 @@ def test_round_trip(model):
 def test_bad_values_refused(model, data, words):
     with pytest.raises(ValueError, match=words):
         params_from_dict(model, data)
+
+
+def test_text_is_not_a_number():
+    """"0.5" parses as a float but is text: refused with a message, not a failure in the maths."""
+    with pytest.raises(ValueError, match="must be a number"):
+        params_from_dict("span", {"price_scan_range": "0.2"})
+    data = params_to_dict(default_params("risk_based"))
+    data["scenarios"][3]["weight"] = "heavy"
+    with pytest.raises(ValueError, match="scenario 4 weight: 'heavy' is not a number"):
+        params_from_dict("risk_based", data)
