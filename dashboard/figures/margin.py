@@ -1,0 +1,321 @@
+"""Margin figures: the margin-ratio gauge, all models side by side, the selected model's scenario
+matrix, its initial margin built up from its components, and the attribution by position.
+
+Pure functions of ``engine.margin`` results (``MarginResult``, ``summary`` frames,
+``AccountHealth``); every axis names its unit (USD, % of spot, vol points).
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.margin import MarginResult
+from engine.margin.account import AccountHealth
+
+from .style import PNL_SCALE, SPOT_SHOCK, styled, usd
+
+# ----------------------------------------------------------------------------- margin ratio
+
+#: Margin ratio (MM ÷ equity) levels: healthy below 50 %, warning from 50 %, danger from 80 %;
+#: at 100 % equity equals MM and the account can be liquidated.  The 50/80 % marks are this
+#: dashboard's choice (early warnings well before the exchange acts), not an exchange rule.
+RATIO_WARNING = 0.5
+RATIO_DANGER = 0.8
+LEVEL_COLOURS = {"healthy": "#2b8a3e", "warning": "#e8a317", "danger": "#c92a2a"}
+#: The gauge's scale ends here: a ratio beyond it is shown pinned at the end.
+GAUGE_MAX = 1.2
+
+
+def ratio_level(ratio: float) -> str:
+    """``"healthy"`` (ratio < 0.5), ``"warning"`` (0.5 ≤ ratio < 0.8) or ``"danger"`` (≥ 0.8,
+    including an infinite ratio: equity ≤ 0 with a requirement)."""
+    if ratio < RATIO_WARNING:
+        return "healthy"
+    return "warning" if ratio < RATIO_DANGER else "danger"
+
+
+def ratio_text(ratio: float) -> str:
+    return "∞" if math.isinf(ratio) else f"{ratio * 100:.1f} %"
+
+
+def ratio_gauge(health: AccountHealth) -> go.Figure:
+    """Gauge of the margin ratio (%), coloured by :func:`ratio_level`, the liquidation line at
+    100 %."""
+    shown = min(health.margin_ratio, GAUGE_MAX) * 100.0
+    level = ratio_level(health.margin_ratio)
+    steps = [(0.0, RATIO_WARNING, "#e6f4ea"), (RATIO_WARNING, RATIO_DANGER, "#fdf1d6"),
+             (RATIO_DANGER, GAUGE_MAX, "#fbe1e1")]
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=shown,
+        number={"suffix": " %", "valueformat": ".1f", "font": {"color": LEVEL_COLOURS[level]}},
+        gauge={"axis": {"range": [0, GAUGE_MAX * 100], "ticksuffix": " %",
+                        "tickvals": [0, RATIO_WARNING * 100, RATIO_DANGER * 100, 100, GAUGE_MAX * 100]},
+               "bar": {"color": LEVEL_COLOURS[level], "thickness": 0.35},
+               "steps": [{"range": [a * 100, b * 100], "color": c} for a, b, c in steps],
+               "threshold": {"value": 100, "thickness": 0.9, "line": {"color": "#111", "width": 3}}},
+    ))
+    over = " (off the scale)" if health.margin_ratio > GAUGE_MAX else ""
+    title = f"Margin ratio = MM ÷ equity: {ratio_text(health.margin_ratio)}{over}"
+    return styled(fig, title, height=250, margin={"l": 30, "r": 30, "t": 60, "b": 10})
+
+
+# ----------------------------------------------------------------------------- side by side
+
+SHORT_NAMES = {"standard": "Standard", "risk_based": "Risk-based", "span": "SPAN", "tims": "TIMS",
+               "greeks_based": "Greeks (SIMM)"}
+REQUIREMENT = "Requirement (USD)"
+
+
+def model_label(model: str, params=None) -> str:
+    """Short model name; the risk-based one with its preset."""
+    name = SHORT_NAMES.get(model, model)
+    preset = getattr(params, "preset", None)
+    return f"{name} ({preset})" if preset else name
+
+
+def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
+    """IM and MM of every model (``table``: label, initial, maintenance, capital_efficiency),
+    grouped, with capital efficiency above the IM bars and the account's equity as a line."""
+    efficiency = [f"×{e:,.2f}" if np.isfinite(e) else "" for e in table["capital_efficiency"].astype(float)]
+    fig = go.Figure([
+        go.Bar(x=table["label"], y=table["initial"], name="Initial margin (IM)", marker_color="#1f6feb",
+               text=efficiency, textposition="outside", cliponaxis=False,
+               hovertemplate="%{x}<br>IM %{y:$,.0f}<br>capital efficiency %{text}<extra></extra>"),
+        go.Bar(x=table["label"], y=table["maintenance"], name="Maintenance margin (MM)", marker_color="#9ec5fe",
+               hovertemplate="%{x}<br>MM %{y:$,.0f}<extra></extra>"),
+    ])
+    fig.add_hline(y=equity, line={"color": "#495057", "dash": "dash", "width": 1.5},
+                  annotation_text=f"equity {usd(equity)}", annotation_position="top left")
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title="Margin model")
+    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    return styled(fig, "IM and MM per model on the same book<br><sup>×: capital efficiency = "
+                       "standard IM ÷ model IM</sup>", height=400)
+
+
+# ----------------------------------------------------------------------------- scenario matrix
+
+VOL_WORDS = {1: "vol up", 0: "vol unchanged", -1: "vol down"}
+NO_GRID = {
+    "standard": "Standard margin has no scenarios: it charges every position on its own by formula "
+                "(short options a % of spot plus the mark, futures a % of notional).",
+    "greeks_based": "The SIMM-style model has no scenarios: it aggregates delta, vega and curvature "
+                    "sensitivities with risk weights and correlations.",
+}
+
+
+def spot_label(shock: float) -> str:
+    return "0 %" if shock == 0 else f"{shock * 100:+.4g} %".replace("-", "−")
+
+
+def vol_label(direction: float, shock: float) -> str:
+    """Direction words for a per-option vol rule (risk-based), vol points for a fixed shift."""
+    if math.isnan(shock):
+        return VOL_WORDS[int(direction)]
+    return f"{shock * 100:+.4g} vol pts".replace("-", "−")
+
+
+def scenario_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scenario frame with the heatmap's ``x``/``y`` category labels, ordered by spot shock
+    and vol shock."""
+    out = frame.assign(x=[spot_label(s) for s in frame["spot_shock"]],
+                       y=[vol_label(d, v) for d, v in zip(frame["vol_direction"], frame["vol_shock"])],
+                       vol_order=np.where(frame["vol_shock"].isna(), frame["vol_direction"], frame["vol_shock"]))
+    return out.sort_values(["spot_shock", "vol_order"], kind="stable")
+
+
+def _message_figure(text: str, height: int = 240) -> go.Figure:
+    """An empty figure saying why there is nothing to plot (plotly does not wrap annotations)."""
+    fig = go.Figure()
+    fig.add_annotation(text="<br>".join(textwrap.wrap(text, 90)), showarrow=False, x=0.5, y=0.5,
+                       xref="paper", yref="paper", font={"size": 13})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return styled(fig, height=height)
+
+
+def scenario_heatmap(result: MarginResult) -> go.Figure:
+    """One heatmap row per underlying: x spot shock (% of spot), y vol shock, colour the weighted
+    scenario P&L (USD; red loses).  A black box marks each underlying's binding scenario (its
+    worst weighted P&L, which sets the scenario loss).  When two scenarios share a cell the worst
+    is shown, so the box always sits on a visible cell."""
+    frame = result.scenario_pnl
+    if frame.empty:
+        return _message_figure(NO_GRID.get(result.model, "The book is empty: no scenario to show."))
+    cells = scenario_cells(frame)
+    xs = list(dict.fromkeys(cells["x"]))
+    ys = list(dict.fromkeys(cells.sort_values("vol_order", kind="stable")["y"]))
+    underlyings = list(dict.fromkeys(cells["underlying"]))
+    fig = make_subplots(rows=len(underlyings), cols=1, shared_xaxes=True, vertical_spacing=0.12 / len(underlyings),
+                        subplot_titles=[f"{u}: binding {result.binding_scenario[u]}" for u in underlyings])
+    limit = float(np.abs(cells["weighted_pnl"]).max()) or 1.0
+    for row, und in enumerate(underlyings, start=1):
+        part = cells[cells["underlying"] == und]
+        z = np.full((len(ys), len(xs)), np.nan)
+        text = np.full((len(ys), len(xs)), "", dtype=object)
+        # Best first, so the worst of scenarios sharing a cell is written last and shown.
+        for r in part.sort_values("weighted_pnl", ascending=False).itertuples():
+            i, j = ys.index(r.y), xs.index(r.x)
+            z[i, j] = r.weighted_pnl
+            text[i, j] = (f"{r.scenario}<br>P&L {usd(r.pnl)} × weight {r.weight:.4g}"
+                          f"<br>weighted {usd(r.weighted_pnl)}")
+        fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, text=text, coloraxis="coloraxis", xgap=2, ygap=2,
+                                 hovertemplate=f"{und}<br>%{{text}}<extra></extra>"), row=row, col=1)
+        bind = part[part["binding"]].iloc[0]
+        fig.add_trace(go.Scatter(
+            x=[bind["x"]], y=[bind["y"]], mode="markers", name=f"binding {und}", showlegend=False,
+            customdata=[bind["scenario"]],
+            marker={"symbol": "square-open", "size": 26, "color": "#111", "line": {"width": 3}},
+            hovertemplate=f"binding scenario ({und}): %{{customdata}}<br>weighted P&L "
+                          f"{usd(bind['weighted_pnl'])}<extra></extra>"), row=row, col=1)
+        # Fixed ranges: the cells fill the plot, the marker does not pad it.
+        fig.update_yaxes(title="Vol shock", type="category", categoryarray=ys, range=[-0.5, len(ys) - 0.5],
+                         showgrid=False, row=row, col=1)
+        fig.update_xaxes(type="category", categoryarray=xs, range=[-0.5, len(xs) - 0.5], showgrid=False,
+                         row=row, col=1)
+    fig.update_xaxes(title=SPOT_SHOCK, row=len(underlyings), col=1)
+    fig.update_layout(coloraxis={"colorscale": PNL_SCALE, "cmin": -limit, "cmax": limit,
+                                 "colorbar": {"title": {"text": "Weighted P&L (USD)", "side": "right"},
+                                              "tickformat": "$,.3~s"}})
+    units = ("vol up/down: each option's vol moved by the model's vol rule"
+             if frame["vol_shock"].isna().all() else "vol shifts in vol points")
+    return styled(fig, f"Scenario P&L × weight, {model_label(result.model, result.params)}"
+                       f"<br><sup>□ binding scenario; {units}</sup>",
+                  height=140 + 190 * len(underlyings))
+
+
+# ----------------------------------------------------------------------------- waterfall
+
+
+def _risk_based_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
+    """Per underlying IM = f·max(max(scan, floor) + delta + roll, minimum) + add-ons."""
+    loss = np.maximum(u["scenario_loss"], u["forward_floor"])
+    stressed = loss + u["delta_shock"] + u["roll_shock"]
+    core = np.maximum(stressed, u["minimum"])
+    steps = [("worst scenario loss", u["scenario_loss"]),
+             ("forward floor (above the scenario loss)", loss - u["scenario_loss"]),
+             ("delta shock", u["delta_shock"]),
+             ("roll shock", u["roll_shock"]),
+             ("minimum charge (above the losses)", core - stressed),
+             (f"IM factor ×{p.im_factor:g}", (p.im_factor - 1.0) * core),
+             ("perp contingency", u["perp_contingency"]),
+             ("naked-short option contingency", u["option_contingency"])]
+    return [(k, float(v.sum())) for k, v in steps]
+
+
+def _span_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
+    """Per underlying IM = m·max(scanning risk + spread charge, short option minimum)."""
+    scan = u["scanning_risk"] + u["calendar_spread_charge"]
+    requirement = np.maximum(scan, u["short_option_minimum"])
+    steps = [("scanning risk", u["scanning_risk"]),
+             ("calendar spread charge", u["calendar_spread_charge"]),
+             ("short option minimum (above the scan)", requirement - scan),
+             (f"initial multiplier ×{p.initial_multiplier:g}", (p.initial_multiplier - 1.0) * requirement)]
+    return [(k, float(v.sum())) for k, v in steps]
+
+
+def _tims_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
+    """Per underlying IM = m·max(worst loss, option minimum)."""
+    requirement = np.maximum(u["worst_loss"], u["option_minimum"])
+    steps = [("worst loss over the range", u["worst_loss"]),
+             ("option minimum (above the loss)", requirement - u["worst_loss"]),
+             (f"initial multiplier ×{p.initial_multiplier:g}", (p.initial_multiplier - 1.0) * requirement)]
+    return [(k, float(v.sum())) for k, v in steps]
+
+
+#: Models whose IM is not the plain sum of their components: their steps are rebuilt per
+#: underlying from ``by_underlying`` (each function's docstring is the model's formula).
+_STEPS = {"risk_based": _risk_based_steps, "span": _span_steps, "tims": _tims_steps}
+COMPONENT_NAMES = {"short_options": "short options", "futures_perps": "futures and perps",
+                   "delta_margin": "delta margin", "vega_margin": "vega margin",
+                   "curvature_margin": "curvature margin"}
+
+
+def im_steps(result: MarginResult) -> list[tuple[str, float]]:
+    """(label, USD) steps that add up to the initial margin: the model's pieces in the order its
+    formula applies them; floors and minimums count only by how much they raise the requirement.
+    A remainder that no step explains (a model added later) is its own last step."""
+    build = _STEPS.get(result.model)
+    if build is None:
+        steps = [(COMPONENT_NAMES.get(k, k.replace("_", " ")), float(v)) for k, v in result.components.items()]
+    else:
+        steps = build(result.by_underlying, result.params)
+    rest = result.initial - sum(v for _, v in steps)
+    if abs(rest) > 1e-6 * max(result.initial, 1.0):
+        steps.append(("other (model combination)", rest))
+    return steps
+
+
+def im_waterfall(result: MarginResult) -> go.Figure:
+    """Waterfall from the model's components to its IM (USD); zero steps are left out."""
+    steps = [(k, v) for k, v in im_steps(result) if abs(v) >= 0.005]
+    labels = [k for k, _ in steps] + ["initial margin"]
+    values = [v for _, v in steps] + [result.initial]
+    fig = go.Figure(go.Waterfall(
+        x=labels, y=values, measure=["relative"] * len(steps) + ["total"],
+        text=[usd(v) for v in values], textposition="outside", cliponaxis=False,
+        connector={"line": {"color": "#9aa5b1", "width": 1}},
+        increasing={"marker": {"color": "#e8590c"}}, decreasing={"marker": {"color": "#2b8a3e"}},
+        totals={"marker": {"color": "#1f6feb"}},
+        hovertemplate="%{x}<br>%{y:$,.0f}<extra></extra>",
+    ))
+    fig.update_xaxes(title="Component")
+    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {usd(result.initial)}",
+                  height=400, showlegend=False)
+
+
+# ----------------------------------------------------------------------------- attribution
+
+BASES = {
+    "marginal": ("Marginal IM (USD): IM of the book − IM without the position", "marginal"),
+    "scaled": ("Scaled IM (USD): marginal × IM ÷ Σ marginal, sums to IM", "scaled"),
+}
+
+
+def top_positions(by_position: pd.DataFrame, column: str, top: int, underlying: str | None = None) -> pd.DataFrame:
+    """The ``top`` positions by |``column``| (optionally of one underlying), largest first, and
+    the rest summed into one "other" row; columns label, value, positions."""
+    part = by_position if underlying is None else by_position[by_position["underlying"] == underlying]
+    order = part.reindex(part[column].abs().sort_values(ascending=False, kind="stable").index)
+    head, rest = order.iloc[:top], order.iloc[top:]
+    frame = pd.DataFrame({
+        "label": [f"{r.instrument} × {r.quantity:,.6g} (row {r.position + 1})" for r in head.itertuples()],
+        "value": head[column].to_numpy(dtype=float),
+        "positions": 1,
+    })
+    if len(rest):
+        frame.loc[len(frame)] = [f"other {len(rest)} positions", float(rest[column].sum()), len(rest)]
+    return frame
+
+
+def attribution_bars(result: MarginResult, basis: str = "marginal", top: int = 15,
+                     underlying: str | None = None) -> go.Figure:
+    """Horizontal bars of each position's share of the IM: red adds margin, green reduces it
+    (a hedge).  The subtitle gives Σ marginal against IM (a hedged book's marginals can sum to
+    far less than IM) and says how the scaled figures are made."""
+    axis_title, column = BASES[basis]
+    by_position = result.by_position
+    if by_position.empty:
+        return _message_figure("The book is empty: nothing to attribute.")
+    frame = top_positions(by_position, column, top, underlying).iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=frame["value"], y=frame["label"], orientation="h",
+        marker_color=np.where(frame["value"] >= 0, "#c92a2a", "#2b8a3e"),
+        customdata=frame["positions"],
+        hovertemplate="%{y}<br>%{x:$,.0f} (%{customdata} position(s))<extra></extra>",
+    ))
+    total = float(by_position["marginal"].sum())
+    # The engine's rule (engine.margin.result), said in words.
+    factor = "scaled = Euler share q·∂IM/∂q, summing to IM"
+    scope = f"{underlying} positions" if underlying else "all positions"
+    fig.update_xaxes(title=axis_title, tickformat="$,.3~s")
+    fig.update_yaxes(title=None, automargin=True)
+    return styled(fig, f"IM by position, top {top} of {scope}"
+                       f"<br><sup>IM {usd(result.initial)}; Σ marginal {usd(total)}; {factor}</sup>",
+                  height=max(360, 120 + 26 * len(frame)), margin={"l": 20, "r": 30, "t": 80, "b": 60})

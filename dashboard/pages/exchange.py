@@ -1,0 +1,216 @@
+"""Exchange page: a population of accounts under a spot shock — who is liquidated first, how
+many are under water at each shock, and how liquidations feed on themselves (DESIGN §7).
+
+The stores, their transitions and the memoised engine calls are in :mod:`dashboard.exchange`.
+"""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from .. import exchange as ex
+from .. import ids
+from ..figures import exchange as figures
+from ..figures.style import usd
+from ..layout import frame_rows, grid, message, number_column, panel, user_action
+
+dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
+
+SOURCE = (Input(ids.EX_SOURCE, "value"), Input(ids.EX_SETTINGS_STORE, "data"), Input(ids.EX_UPLOAD_STORE, "data"),
+          Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
+#: Controls keep the user's values across page visits, as the settings store does.
+KEEP = {"persistence": True, "persistence_type": "session"}
+DEFAULTS = ex.DEFAULT_SETTINGS
+
+QUEUE_COLUMNS = [
+    number_column("rank", "Rank", ",.0f", flex=0.7, minWidth=90, pinned="left"),
+    {"field": "account", "headerName": "Account", "flex": 1, "filter": "agTextColumnFilter"},
+    # An empty ratio is an account with no equity left (an infinite ratio).
+    number_column("margin_ratio", "Margin ratio MM/equity", ".1%", flex=1, valueFormatter={
+        "function": "params.value == null ? '∞ (no equity)' : d3.format('.1%')(params.value)"}),
+    number_column("equity", "Equity (USD)", flex=1),
+    number_column("mm", "MM (USD)", flex=1),
+    number_column("im", "IM (USD)", flex=1),
+    number_column("notional_usd", "Notional (USD)", flex=1),
+    {"field": "liquidatable", "headerName": "Liquidatable", "flex": 0.8},
+]
+
+
+def _number_input(label: str, control_id: str, value, **props):
+    return html.Div([html.Label(label, htmlFor=control_id),
+                     dcc.Input(id=control_id, type="number", value=value, debounce=True, className="input",
+                               **props, **KEEP)], className="control")
+
+
+def _controls():
+    return panel(
+        "Population and shock",
+        html.Div([
+            html.Div([html.Label("Accounts"),
+                      dcc.RadioItems(id=ids.EX_SOURCE, value="generated", className="radio",
+                                     options=[{"label": "generated population", "value": "generated"},
+                                              {"label": "uploaded CSV", "value": "uploaded"}])],
+                     className="control"),
+            _number_input(f"Population size (≤ {ex.MAX_ACCOUNTS:,})", ids.EX_ACCOUNTS, DEFAULTS["n_accounts"],
+                          min=1, step=1),
+            _number_input("Seed", ids.EX_SEED, DEFAULTS["seed"], step=1),
+            html.Div([html.Label("Spot shock, all underlyings (% of spot)"),
+                      dcc.Slider(id=ids.EX_SHOCK, min=-50, max=50, step=1, value=DEFAULTS["spot_shock"] * 100,
+                                 updatemode="mouseup", tooltip={"placement": "bottom"},
+                                 marks={v: f"{v:+d} %" if v else "0" for v in range(-50, 51, 25)}, **KEEP)],
+                     className="control wide"),
+            _number_input("Queue rows shown (top N)", ids.EX_TOP_N, DEFAULTS["top_n"], min=1, max=ex.MAX_TOP_N, step=1),
+            _number_input("Cascade impact k", ids.EX_IMPACT_K, DEFAULTS["impact_k"], min=0, max=10, step="any"),
+            _number_input("Daily turnover (× open notional)", ids.EX_TURNOVER, DEFAULTS["turnover"], min=0,
+                          step="any"),
+            _number_input("Max cascade rounds", ids.EX_ROUNDS, DEFAULTS["max_rounds"], min=1, step=1),
+        ], className="ex-controls"),
+        html.Div(id=ids.EX_SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv",
+                   children=html.Div(["Drop an accounts CSV here, or ", html.A("choose one")])),
+        html.P(["Header ", html.Code("account,collateral,instrument,quantity[,entry_price]"),
+                "; one position a row, an account's collateral (USD) on its first row. Rows with errors are "
+                f"listed and skipped; up to {ex.MAX_UPLOAD_BYTES / 1e6:g} MB."], className="hint"),
+        html.Div(id=ids.EX_UPLOAD_REPORT),
+        how_to="The generated population is drawn reproducibly from the seed around the listed instruments, "
+               "its collateral set so that starting margin ratios spread around 35 % (a few accounts start "
+               "under water). Every account is margined with the model chosen on the Margin page, at every "
+               "spot × (1 + shock). The cascade moves spot by the square-root impact of the liquidated "
+               "accounts' delta: k × daily vol × √(flow / daily volume), daily volume = turnover × the open "
+               "notional of the population.",
+    )
+
+
+layout = html.Div([
+    dcc.Store(id=ids.EX_SETTINGS_STORE, storage_type="session", data=DEFAULTS),
+    dcc.Store(id=ids.EX_UPLOAD_STORE, storage_type="session"),
+    _controls(),
+    html.Div(id=ids.EX_MESSAGE),
+    html.Div(id=ids.EX_SUMMARY, className="cards ex-cards"),
+    panel("Liquidation queue",
+          grid(ids.EX_QUEUE_GRID, QUEUE_COLUMNS, height=360, getRowId="params.data.account"),
+          how_to="The first N accounts in the order the exchange liquidates them: highest margin ratio "
+                 "(MM ÷ equity) first, accounts with no equity left at the top, ties by the larger "
+                 "notional (as dYdX does). Click a header to sort differently; Rank keeps the queue order."),
+    html.Div([
+        panel("Margin ratios",
+              dcc.Loading(dcc.Graph(id=ids.EX_HISTOGRAM, config={"displaylogo": False}), type="dot", delay_show=300),
+              how_to="How close the whole population is to liquidation: every account falls in one bar by "
+                     "its margin ratio; red bars are past 100 % (equity below MM). A shock shifts the mass "
+                     "to the right; a fat cluster just under 100 % is the next wave."),
+        panel("Liquidatable vs spot shock",
+              dcc.Loading(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False}), type="dot", delay_show=300),
+              how_to="Each bar re-margins every account at that shock: the number of accounts under MM, and "
+                     "(line) their notional. The population holds calls and puts, long and short, so both "
+                     "directions hurt someone; the dotted line is the shock applied above."),
+    ], className="row two"),
+    panel("Cascade",
+          dcc.Loading(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False}), type="dot", delay_show=300),
+          how_to="Round 0 is the shock itself. The exchange then unloads the liquidated accounts' delta, "
+                 "which moves spot further (top), which puts more accounts under water (bottom, red: new "
+                 "in that round), until a round liquidates nobody or the round limit is reached."),
+], className="page")
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+@callback(Output(ids.EX_SETTINGS_STORE, "data"), Output(ids.EX_SETTINGS_MESSAGE, "children"),
+          Input(ids.EX_ACCOUNTS, "value"), Input(ids.EX_SEED, "value"), Input(ids.EX_SHOCK, "value"),
+          Input(ids.EX_TOP_N, "value"), Input(ids.EX_IMPACT_K, "value"), Input(ids.EX_TURNOVER, "value"),
+          Input(ids.EX_ROUNDS, "value"), State(ids.EX_SETTINGS_STORE, "data"))
+def apply_settings(n_accounts, seed, shock, top_n, impact_k, turnover, rounds, current):
+    """Validated controls into the store.  This also runs when the page is shown (with the
+    controls' persisted values): an unchanged value writes and says nothing."""
+    outcome = ex.settings_from_controls(n_accounts, seed, shock, top_n, impact_k, turnover, rounds)
+    if outcome.data == current:
+        return no_update, message(outcome.problems)
+    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+
+
+def upload_report(filename: str, errors: list[dict], accepted: dict | None):
+    """Per-row errors of an accounts upload (and what was kept)."""
+    if not errors:
+        return message(note=f"{filename}: {accepted['accounts']:,} accounts loaded")
+    shown = errors[:200]
+    kept = (f"{accepted['accounts']:,} accounts loaded from the good rows" if accepted
+            else "nothing was loaded; the last good accounts stay")
+    return html.Div([
+        html.P([html.B(filename), f": {len(errors)} problem(s); {kept}."]),
+        html.Table([html.Thead(html.Tr([html.Th("Row"), html.Th("Field"), html.Th("Problem")])),
+                    html.Tbody([html.Tr([html.Td(e["row"] or "file"), html.Td(e["field"]), html.Td(e["message"])])
+                                for e in shown])], className="error-table"),
+        *([html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []),
+    ], className="msg msg-error upload-report", role="alert")
+
+
+@callback(Output(ids.EX_UPLOAD_STORE, "data"), Output(ids.EX_SOURCE, "value"), Output(ids.EX_UPLOAD_REPORT, "children"),
+          Output(ids.EX_UPLOAD, "contents"), Input(ids.EX_UPLOAD, "contents"), State(ids.EX_UPLOAD, "filename"),
+          State(ids.MARKET_STORE, "data"), prevent_initial_call=True)
+def upload_accounts(contents, filename, market):
+    """A file with at least one good account replaces the uploaded population and is selected;
+    ``contents`` is reset so that the same file can be dropped again after fixing it."""
+    user_action(contents)
+    data, errors = ex.read_upload(contents, filename, market)
+    report = upload_report(filename, errors, data)
+    if data is None:
+        return no_update, no_update, report, None
+    return data, "uploaded", report, None
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def _card(label: str, value: str, unit: str, value_id: str | None = None) -> html.Div:
+    return html.Div([html.Div(label, className="card-label"),
+                     html.Div(value, className="card-value", **({"id": value_id} if value_id else {})),
+                     html.Div(unit, className="card-unit")], className="card")
+
+
+def queue_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+    """(message, summary cards, top-N queue rows, histogram) of one state."""
+    try:
+        result = ex.queue(source, settings, upload, market, account)
+    except ValueError as exc:
+        return message([str(exc)]), no_update, no_update, no_update
+    numbers = ex.summary(result)
+    shock = f"{settings['spot_shock'] * 100:+.0f} %".replace("-", "−")
+    cards = [
+        _card("Accounts", f"{numbers['accounts']:,}", f"{source} · margined with {account['model']}"),
+        _card("Liquidatable", f"{numbers['liquidatable']:,}", f"equity < MM at spot {shock}", ids.EX_LIQUIDATABLE),
+        _card("Their notional", usd(numbers["notional_usd"]), "USD, underlying notional of their positions"),
+        _card("Their shortfall", usd(numbers["shortfall_usd"]),
+              "USD, Σ (MM − equity): what liquidation must recover"),
+    ]
+    rows = frame_rows(ex.top_rows(result, settings["top_n"]))
+    return "", cards, rows, figures.ratio_histogram(result)
+
+
+@callback(Output(ids.EX_MESSAGE, "children"), Output(ids.EX_SUMMARY, "children"), Output(ids.EX_QUEUE_GRID, "rowData"),
+          Output(ids.EX_HISTOGRAM, "figure"), *SOURCE)
+def render_queue(source, settings, upload, market, account):
+    return queue_view(source, settings, upload, market, account)
+
+
+def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+    try:
+        return figures.shock_chart(ex.sweep(source, settings, upload, market, account), settings["spot_shock"])
+    except ValueError:  # nothing uploaded yet: render_queue says so
+        return no_update
+
+
+@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE)
+def render_sweep(source, settings, upload, market, account):
+    return sweep_view(source, settings, upload, market, account)
+
+
+def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+    try:
+        return figures.cascade_chart(ex.cascade_result(source, settings, upload, market, account))
+    except ValueError:  # nothing uploaded yet: render_queue says so
+        return no_update
+
+
+@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE)
+def render_cascade(source, settings, upload, market, account):
+    return cascade_view(source, settings, upload, market, account)
