@@ -11,6 +11,7 @@ gamma as USD delta change per 1 % move, vega per vol point, theta per calendar d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from .market import Market
 from .portfolio import Book
 from .scenarios import (DAYS_PER_YEAR, GREEK_COLUMNS, InstrumentArrays, ShockGrid, StressResult,
                         breakevens, instrument_arrays, instrument_greeks, instrument_values,
-                        net_quantities, payoff_curves, revaluation_pool, stress_grid)
+                        net_quantities, payoff_curves, revaluation_pool, start_stress_grid)
 
 TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
 AGG_COLUMNS = ("value", "pnl", "notional_usd") + GREEK_COLUMNS
@@ -68,14 +69,28 @@ class Analysis:
     position_instrument: np.ndarray
     positions: pd.DataFrame
     totals: dict
-    by_underlying: pd.DataFrame
-    by_expiry: pd.DataFrame
-    by_strike: pd.DataFrame
     stress_result: StressResult
     payoff: pd.DataFrame
     breakevens: dict
     profile: pd.DataFrame
     warnings: tuple[str, ...] = field(default=())
+
+    # Aggregates are built on first use: the Greeks page needs them, a stress or margin view not.
+    @cached_property
+    def by_underlying(self) -> pd.DataFrame:
+        """Sums per underlying (positions, value, pnl, notional and every Greek column)."""
+        return _aggregate(self.positions, ["underlying"])
+
+    @cached_property
+    def by_expiry(self) -> pd.DataFrame:
+        """Sums per underlying and expiry date ("PERP"/"SPOT" for undated instruments)."""
+        return _aggregate(self.positions, ["underlying", "expiry"])
+
+    @cached_property
+    def by_strike(self) -> pd.DataFrame:
+        """Sums of the options per underlying and strike."""
+        frame = self.positions
+        return _aggregate(frame[frame["kind"] == OPTION], ["underlying", "strike"])
 
     @property
     def stress(self) -> pd.DataFrame:
@@ -145,17 +160,16 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     base = instrument_values(arr)
     net = net_quantities(pos_inst, q, len(arr))
     with revaluation_pool() as pool:
-        # The curves run on a revaluation thread while this thread builds the tables.
+        # The grid's slices and the curves run on the revaluation threads while this thread
+        # builds the tables.
+        finish_grid = start_stress_grid(arr, pos_inst, q, settings.grid, base, pool)
         curves = pool.submit(lambda: (_payoff(arr, net, base, settings), _profile(arr, net, base, settings)))
         frame = _position_table(book, arr, pos_inst, q, base)
         totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
         # P&L vs entry is unknown (NaN), not zero, when no position has an entry price.
         totals["pnl"] = float(frame["pnl"].sum(min_count=1))
         totals.update(positions=len(frame), notional_usd=float(frame["notional_usd"].sum()))
-        by_underlying = _aggregate(frame, ["underlying"])
-        by_expiry = _aggregate(frame, ["underlying", "expiry"])
-        by_strike = _aggregate(frame[frame["kind"] == OPTION], ["underlying", "strike"])
-        stress = stress_grid(arr, pos_inst, q, settings.grid, base, pool)
+        stress = finish_grid()
         (payoff, bes), profile = curves.result()
 
     warnings = []
@@ -163,8 +177,8 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     if expired:
         warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
                         + ", ".join(expired[:5]))
-    return Analysis(book, market, settings, arr, pos_inst, frame, totals, by_underlying, by_expiry,
-                    by_strike, stress, payoff, bes, profile, tuple(warnings))
+    return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, profile,
+                    tuple(warnings))
 
 
 def _payoff(arr, net, base, settings: Settings):

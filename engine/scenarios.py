@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -233,26 +234,20 @@ def revaluation_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="revalue")
 
 
-def run_parallel(thunks, pool: ThreadPoolExecutor | None = None) -> list:
-    """Results of the zero-argument callables, on ``pool`` (or a fresh one) when there are
-    several and more than one core."""
-    thunks = list(thunks)
-    if len(thunks) < 2 or WORKERS == 1:
-        return [t() for t in thunks]
-    if pool is None:
-        with revaluation_pool() as own:
-            return run_parallel(thunks, own)
-    return [f.result() for f in [pool.submit(t) for t in thunks]]
-
-
 def stress_grid(arr: InstrumentArrays, position_instrument, quantity,
-                grid: ShockGrid = DEFAULT_GRID, base: np.ndarray | None = None,
-                pool: ThreadPoolExecutor | None = None) -> StressResult:
+                grid: ShockGrid = DEFAULT_GRID, base: np.ndarray | None = None) -> StressResult:
     """Revalue every instrument over the grid by broadcasting and aggregate the book.
 
-    ``base`` (instrument values at no shock) may be passed in when the caller already has it;
-    ``pool`` lends threads the caller already started (:func:`revaluation_pool`).
+    ``base`` (instrument values at no shock) may be passed in when the caller already has it.
     """
+    with revaluation_pool() as pool:
+        return start_stress_grid(arr, position_instrument, quantity, grid, base, pool)()
+
+
+def start_stress_grid(arr: InstrumentArrays, position_instrument, quantity, grid: ShockGrid,
+                      base: np.ndarray | None, pool: ThreadPoolExecutor) -> Callable[[], StressResult]:
+    """Submit the grid's spot slices to ``pool`` and return the function that waits for them and
+    assembles the :class:`StressResult` — so the caller can do other work meanwhile."""
     v = grid.vol_shocks[None, :, None, None]
     h = (grid.horizons_days / DAYS_PER_YEAR)[None, None, :, None]
     base = instrument_values(arr) if base is None else base
@@ -262,12 +257,16 @@ def stress_grid(arr: InstrumentArrays, position_instrument, quantity,
 
     cells = len(arr) * np.prod(grid.shape)
     n_parts = 1 if cells < _PARALLEL_MIN_CELLS else min(2 * WORKERS, len(grid.spot_shocks))
-    parts = np.array_split(grid.spot_shocks, n_parts)
-    inst_pnl = np.concatenate(run_parallel((partial(revalue, p) for p in parts), pool), axis=0)
+    futures = [pool.submit(revalue, p) for p in np.array_split(grid.spot_shocks, n_parts)]
     q = np.asarray(quantity, dtype=float)
     pos_inst = np.asarray(position_instrument, dtype=int)
-    total = inst_pnl @ net_quantities(pos_inst, q, len(arr))
-    return StressResult(grid, inst_pnl, total, pos_inst, q)
+
+    def finish() -> StressResult:
+        inst_pnl = np.concatenate([f.result() for f in futures], axis=0)
+        total = inst_pnl @ net_quantities(pos_inst, q, len(arr))
+        return StressResult(grid, inst_pnl, total, pos_inst, q)
+
+    return finish
 
 
 def payoff_curves(arr: InstrumentArrays, net: np.ndarray, spot_shocks, horizons_years,
