@@ -127,9 +127,12 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
         if equity >= mm * (1.0 + params.buffer):
             status = HEALTHY
             break
-        held = np.flatnonzero(q != 0)
+        # Perps the plan opened as hedges move only through hedge actions (towards zero net
+        # delta): reducing them by chunks would buy back a hedge just paid for.
+        held = np.flatnonzero((q != 0) & (q0 != 0))
         reduce = -np.sign(q[held]) * np.minimum(chunk_size[held], np.abs(q[held]))
         inst, trade = [held], [reduce]
+        labels = ["reduce"] * len(held)
         n_hedge = 0
         if policy == "optimised" and params.hedge:
             net_delta = np.bincount(und_index, weights=q * deltas, minlength=len(hedge_index))
@@ -140,6 +143,7 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
             inst += [h, h]
             trade += [part, full]
             n_hedge = 2 * len(hedged)
+            labels += ["hedge"] * n_hedge
         inst, trade = np.concatenate(inst).astype(int), np.concatenate(trade)
         if not len(inst):
             break
@@ -150,8 +154,7 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
         # Slices: every position of one underlying reduced by its chunk at once.  Spreads whose
         # legs only margin well together can only come off this way; MM is homogeneous in the
         # book for the scenario models, so a slice always relieves it.
-        # Hedges the plan opened are not sliced: that would undo the hedge it just paid for.
-        slices, slice_names = _slices(held[q0[held] != 0], q, kind, und_index, und_names) \
+        slices, slice_names = _slices(held, q, kind, und_index, und_names) \
             if policy == "optimised" else ([], [])
         if slices:
             slice_req = np.array([evaluate(kernel, q + _vector(len(q), held, reduce, idx))
@@ -169,7 +172,7 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
         if j is None:
             break
         if j < n_single:
-            trades = [(inst[j], trade[j], cost[j], "hedge" if is_hedge[j] else "reduce")]
+            trades = [(inst[j], trade[j], cost[j], labels[j])]
         else:
             idx = slices[j - n_single]
             sel = np.isin(held, idx)

@@ -122,6 +122,9 @@ def test_plan_properties(market, key):
     # Equity falls by exactly the execution costs (market held fixed).
     assert plan.equity_before - plan.equity_after == pytest.approx(plan.total_cost, rel=1e-9)
     assert (plan.steps["cost"] > 0).all()
+    # Chunked reductions only touch positions the book had; the plan's own hedges are not churned.
+    reduced = set(plan.steps.loc[plan.steps["action"] != "hedge", "instrument"])
+    assert reduced <= {p.name for p in book.positions}
     # The independent margin engine agrees on the book that is left.
     state = account_state(book, market, 0.0)
     left = Book(tuple(Position(i, float(q), None) for i, q in zip(state.instruments, plan.quantities_after)
