@@ -8,6 +8,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import layout, state
 from dashboard.figures.style import usd
+from components import text_of
 
 
 @pytest.fixture
@@ -18,14 +19,6 @@ def stores(app_context):
 def card_texts(cards) -> dict:
     return {card.children[1].id: card.children[1].children for card in cards}
 
-
-def text_of(component) -> str:
-    """All text inside a Dash component tree."""
-    if component is None or isinstance(component, (str, int, float)):
-        return "" if component is None else str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(text_of(c) for c in component)
-    return text_of(getattr(component, "children", None))
 
 
 def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):

@@ -14,6 +14,8 @@ from dashboard.figures.exchange import ratio_bins
 from engine.liquidation.queue import (CascadeParams, PopulationParams, cascade, generate_population,
                                       margin_queue)
 
+from components import text_of
+
 #: A small population keeps these tests fast; the page's logic does not depend on the size.
 SMALL = dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3)
 
@@ -31,13 +33,6 @@ def world(app_context):
     pop = generate_population(state.market_of(market), params)
     return market, default_account(), pop
 
-
-def text_of(component) -> str:
-    if component is None or isinstance(component, (str, int, float)):
-        return "" if component is None else str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(text_of(c) for c in component)
-    return text_of(getattr(component, "children", None))
 
 
 def liquidatable_card(cards) -> str:

@@ -20,6 +20,7 @@ from engine.margin.core import Universe
 from engine.portfolio import Book, Position
 from engine.instruments import parse_instrument
 from engine.scenarios import instrument_arrays
+from components import text_of
 
 PUSH = {"mode": "push", "spot_shock": 0.0, "collateral": None}
 
@@ -35,13 +36,6 @@ def desk(app_context):
     book, market, _ = state.default_stores()
     return book, market, default_account(), liq.DEFAULT_PARAMS
 
-
-def text_of(component) -> str:
-    if component is None or isinstance(component, (str, int, float)):
-        return "" if component is None else str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(text_of(c) for c in component)
-    return text_of(getattr(component, "children", None))
 
 
 def engine_plan(book, market, collateral, shock, policy="optimised"):

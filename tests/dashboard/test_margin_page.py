@@ -19,6 +19,8 @@ from engine.portfolio import Position
 from engine.instruments import parse_instrument
 from engine.samples import demo_book
 
+from components import text_of
+
 
 @pytest.fixture(scope="module")
 def page(app_context):
@@ -304,14 +306,6 @@ def test_hedge_added_to_the_book_lowers_im(page, stores):
 
 
 # ----------------------------------------------------------------------------- health strip and lessons
-
-
-def text_of(component) -> str:
-    if isinstance(component, (list, tuple)):
-        return " ".join(text_of(c) for c in component)
-    if isinstance(component, str):
-        return component
-    return text_of(getattr(component, "children", None) or "")
 
 
 def test_health_strip_shows_the_selected_model_with_units(stores):
