@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -150,8 +151,11 @@ def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def analyze(book: Book, market: Market, settings: Settings | None = None) -> Analysis:
     """Price, Greeks, aggregates, stress grid, payoff curves and profiles of ``book``.
 
+    ``settings``: a :class:`Settings`, a dict of its fields, or None for the defaults.
     Raises ``MarketError`` if an underlying of the book has no market data.
     """
+    if isinstance(settings, Mapping):  # e.g. the dashboard's JSON store
+        settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     settings = settings or Settings()
     index = {inst: k for k, inst in enumerate(book.instruments)}
     pos_inst = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))

@@ -259,3 +259,14 @@ def test_all_demo_books_analyse():
         a = analyze(demo_book(key), m)
         assert np.isfinite(a.stress_result.pnl).all(), key
         assert not a.warnings, key
+
+
+def test_settings_as_a_dict_of_fields():
+    """A plain dict (e.g. JSON) of Settings fields gives the same grid as Settings itself."""
+    book, market = demo_book("covered_call"), demo_market()
+    a = analyze(book, market, {"spot_steps": 21, "vol_steps": 5, "horizons_days": [0, 7]})
+    b = analyze(book, market, Settings(spot_steps=21, vol_steps=5, horizons_days=(0.0, 7.0)))
+    assert a.stress.shape == (21 * 5 * 2, 4)
+    np.testing.assert_allclose(a.stress["pnl"], b.stress["pnl"])
+    with pytest.raises(ValueError, match="spot_steps"):
+        analyze(book, market, {"spot_steps": 1})
