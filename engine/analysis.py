@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .instruments import FUTURE, OPTION, PERPETUAL, SPOT
+from .instruments import FUTURE, OPTION, PERPETUAL
 from .market import Market
 from .portfolio import Book
 from .scenarios import (DAYS_PER_YEAR, GREEK_COLUMNS, InstrumentArrays, ShockGrid, StressResult,

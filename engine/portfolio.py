@@ -17,7 +17,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable

@@ -189,12 +189,12 @@ class RiskBasedParams:
 def _scenario(k: int, s: dict) -> Scenario:
     """Scenario ``k`` (1-based) of an explicit list; a non-number names the scenario and field."""
     values = {}
-    for field, default in (("spot", None), ("weight", 1.0)):
-        raw = s.get(field, default)
+    for key, default in (("spot", None), ("weight", 1.0)):
+        raw = s.get(key, default)
         try:
-            values[field] = float(raw)
+            values[key] = float(raw)
         except (TypeError, ValueError):
-            raise ValueError(f"scenario {k} {field}: {raw!r} is not a number") from None
+            raise ValueError(f"scenario {k} {key}: {raw!r} is not a number") from None
     return Scenario(values["spot"], s.get("vol", "none"), values["weight"])
 
 
