@@ -227,18 +227,11 @@ def scenario(book: dict, market: dict, account: dict, stress: dict) -> Scenario:
                               f"{usd(cut)} (equity {PUSH_EQUITY * 100:.0f} % of MM)")
 
 
-def shocked_market(market: Market, shock: float) -> Market:
-    """Every underlying's spot × (1 + shock); smiles follow the market's sticky rule."""
-    for name in market.underlyings:
-        market = market.replace_underlying(name, spot=market.spot(name) * (1.0 + shock))
-    return market
-
-
 def _account_now(book: dict, market: dict, sc: Scenario, hedges: bool) -> tuple[AccountState, Market]:
     """The account's cash fixed at today's market (entry prices; futures without one at today's
     mark), and the scenario's market, where everything is then revalued."""
     today = state.market_of(market)
-    return account_state(state.book_of(book), today, sc.collateral, hedges=hedges), shocked_market(today, sc.spot_shock)
+    return account_state(state.book_of(book), today, sc.collateral, hedges=hedges), today.with_spot_shock(sc.spot_shock)
 
 
 def _model_key(account: dict) -> list:

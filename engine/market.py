@@ -26,7 +26,7 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Mapping
@@ -102,6 +102,14 @@ class Market:
         T = np.asarray(T, dtype=float)
         F = self.forward(underlying, T) if F is None else np.asarray(F, dtype=float)
         return smile_vol(smile_coefficients(self.underlying(underlying).smile, self, T), K, F, T)
+
+    def with_spot_shock(self, shock) -> "Market":
+        """Every underlying's spot × (1 + shock) — a fraction, or one per underlying in the order
+        of ``underlyings``; carry and smiles stay (the smile then follows ``sticky``)."""
+        shocks = np.broadcast_to(np.asarray(shock, dtype=float), (len(self.underlyings),))
+        unds = {u: replace(m, spot=m.spot * (1.0 + float(s)))
+                for (u, m), s in zip(self.underlyings.items(), shocks)}
+        return replace(self, underlyings=unds)
 
     def replace_underlying(self, name: str, **changes) -> "Market":
         unds = dict(self.underlyings)

@@ -84,6 +84,13 @@ class CostModel:
                              "impact_1_contract": self.impact_coef, "fee": self.fee, "adv": self.adv})
 
 
+def impact_vols(market, underlyings) -> np.ndarray:
+    """The σ of the square-root impact law for each underlying: its ATM vol at 30 days
+    (decimal p.a.), read off the smile at the 30-day forward."""
+    T = 30.0 / 365.0
+    return np.array([float(np.ravel(market.vol(u, market.forward(u, T), T))[0]) for u in underlyings])
+
+
 def cost_model(arr: InstrumentArrays, marks: np.ndarray, deltas: np.ndarray, atm_vols: np.ndarray,
                params: CostParams = CostParams()) -> CostModel:
     """Cost coefficients for each instrument of ``arr``.

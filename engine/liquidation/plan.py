@@ -30,7 +30,7 @@ from ..margin import model_spec
 from ..margin.account import account_equity
 from ..margin.core import Kernel, Universe, evaluate, evaluate_changes, margin_book
 from ..scenarios import KIND_CODES, instrument_arrays
-from .costs import CostModel, CostParams, cost_model
+from .costs import CostModel, CostParams, cost_model, impact_vols
 
 POLICIES = ("optimised", "largest_notional", "futures_first")
 HEALTHY, BANKRUPT, STUCK = "healthy", "bankrupt", "stuck"
@@ -293,12 +293,9 @@ def prepared_plan(state: AccountState, market, model: str = "risk_based", margin
 
 
 def atm_vols(arr, market) -> np.ndarray:
-    """Each instrument's underlying ATM vol at 30 days (decimal p.a.): the σ of the impact law
-    (and of any schedule that should price risk the same way)."""
-    T = 30.0 / 365.0
-    atm = np.array([float(np.ravel(market.vol(u, market.forward(u, T), T, market.forward(u, T)))[0])
-                    for u in arr.underlyings])
-    return atm[arr.und_index]
+    """Each instrument's underlying impact σ (:func:`.costs.impact_vols`), for the cost model
+    and any schedule that should price risk the same way."""
+    return impact_vols(market, arr.underlyings)[arr.und_index]
 
 
 def liquidation_plan(book, market, collateral: float, model: str = "risk_based", margin_params=None,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from ..margin.core import Universe, evaluate_accounts
 from ..market import Market
 from ..portfolio import MAX_BYTES, RowError
 from ..samples import listed_instruments
+from .costs import impact_vols
 from ..scenarios import instrument_arrays, instrument_greeks, instrument_values
 
 
@@ -217,15 +218,6 @@ class QueueResult:
         return self.accounts[self.accounts["liquidatable"]]
 
 
-def _shocked(market: Market, shock) -> Market:
-    """Every underlying's spot × (1 + shock[u]) (a scalar shocks all alike)."""
-    unds = dict(market.underlyings)
-    for k, (u, m) in enumerate(unds.items()):
-        s = float(np.broadcast_to(shock, (len(unds),))[k])
-        unds[u] = replace(m, spot=m.spot * (1.0 + s))
-    return replace(market, underlyings=unds)
-
-
 def account_margins(pop: Population, market: Market, model: str = "risk_based", params=None):
     """(equity, IM, MM, notional) arrays for every account of ``pop`` under ``market``."""
     arr, kernel = _prepare(pop.instruments, market, model, params)
@@ -238,7 +230,7 @@ def account_margins(pop: Population, market: Market, model: str = "risk_based", 
 def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "risk_based",
                  params=None) -> QueueResult:
     """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
-    equity, im, mm, notional = account_margins(pop, _shocked(market, spot_shock), model, params)
+    equity, im, mm, notional = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(equity > 0, mm / equity, np.inf)
     liq = equity < mm
@@ -255,7 +247,7 @@ def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = 
     """Number and notional of liquidatable accounts for each spot shock (fractions)."""
     rows = []
     for s in np.asarray(shocks, dtype=float):  # one sparse evaluation per shock level
-        equity, _, mm, notional = account_margins(pop, _shocked(market, s), model, params)
+        equity, _, mm, notional = account_margins(pop, market.with_spot_shock(s), model, params)
         liq = equity < mm
         rows.append((s, int(liq.sum()), float(notional[liq].sum()), float(np.maximum(mm - equity, 0)[liq].sum())))
     return pd.DataFrame(rows, columns=["spot_shock", "accounts", "notional_usd", "shortfall_usd"])
@@ -293,9 +285,7 @@ def cascade(pop: Population, market: Market, spot_shock: float, model: str = "ri
     cascade_params.validate()
     arr = instrument_arrays(pop.instruments, market)
     unds = arr.underlyings
-    und_spot = np.array([market.spot(u) for u in unds])
-    atm = np.array([market.underlying(u).smile[0].atm_vol if market.underlying(u).smile else 0.5
-                    for u in unds])
+    atm = impact_vols(market, unds)  # the σ the liquidation cost model uses
     onehot = (arr.und_index[:, None] == np.arange(len(unds))).astype(float)
     gross_units = np.asarray(abs(pop.quantities) @ (arr.multiplier[:, None] * onehot)).sum(axis=0)
     adv_units = np.maximum(cascade_params.turnover * gross_units, 1e-9)
@@ -304,7 +294,7 @@ def cascade(pop: Population, market: Market, spot_shock: float, model: str = "ri
     closed: list = []
     rows = []
     for rnd in range(cascade_params.max_rounds + 1):
-        shocked = _shocked(market, shock)
+        shocked = market.with_spot_shock(shock)
         equity, _, mm, notional = account_margins(pop.subset(np.flatnonzero(alive)), shocked, model, params)
         idx = np.flatnonzero(alive)
         new = idx[equity < mm]

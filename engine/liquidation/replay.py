@@ -22,7 +22,6 @@ from ..margin.core import Universe, evaluate
 from ..market import Market
 from ..scenarios import instrument_arrays
 from .plan import AccountState, PlanParams, account_state, prepared_plan
-from .queue import _shocked
 
 PRESET_PATHS = {
     "crash_24h": "−30 % over 24 hours",
@@ -90,7 +89,7 @@ def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: s
     rows, trades = [], []
     status, deficit = "healthy", 0.0
     for hours, shock in path.itertuples(index=False):
-        m = replace(_shocked(market, shock), valuation_time=market.valuation_time + timedelta(hours=hours))
+        m = replace(market.with_spot_shock(shock), valuation_time=market.valuation_time + timedelta(hours=hours))
         uni = Universe(instrument_arrays(state.instruments, m))
         values = uni.base
         equity = state.equity(values)

@@ -41,7 +41,7 @@ def desk(app_context):
 def engine_plan(book, market, collateral, shock, policy="optimised"):
     """The engine's plan, called directly: cash at today's market, plan at spot × (1 + shock)."""
     book_obj, today = state.book_of(book), state.market_of(market)
-    at = liq.shocked_market(today, shock)
+    at = today.with_spot_shock(shock)
     return prepared_plan(account_state(book_obj, today, collateral), at, policy=policy), at
 
 
