@@ -61,7 +61,7 @@ def number_column(field: str, header: str, spec: str = ",.0f", **extra) -> dict:
             "valueFormatter": _fmt(spec), "filter": "agNumberColumnFilter", **extra}
 
 
-#: Mark, value, P&L and Greeks of a position, as the engine computes them (DESIGN §4 units).
+#: Mark, value, P&L and Greeks of a position, as the engine computes them (docs/methodology.md §4 units).
 RISK_COLUMNS = [
     {"field": "kind", "headerName": "Kind", "width": 100},
     {"field": "expiry", "headerName": "Expiry", "width": 115},

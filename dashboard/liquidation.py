@@ -205,7 +205,7 @@ def scenario(book: dict, market: dict, account: dict, stress: dict) -> Scenario:
     ``push`` moves spot ``PUSH_BEYOND`` further than the nearer liquidation price of the account
     (from its health); with none within the search range it cuts the collateral until equity is
     ``PUSH_EQUITY`` × MM instead.  Spot moves for every underlying alike, as liquidation prices
-    are defined (DESIGN §7)."""
+    are defined (docs/methodology.md §7)."""
     own = float(account["collateral"])
     if stress["mode"] == "custom":
         amount = own if stress["collateral"] is None else float(stress["collateral"])

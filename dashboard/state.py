@@ -6,7 +6,7 @@ to the tab, kept across a reload), all JSON:
 * ``BOOK_STORE``: ``{"name": str, "positions": [{"id": "1", "instrument": "BTC-25DEC26-95000-C",
   "quantity": -7.7, "entry_price": 6303.2 or null}, ...]}``.  ``id`` is the grid's stable row id
   (``getRowId``); an id is never reused within a book, so a row keeps its identity while edited.
-* ``MARKET_STORE``: the market JSON of DESIGN §11 (``engine.market.market_to_dict``).
+* ``MARKET_STORE``: the market JSON of docs/methodology.md §11 (``engine.market.market_to_dict``).
 * ``SETTINGS_STORE``: ``{"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}``,
   the fields of ``engine.Settings`` (fractions, counts and days).
 

@@ -1,6 +1,6 @@
 """Portfolio-margin risk engine: pure numpy/scipy/pandas, no UI.
 
-Public API (DESIGN §11)::
+Public API (docs/methodology.md §11)::
 
     from engine.pricing import black76_price, black76_greeks
     from engine.instruments import parse_instrument

@@ -112,7 +112,7 @@ def _position_table(book: Book, arr: InstrumentArrays, pos_inst: np.ndarray, q: 
     kind = np.array([i.kind for i in arr.instruments], dtype=object)[pos_inst]
     mult = arr.multiplier[pos_inst]
     mark = mark_i[pos_inst]
-    # Equity contribution (DESIGN §6): options and spot at value; futures/perps at unrealised P&L.
+    # Equity contribution (docs/methodology.md §6): options and spot at value; futures/perps at unrealised P&L.
     is_deriv_linear = (kind == FUTURE) | (kind == PERPETUAL)
     value = np.where(is_deriv_linear, q * np.where(np.isnan(entry), 0.0, mark - entry * mult), q * mark)
     pnl = q * (mark - entry * mult)  # NaN without an entry price

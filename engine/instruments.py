@@ -1,4 +1,4 @@
-"""Instruments and Deribit-style names (DESIGN §2).
+"""Instruments and Deribit-style names (docs/methodology.md §2).
 
 =====================  ==========================  =========================================
 kind                   name                        parsed

@@ -1,4 +1,4 @@
-"""Market snapshot: spots, carry, USD rate and a parametric vol smile per expiry (DESIGN §3).
+"""Market snapshot: spots, carry, USD rate and a parametric vol smile per expiry (docs/methodology.md §3).
 
 Forward: F(T) = S·e^{bT} with b the annualised carry of the underlying (``carry`` in JSON).
 Smile of one expiry, in standardised moneyness x = ln(K/F)/√T:
@@ -14,7 +14,7 @@ out-of-the-money option a few hours from expiry at thousands of vol points.
 Under a spot shock the smile is *sticky moneyness* by default (x recomputed on the shocked
 forward, so the smile moves with spot); *sticky strike* keeps each strike's vol.
 
-JSON format (DESIGN §11)::
+JSON format (docs/methodology.md §11)::
 
     {"valuation_time": "2026-11-24T08:00:00Z", "usd_rate": 0.0,
      "underlyings": {"BTC": {"spot": 95000.0, "carry": 0.05,

@@ -1,4 +1,4 @@
-"""Positions and books; CSV/JSON import and export with per-row validation (DESIGN §11).
+"""Positions and books; CSV/JSON import and export with per-row validation (docs/methodology.md §11).
 
 Positions CSV: header ``instrument,quantity[,entry_price]``, one position a row.  Quantities are
 signed contracts (+ long, − short, fractions allowed); ``entry_price`` is USD per contract (the

@@ -1,4 +1,4 @@
-"""Black-76 pricing and Greeks on the forward (DESIGN §4).
+"""Black-76 pricing and Greeks on the forward (docs/methodology.md §4).
 
     d1 = [ln(F/K) + σ²T/2] / (σ√T),   d2 = d1 − σ√T
     call = e^{−rT} [F·N(d1) − K·N(d2)],   put = e^{−rT} [K·N(−d2) − F·N(−d1)]

@@ -1,4 +1,4 @@
-"""The revaluation kernel: every instrument of a book under any array of shocks (DESIGN §5).
+"""The revaluation kernel: every instrument of a book under any array of shocks (docs/methodology.md §5).
 
 One numpy call prices every instrument under a whole grid of (spot, vol, horizon) shocks by
 broadcasting; the book's P&L is then a matrix product with its net quantities.  Instruments are

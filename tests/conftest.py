@@ -2,7 +2,7 @@
 
 Browser tests run headless through ``dash_duo`` (``pytest --headless``).  ``dash[testing]`` pins
 selenium 4.2, which cannot download a driver, so the Debian ``chromium`` and ``chromedriver``
-(``/usr/bin/chromedriver``, on PATH) are used as installed (DESIGN §10).
+(``/usr/bin/chromedriver``, on PATH) are used as installed (docs/methodology.md §10).
 """
 from __future__ import annotations
 

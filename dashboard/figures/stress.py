@@ -1,7 +1,7 @@
 """Stress figures: the spot × vol P&L grid at one horizon (heatmap or 3-D surface) and the P&L
 along spot for every horizon and at expiry, with breakevens.  Pure functions of an ``Analysis``.
 
-All P&L is full revaluation (DESIGN §5) measured from today's marks, so the no-shock cell at
+All P&L is full revaluation (docs/methodology.md §5) measured from today's marks, so the no-shock cell at
 horizon 0 is exactly 0.
 """
 from __future__ import annotations

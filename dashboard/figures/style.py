@@ -24,7 +24,7 @@ VOL_SHOCK = "Vol shock (vol points)"
 PNL = "P&L (USD)"
 STRIKE = "Strike (USD)"
 
-#: Display Greeks with their units (DESIGN §4: delta in USD, gamma per 1 % move, vega per vol
+#: Display Greeks with their units (docs/methodology.md §4: delta in USD, gamma per 1 % move, vega per vol
 #: point, theta per calendar day).
 GREEKS = (
     ("delta_usd", "$delta", "USD"),

@@ -1,5 +1,5 @@
 """Exchange page: a population of accounts under a spot shock — who is liquidated first, how
-many are under water at each shock, and how liquidations feed on themselves (DESIGN §7).
+many are under water at each shock, and how liquidations feed on themselves (docs/methodology.md §7).
 
 The stores, their transitions and the memoised engine calls are in :mod:`dashboard.exchange`.
 """

@@ -1,4 +1,4 @@
-"""Liquidation page: how the current book + account would be liquidated (DESIGN §7).
+"""Liquidation page: how the current book + account would be liquidated (docs/methodology.md §7).
 
 Status and liquidation prices, the optimised plan against the naive orders, a replay along a
 spot path, the Almgren–Chriss schedule for closing a large position, and a Derive-style Dutch

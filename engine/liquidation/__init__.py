@@ -1,4 +1,4 @@
-"""Liquidation engine (DESIGN §7).
+"""Liquidation engine (docs/methodology.md §7).
 
 * :mod:`.plan` — incremental, hedging-aware liquidation of one account, with the naive orders
   to compare against; :mod:`.costs` — half-spread + square-root impact + fee per trade;

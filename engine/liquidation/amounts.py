@@ -1,4 +1,4 @@
-"""Closed-form liquidation amount for one linear position (Drift protocol-v2 style; DESIGN §9).
+"""Closed-form liquidation amount for one linear position (Drift protocol-v2 style; docs/methodology.md §9).
 
 Source: Drift protocol-v2, ``calculate_base_asset_amount_to_cover_margin_shortage`` in
 programs/drift/src/math/liquidation.rs, and Drift's liquidation documentation.

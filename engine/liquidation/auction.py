@@ -1,4 +1,4 @@
-"""Derive (formerly Lyra v2) Dutch liquidation auction (DESIGN §7, §9).
+"""Derive (formerly Lyra v2) Dutch liquidation auction (docs/methodology.md §7, §9).
 
 Source: Derive's v2-core ``DutchAuction.sol`` (github.com/derivexyz/v2-core, src/liquidation/) and
 its documentation. All amounts are USD of the account's cash asset; times are seconds since the
@@ -15,10 +15,10 @@ Solvent auction (account mark-to-market MtM > 0, maintenance excess MM' < 0):
 
 A bid buys a fraction f ≤ f_max of the book and pays price × fraction; the auction ends once
 BM ≥ 0. Insolvent auction (MtM ≤ 0 at the start, or the solvent auction reached d = 0 with
-MM' < 0): the insurance fund pays the bidder to take the book; in this module (DESIGN §7) the
+MM' < 0): the insurance fund pays the bidder to take the book; in this module (docs/methodology.md §7) the
 whole-book price rises in magnitude linearly from min(MtM, 0) to MM' over the insolvent phase,
 i.e. the fund's payout grows from max(−MtM, 0) to −MM' and then stays there. (The on-chain
-contract steps its payout from 0 to BM × a scalar instead; the DESIGN's ramp starts at the
+contract steps its payout from 0 to BM × a scalar instead; our ramp (docs/methodology.md §7) starts at the
 book's fair value, which no rational bidder would undercut.)
 
 Post-fill model (the one the max-fraction formula is exact for — derived, not assumed):
@@ -38,7 +38,7 @@ which is 0 exactly at f = BM / (BM − MtM·d − R·(1 − d)) — the contract
 BM the account figures including R. So a bid capped by f_max ends the auction (BM = 0) and a
 smaller bid leaves it running with a smaller shortfall.
 
-Reference (Derive's test parameters, DESIGN §9): MM' = −100, MtM = 300 → BM = −140,
+Reference (Derive's test parameters, docs/methodology.md §9): MM' = −100, MtM = 300 → BM = −140,
 f_max(t = 0) = 140/440 = 31.8 %; at t = 300 s: d = 0.9, price 270, f_max = 140/410 = 34.1 %,
 the bidder pays price × fraction = 270 × 0.3415 ≈ 92.2.
 """
@@ -98,9 +98,9 @@ class AuctionParams:
         return self.fast_seconds + self.slow_seconds
 
 
-#: Derive's contract-test parameters (DESIGN §9).
+#: Derive's contract-test parameters (docs/methodology.md §9).
 DERIVE_TEST = AuctionParams()
-#: Derive mainnet parameters (DESIGN §9): start 0.95, cutoff 0.70, fast 15 min, slow 12 h,
+#: Derive mainnet parameters (docs/methodology.md §9): start 0.95, cutoff 0.70, fast 15 min, slow 12 h,
 #: insolvent 60 min, buffer 15 %.
 DERIVE_MAINNET = AuctionParams(
     start=0.95,

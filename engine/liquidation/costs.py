@@ -1,4 +1,4 @@
-"""Execution cost of closing (or opening) a chunk of one instrument during a liquidation (DESIGN §7).
+"""Execution cost of closing (or opening) a chunk of one instrument during a liquidation (docs/methodology.md §7).
 
 Per contract traded, in USD:
 
@@ -15,7 +15,7 @@ Defaults (all editable per instrument): half-spread 2 bp of price for futures, p
 for options max(3 % of mark, 1 bp of spot) — liquidation happens in stressed, wide markets.
 k = 1.0 (the square-root law's constant is of order one in the empirical literature).
 ADV: perp $1.5 bn, dated future $200 m, option $20 m, spot $1 bn a day.  Fee rates are
-Deribit-like liquidation fees from DESIGN §7: futures/perps 0.5 %, options 0.2 % of the
+Deribit-like liquidation fees from docs/methodology.md §7: futures/perps 0.5 %, options 0.2 % of the
 underlying notional capped at the mark, spot 0.1 %.
 """
 from __future__ import annotations

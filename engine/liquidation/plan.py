@@ -1,4 +1,4 @@
-"""Incremental liquidation of one account under maintenance margin (DESIGN §7).
+"""Incremental liquidation of one account under maintenance margin (docs/methodology.md §7).
 
 While equity < MM·(1 + buffer), choose the next action among
 
@@ -252,7 +252,7 @@ class AccountState:
 
     ``cash`` (USD) is collateral minus the entry cost of futures, perps and spot (at today's mark
     where no entry price was given), so that equity = cash + Σ q_i·value_i at any market, with
-    linear instruments valued at their price: the same equity as DESIGN §6's unrealised P&L."""
+    linear instruments valued at their price: the same equity as docs/methodology.md §6's unrealised P&L."""
 
     instruments: tuple
     quantities: np.ndarray

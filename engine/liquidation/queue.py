@@ -1,4 +1,4 @@
-"""Exchange-wide liquidation queue and cascade (DESIGN §7).
+"""Exchange-wide liquidation queue and cascade (docs/methodology.md §7).
 
 A population of accounts shares one instrument listing.  Holdings are a scipy.sparse
 (accounts × instruments) matrix Q of signed contracts and a cash vector, so that

@@ -1,4 +1,4 @@
-"""Almgren–Chriss optimal execution schedule for a large close-out (DESIGN §7).
+"""Almgren–Chriss optimal execution schedule for a large close-out (docs/methodology.md §7).
 
 Source: R. Almgren and N. Chriss, "Optimal execution of portfolio transactions", Journal of Risk
 3(2), 2000 — the discrete-time model of their sections 2–3 (linear impact, arithmetic random walk).

@@ -1,4 +1,4 @@
-"""Margin models (DESIGN §6): one entry point, five models, the same result type.
+"""Margin models (docs/methodology.md §6): one entry point, five models, the same result type.
 
     compute(book, market, model, params=None, *, arrays=None) -> MarginResult
     compute_all(book, market, models=None, params=None, *, arrays=None) -> dict[str, MarginResult]
@@ -114,7 +114,7 @@ def params_from_dict(model: str, data: dict):
 
 def compute(book: Book, market: Market, model: str, params=None, *,
             arrays: InstrumentArrays | None = None) -> MarginResult:
-    """Margin of ``book`` under ``model`` (DESIGN §6).
+    """Margin of ``book`` under ``model`` (docs/methodology.md §6).
 
     ``params``: the model's params dataclass (None: published defaults); invalid values raise
     ValueError with a message for the user.  ``arrays``: an existing InstrumentArrays of the

@@ -1,4 +1,4 @@
-"""Account health and liquidation prices under a margin model (DESIGN §6, §7).
+"""Account health and liquidation prices under a margin model (docs/methodology.md §6, §7).
 
     equity       = collateral + Σ mark-to-market   (options at value, long + / short −; futures and
                    perps at unrealised P&L against the entry price, 0 without one; spot at value)

@@ -1,4 +1,4 @@
-"""Shared machinery of the margin models (DESIGN §6): the book as arrays, and requirement
+"""Shared machinery of the margin models (docs/methodology.md §6): the book as arrays, and requirement
 evaluation for one book, for many one-instrument variations of it, or for many accounts.
 
 A model is prepared once on a set of instruments (a :class:`Universe`) as a :class:`Kernel`.  Its

@@ -1,9 +1,9 @@
-"""SIMM-style sensitivity margin: delta + vega + curvature (DESIGN §6.5, §9).
+"""SIMM-style sensitivity margin: delta + vega + curvature (docs/methodology.md §6.5, §9).
 
-Source: ISDA SIMM methodology (aggregation formulas as given in DESIGN §9), equity risk class.
+Source: ISDA SIMM methodology (aggregation formulas as given in docs/methodology.md §9), equity risk class.
 Crypto has no SIMM bucket: each underlying is its own bucket, risk factors inside a bucket are
 the expiries (perpetuals and spot at T = 0), and the parameters default to SIMM's equity values:
-delta risk weight 33 % (equity residual bucket, 10-day horizon, DESIGN §9); vega risk weight
+delta risk weight 33 % (equity residual bucket, 10-day horizon, docs/methodology.md §9); vega risk weight
 0.45 and historical volatility ratio 0.60 (SIMM v2.6 equity, non-index buckets); correlation 1
 between the expiries of one underlying (SIMM has one equity spot factor per underlying and sums
 vega over vol tenors); 0 between underlyings (SIMM's residual bucket does not diversify against
@@ -22,7 +22,7 @@ holder posts covers its own short options, so CVR is minus SIMM's collector-side
     λ = (Φ⁻¹(0.995)² − 1)(1 + θ) − θ;  margin = max(ΣCVR + λ·√(Σ_b K_b² + Σ_{b≠c} γ²·S_b·S_c), 0)
     IM = delta + vega + curvature margin;  MM = mm_ratio × IM (SIMM defines IM only)
 
-Check (DESIGN §9): one CVR of +100 → 100 + 5.634896601·100 = 663.49; one of −100 → 0.
+Check (docs/methodology.md §9): one CVR of +100 → 100 + 5.634896601·100 = 663.49; one of −100 → 0.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from scipy.stats import norm
 
 from .core import Kernel, ParamCheck, Universe
 
-#: Φ⁻¹(0.995)² = 6.634896601021214 (DESIGN §9).
+#: Φ⁻¹(0.995)² = 6.634896601021214 (docs/methodology.md §9).
 PHI_995_SQ = float(norm.ppf(0.995) ** 2)
 PHI_99 = float(norm.ppf(0.99))
 

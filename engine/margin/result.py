@@ -1,4 +1,4 @@
-"""``MarginResult``: what every margin model returns (DESIGN §6), and how it is assembled.
+"""``MarginResult``: what every margin model returns (docs/methodology.md §6), and how it is assembled.
 
 Attribution per position (``by_position``):
 

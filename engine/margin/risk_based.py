@@ -1,4 +1,4 @@
-"""Risk-based (scenario) portfolio margin with exchange presets as data (DESIGN §6.2, §9).
+"""Risk-based (scenario) portfolio margin with exchange presets as data (docs/methodology.md §6.2, §9).
 
 Sources: Deribit portfolio margin (support article "Portfolio Margin" and the API's
 ``private/pme/simulate`` example: BTC parameters price_range 0.16, volatility_range_up 0.5,

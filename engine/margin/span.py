@@ -1,6 +1,6 @@
-"""CME SPAN: 16-scenario risk arrays, calendar spread charge, short option minimum (DESIGN §6.3).
+"""CME SPAN: 16-scenario risk arrays, calendar spread charge, short option minimum (docs/methodology.md §6.3).
 
-Source: CME SPAN methodology as summarised in DESIGN §9 and McMillan, *Options as a Strategic
+Source: CME SPAN methodology as summarised in docs/methodology.md §9 and McMillan, *Options as a Strategic
 Investment*, ch. 34 (scan range $10,000: long call requirement $3,990, covered write $6,620 —
 ``tests/engine/test_margin_span.py`` checks :func:`scanning_risk` on those arrays).
 

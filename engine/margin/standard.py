@@ -1,6 +1,6 @@
-"""Deribit standard margin: per instrument, no netting between instruments (DESIGN §6.1).
+"""Deribit standard margin: per instrument, no netting between instruments (docs/methodology.md §6.1).
 
-Source: Deribit "Standard margin" (linear/USDC options and futures), as summarised in DESIGN §6.
+Source: Deribit "Standard margin" (linear/USDC options and futures), as summarised in docs/methodology.md §6.
 Per unit of underlying, S the index (spot) price, ``mark`` the option's value:
 
     short option   IM = max(0.15 − OTM/S, 0.10)·S + mark      MM = 0.075·S + mark

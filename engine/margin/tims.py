@@ -1,14 +1,14 @@
-"""OCC TIMS / FINRA Rule 4210(g) portfolio margin: worst loss over a price range (DESIGN §6.4).
+"""OCC TIMS / FINRA Rule 4210(g) portfolio margin: worst loss over a price range (docs/methodology.md §6.4).
 
-Source: DESIGN §9 — Rule 4210(g) valuation points: the price range is divided into ten
+Source: docs/methodology.md §9 — Rule 4210(g) valuation points: the price range is divided into ten
 equidistant points (five down, five up; ±15 % for equities: ±3, 6, 9, 12, 15 %; high-cap broad
 index +6 %/−8 %, other broad index ±10 %), each position revalued at every point; the
 requirement per underlying (class group) is the largest loss, but at least a minimum per option
 contract of $0.375 × multiplier (long options: capped at their market value).  The minimum is
-the figure DESIGN quotes; it has not been checked against the rule text here, so the UI should
+the figure docs/methodology.md §9 quotes; it has not been checked against the rule text here, so the UI should
 not quote it as the rule's.
 
-OCC's TIMS revalues at implied vol; DESIGN asks for a vol stress as well, so every price point is
+OCC's TIMS revalues at implied vol; our methodology (§6.4) adds a vol stress as well, so every price point is
 evaluated with each option's vol shifted by ``vol_shocks`` (absolute vol points; default
 −10 and +10 points, our choice).  Crypto contracts are 1 unit of underlying, so the per-contract
 minimum is small: it matters for books of far out-of-the-money options.

@@ -1,4 +1,4 @@
-"""What-if trades and margin-minimising hedges (DESIGN §6).
+"""What-if trades and margin-minimising hedges (docs/methodology.md §6).
 
 ``what_if``: IM and MM of the book before and after adding trades (USD), evaluated with one
 prepared model on the union of instruments.

@@ -1,4 +1,4 @@
-"""analyze(): display units, aggregates, linear-instrument values, parity (engine/analysis.py, DESIGN §4, §6, §11).
+"""analyze(): display units, aggregates, linear-instrument values, parity (engine/analysis.py, docs/methodology.md §4, §6, §11).
 
 Display Greeks are checked against finite differences of the USD value (a ±1 % spot move, a 1-vol-point
 bump, a small shift of the horizon) and against Black-76 written out by hand; aggregates against the

@@ -1,4 +1,4 @@
-"""Deribit-style instrument names (engine/instruments.py, DESIGN §2).
+"""Deribit-style instrument names (engine/instruments.py, docs/methodology.md §2).
 
 Expected fields are read off the names by hand using Deribit's convention: DMMMYY expiry at
 08:00 UTC, ``d`` as the decimal point of a strike, ``C``/``P`` for call/put.
@@ -60,7 +60,7 @@ def test_perpetual_and_spot_names(text, kind, underlying, canonical):
 
 
 def test_settlement_and_multiplier_explicit():
-    """DESIGN §1: USD-linear by default, one contract = one unit unless a multiplier is given."""
+    """docs/methodology.md §1: USD-linear by default, one contract = one unit unless a multiplier is given."""
     inst = parse_instrument("BTC-27DEC24-60000-C")
     assert (inst.settlement, inst.multiplier) == ("USD", 1.0)
     assert parse_instrument("BTC-27DEC24-60000-C", multiplier=0.1).multiplier == 0.1

@@ -1,6 +1,6 @@
 """Pure-math liquidation tests: Almgren–Chriss schedule, Derive Dutch auction, Drift amounts.
 
-Expected values are derived by hand below (or are the published figures of DESIGN §9), never
+Expected values are derived by hand below (or are the published figures of docs/methodology.md §9), never
 copied from the code's output.
 """
 import math

@@ -1,4 +1,4 @@
-"""Liquidation plan, execution costs and replay (DESIGN §7).
+"""Liquidation plan, execution costs and replay (docs/methodology.md §7).
 
 Expected figures are worked by hand from the cost law and the standard-margin rates, or are
 properties every plan must have (MM falls at every optimised step, equity falls by exactly the
@@ -52,7 +52,7 @@ def test_perp_cost_by_hand(market):
 
 
 def test_option_fee_capped_at_mark(market):
-    """A far OTM option's fee is capped at its mark (DESIGN §7)."""
+    """A far OTM option's fee is capped at its mark (docs/methodology.md §7)."""
     inst = parse_instrument("BTC-27NOV26-150000-C")
     arr = instrument_arrays([inst], market)
     marks = instrument_values(arr)

@@ -1,4 +1,4 @@
-"""Exchange queue and cascade (DESIGN §7): the sparse batch margin agrees with margining each
+"""Exchange queue and cascade (docs/methodology.md §7): the sparse batch margin agrees with margining each
 account on its own, the ranking follows the stated order, and the cascade is monotone and stops."""
 import numpy as np
 import pytest

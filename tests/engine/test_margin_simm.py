@@ -1,4 +1,4 @@
-"""SIMM-style model: DESIGN §9's curvature figures and hand-computed delta/vega/curvature."""
+"""SIMM-style model: docs/methodology.md §9's curvature figures and hand-computed delta/vega/curvature."""
 import math
 
 import numpy as np
@@ -11,7 +11,7 @@ from engine.portfolio import Book, Position
 from engine.pricing import black76_greeks
 from engine.samples import demo_market
 
-PHI_995_SQ = 6.634896601021214  # Φ⁻¹(0.995)², DESIGN §9
+PHI_995_SQ = 6.634896601021214  # Φ⁻¹(0.995)², docs/methodology.md §9
 
 
 def test_curvature_single_exposures_design_figures():

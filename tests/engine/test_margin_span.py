@@ -1,4 +1,4 @@
-"""SPAN: McMillan's published risk arrays (DESIGN §9) and the charges of engine.margin.span.
+"""SPAN: McMillan's published risk arrays (docs/methodology.md §9) and the charges of engine.margin.span.
 
 Expected figures are McMillan's (Options as a Strategic Investment, ch. 34) or derived by hand
 below, never copied from the code's output.

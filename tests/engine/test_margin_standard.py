@@ -1,4 +1,4 @@
-"""Deribit standard margin by hand (DESIGN §6.1), and the futures vector of DESIGN §9."""
+"""Deribit standard margin by hand (docs/methodology.md §6.1), and the futures vector of docs/methodology.md §9."""
 import math
 
 import numpy as np
@@ -67,7 +67,7 @@ def test_bad_params_refused():
 def test_long_future_against_published_futures_vector():
     """10 long ETH futures, index 2243.3, basis 0.08, 20 days → forward 2253.2; P&L −3380 …
     3380 for spot −15 … +15 % step 3 % (the forward moves with spot).  TIMS uses exactly
-    those ten points (DESIGN §9, 'a Deribit-style wiki')."""
+    those ten points (docs/methodology.md §9, 'a Deribit-style wiki')."""
     market = market_from_dict({
         "valuation_time": "2024-01-10T08:00:00Z",
         "underlyings": {"ETH": {"spot": 2243.3, "carry": 0.08,

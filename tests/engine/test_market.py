@@ -1,4 +1,4 @@
-"""Market snapshot: JSON format, forwards, the smile and its dynamics (engine/market.py, DESIGN §3, §11).
+"""Market snapshot: JSON format, forwards, the smile and its dynamics (engine/market.py, docs/methodology.md §3, §11).
 
 Smile values are worked by hand from σ = max(0.01, atm + skew·x + curvature·x²), x = ln(K/F)/√T,
 and from "σ²T linear in T at fixed x" between expiries; none is copied from the engine's output.
@@ -41,7 +41,7 @@ T90 = 90 / 365  # 2026-01-01 08:00 → 2026-04-01 08:00 is 90 days
 
 
 def test_design_example_loads():
-    """The JSON example of DESIGN §11, field by field."""
+    """The JSON example of docs/methodology.md §11, field by field."""
     text = """{"valuation_time": "2026-11-24T08:00:00Z", "usd_rate": 0.0,
      "underlyings": {"BTC": {"spot": 95000.0, "carry": 0.05,
        "smile": [{"expiry": "2026-12-25", "atm_vol": 0.55, "skew": -0.10, "curvature": 0.20}]}}}"""

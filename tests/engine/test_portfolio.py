@@ -1,4 +1,4 @@
-"""Positions import/export with per-row validation (engine/portfolio.py, DESIGN §11).
+"""Positions import/export with per-row validation (engine/portfolio.py, docs/methodology.md §11).
 
 Row numbers are 1-based data rows (the header is row 0 of nothing: it is not counted), counted by
 hand in each fixture below; a file that cannot be read at all is reported as row 0.

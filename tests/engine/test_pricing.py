@@ -1,4 +1,4 @@
-"""Black-76 prices and Greeks (engine/pricing.py, DESIGN §4).
+"""Black-76 prices and Greeks (engine/pricing.py, docs/methodology.md §4).
 
 Expected values come from put–call parity, central finite differences of ``black76_price``,
 QuantLib's ``BlackCalculator`` (an independent C++ implementation) and Hull's textbook example;

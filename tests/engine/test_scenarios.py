@@ -1,7 +1,7 @@
-"""The revaluation kernel and stress grid (engine/scenarios.py, DESIGN §5, §9).
+"""The revaluation kernel and stress grid (engine/scenarios.py, docs/methodology.md §5, §9).
 
 References: a direct Python loop of black76_price over the grid cells with the smile worked out
-by hand (full revaluation by an independent path), the published futures vector of DESIGN §9,
+by hand (full revaluation by an independent path), the published futures vector of docs/methodology.md §9,
 intrinsic value at expiry, and straddle breakevens K ± premium.
 """
 import itertools
@@ -99,7 +99,7 @@ def test_option_expiring_inside_horizon_settles_at_intrinsic():
 
 
 def test_relative_vs_absolute_vol_shock():
-    """Absolute: σ + v; relative: σ·(1 + v) (DESIGN §1); a −100 % relative shock floors at 1 vol pt."""
+    """Absolute: σ + v; relative: σ·(1 + v) (docs/methodology.md §1); a −100 % relative shock floors at 1 vol pt."""
     m = one_slice_market()
     arr = instrument_arrays([parse_instrument(n) for n, *_ in OPTIONS[:5]], m)
     for v in (-0.5, 0.3):
@@ -133,7 +133,7 @@ def test_contributions_sum_to_total():
 
 
 def test_futures_vector_design_9():
-    """DESIGN §9 (a Deribit-style wiki): 10 long ETH futures, index 2243.3, basis 0.08, 20 days →
+    """docs/methodology.md §9 (a Deribit-style wiki): 10 long ETH futures, index 2243.3, basis 0.08, 20 days →
     forward 2253.2; P&L for spot −15…+15 % step 3 %, forward moving with spot:
     10·2253.2·s = −3380, −2704, −2028, −1352, −676, 0, 676, 1352, 2028, 2704, 3380 (rounded)."""
     m = load_market({"valuation_time": "2026-01-01T08:00:00Z", "underlyings": {
@@ -184,7 +184,7 @@ def test_multiplier_scales_value():
 
 
 def test_default_grid_axes():
-    """DESIGN §5: spot −50…+50 % in 41 steps, vol −30…+30 points in 13 steps, 0/1/7/30 days."""
+    """docs/methodology.md §5: spot −50…+50 % in 41 steps, vol −30…+30 points in 13 steps, 0/1/7/30 days."""
     g = DEFAULT_GRID
     assert g.shape == (41, 13, 4)
     np.testing.assert_allclose(g.spot_shocks, np.arange(-20, 21) * 0.025, atol=1e-12)
