@@ -15,10 +15,10 @@ Solvent auction (account mark-to-market MtM > 0, maintenance excess MM' < 0):
 
 A bid buys a fraction f ≤ f_max of the book and pays price × fraction; the auction ends once
 BM ≥ 0. Insolvent auction (MtM ≤ 0 at the start, or the solvent auction reached d = 0 with
-MM' < 0): the insurance fund pays the bidder to take the book; in this module (docs/methodology.md §7) the
+MM' < 0): the insurance fund pays the bidder to take the book. Here (docs/methodology.md §7) the
 whole-book price rises in magnitude linearly from min(MtM, 0) to MM' over the insolvent phase,
 i.e. the fund's payout grows from max(−MtM, 0) to −MM' and then stays there. (The on-chain
-contract steps its payout from 0 to BM × a scalar instead; our ramp (docs/methodology.md §7) starts at the
+contract steps its payout from 0 to BM × a scalar instead; this ramp, our definition, starts at the
 book's fair value, which no rational bidder would undercut.)
 
 Post-fill model (the one the max-fraction formula is exact for — derived, not assumed):

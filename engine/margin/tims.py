@@ -8,8 +8,8 @@ contract of $0.375 × multiplier (long options: capped at their market value).  
 the figure docs/methodology.md §9 quotes; it has not been checked against the rule text here, so the UI should
 not quote it as the rule's.
 
-OCC's TIMS revalues at implied vol; our methodology (§6.4) adds a vol stress as well, so every price point is
-evaluated with each option's vol shifted by ``vol_shocks`` (absolute vol points; default
+OCC's TIMS revalues at implied vol; this model adds a vol stress (our definition, docs/methodology.md §6.4):
+every price point is evaluated with each option's vol shifted by ``vol_shocks`` (absolute vol points; default
 −10 and +10 points, our choice).  Crypto contracts are 1 unit of underlying, so the per-contract
 minimum is small: it matters for books of far out-of-the-money options.
 

@@ -119,7 +119,7 @@ def test_theta_per_day_is_value_decay_at_zero_carry():
 
 
 def test_mark_value_and_columns():
-    """§11 columns; mark is USD per contract; an option's value = quantity·mark."""
+    """The columns of docs/methodology.md §11; mark is USD per contract; an option's value = quantity·mark."""
     a = analyze(book(OPTS), market())
     for col in ("instrument", "quantity", "mark", "value", "delta", "delta_usd", "gamma_usd_1pct",
                 "vega_per_vol_pt", "theta_per_day"):
