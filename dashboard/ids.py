@@ -163,3 +163,11 @@ EX_QUEUE_GRID = "ex-queue-grid"
 EX_HISTOGRAM = "ex-histogram"
 EX_SHOCK_CHART = "ex-shock-chart"
 EX_CASCADE = "ex-cascade"
+
+# Report page.
+REPORT_SECTIONS = "report-sections"
+REPORT_HORIZON = "report-horizon"
+REPORT_PDF = "report-pdf"
+REPORT_HTML = "report-html"
+REPORT_DOWNLOAD = "report-download"
+REPORT_MESSAGE = "report-message"

@@ -9,6 +9,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 from .. import figures, ids, state
 from ..figures.style import usd
 from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..report import context_of, csv_with_header
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 
@@ -198,11 +199,12 @@ def render_attribution(book, market, settings, horizon, click):
 
 @callback(Output(ids.STRESS_DOWNLOAD, "data"), Input(ids.STRESS_DOWNLOAD_BUTTON, "n_clicks"),
           State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"),
-          prevent_initial_call=True)
-def download_stress(n_clicks, book, market, settings):
+          State(ids.ACCOUNT_STORE, "data"), prevent_initial_call=True)
+def download_stress(n_clicks, book, market, settings, acct):
+    """The whole stress cube as tidy CSV under the report's context header (book, market time, app)."""
     user_action(n_clicks)
     analysis, _ = state.try_analysis(book, market, settings)
     if analysis is None:
         return no_update
     table = analysis.stress.rename(columns={"pnl": "pnl_usd"})
-    return dcc.send_data_frame(table.to_csv, "stress_grid.csv", index=False, float_format="%.10g")
+    return dcc.send_string(csv_with_header(table, context_of(book, market, acct)), "stress_grid.csv")
