@@ -171,3 +171,10 @@ REPORT_PDF = "report-pdf"
 REPORT_HTML = "report-html"
 REPORT_DOWNLOAD = "report-download"
 REPORT_MESSAGE = "report-message"
+
+# Presenter mode (shell): its store, the navbar toggles, the fixed colour scale.
+PRESENTER_STORE = "presenter-store"
+PRESENT_TOGGLE = "present-toggle"
+DARK_TOGGLE = "dark-toggle"
+PNL_SCALE = "presenter-pnl-scale"
+PRESENTER_BAR = "presenter-bar"
