@@ -16,6 +16,7 @@ URL parameters set it on load, for a bookmark or a link sent to a presenter:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from urllib.parse import parse_qs
 
@@ -67,10 +68,8 @@ def from_query(search: str | None, current: dict | None) -> dict | None:
     if "theme" in query:
         state["dark"] = query["theme"][-1].lower() == "dark"
     if "scale" in query:
-        try:
+        with contextlib.suppress(ValueError):
             state["pnl_scale"] = parse_scale(query["scale"][-1])
-        except ValueError:
-            pass
     return state
 
 
