@@ -163,3 +163,18 @@ EX_QUEUE_GRID = "ex-queue-grid"
 EX_HISTOGRAM = "ex-histogram"
 EX_SHOCK_CHART = "ex-shock-chart"
 EX_CASCADE = "ex-cascade"
+
+# Report page.
+REPORT_SECTIONS = "report-sections"
+REPORT_HORIZON = "report-horizon"
+REPORT_PDF = "report-pdf"
+REPORT_HTML = "report-html"
+REPORT_DOWNLOAD = "report-download"
+REPORT_MESSAGE = "report-message"
+
+# Presenter mode (shell): its store, the navbar toggles, the fixed colour scale.
+PRESENTER_STORE = "presenter-store"
+PRESENT_TOGGLE = "present-toggle"
+DARK_TOGGLE = "dark-toggle"
+PNL_SCALE = "presenter-pnl-scale"
+PRESENTER_BAR = "presenter-bar"

@@ -17,7 +17,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from . import account, ids, state
+from . import account, ids, presentation, state
 from .figures.style import usd
 
 # ----------------------------------------------------------------------------- building blocks
@@ -109,6 +109,7 @@ def navbar() -> html.Nav:
     return html.Nav([
         html.Div([html.Span("◧", className="brand-mark"), "Portfolio-margin risk"], className="brand"),
         html.Div(links, className="nav-links"),
+        presentation.controls(),
     ], className="navbar")
 
 
@@ -129,6 +130,7 @@ def shell() -> html.Div:
         dcc.Store(id=ids.MARKET_STORE, storage_type="session", data=market),
         dcc.Store(id=ids.SETTINGS_STORE, storage_type="session", data=settings),
         dcc.Store(id=ids.ACCOUNT_STORE, storage_type="session", data=account.default_account()),
+        presentation.store(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
         html.Main(dash.page_container, className="content"),
@@ -155,6 +157,7 @@ def book_context(book: dict, market: dict, settings: dict):
 
 def register_callbacks(app: dash.Dash) -> None:
     """Shell callbacks, bound to ``app`` (the page modules register their own with the pages)."""
+    presentation.register_callbacks(app)
     app.callback(Output(ids.CONTEXT_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),

@@ -47,14 +47,22 @@ def selection_shapes(analysis: Analysis, spot_pct: float, vol_pts: float) -> lis
              "y0": y[v] - dy, "y1": y[v] + dy, "line": {"color": "#111", "width": 2.5}}]
 
 
+def colour_range(pnl_scale: float | None, prefix: str) -> dict:
+    """Colour-axis bounds: diverging at 0 and fitted to the data, or fixed at ±``pnl_scale`` USD so
+    the same P&L gets the same colour on every book (presenter mode); ``prefix`` is "z" or "c"."""
+    if pnl_scale:
+        return {f"{prefix}min": -pnl_scale, f"{prefix}max": pnl_scale}
+    return {f"{prefix}mid": 0.0}
+
+
 def stress_heatmap(analysis: Analysis, horizon_days: float,
-                   selected: tuple[float, float] | None = None) -> go.Figure:
+                   selected: tuple[float, float] | None = None, pnl_scale: float | None = None) -> go.Figure:
     """Heatmap of book P&L: x spot shock (%), y vol shock (vol points), colour P&L (USD) on a
-    scale diverging at 0.  Marks today's point and the worst cell; ``selected`` (spot %, vol
-    points) draws a box around the clicked scenario."""
+    scale diverging at 0 (or fixed at ±``pnl_scale``).  Marks today's point and the worst cell;
+    ``selected`` (spot %, vol points) draws a box around the clicked scenario."""
     x, y, z, horizon = grid_slice(analysis, horizon_days)
     fig = go.Figure(go.Heatmap(
-        x=x, y=y, z=z, colorscale=PNL_SCALE, zmid=0.0,
+        x=x, y=y, z=z, colorscale=PNL_SCALE, **colour_range(pnl_scale, "z"),
         colorbar={"title": {"text": PNL, "side": "top"}, "tickformat": "$,.3~s"},
         hovertemplate="spot %{x:+.1f} %<br>vol %{y:+.0f} pts<br>P&L %{z:$,.0f}<extra></extra>",
     ))
@@ -74,11 +82,11 @@ def stress_heatmap(analysis: Analysis, horizon_days: float,
     return styled(fig, _title(horizon, z), height=480)
 
 
-def stress_surface(analysis: Analysis, horizon_days: float) -> go.Figure:
+def stress_surface(analysis: Analysis, horizon_days: float, pnl_scale: float | None = None) -> go.Figure:
     """The same grid as a 3-D surface (drag to rotate; the camera survives data updates)."""
     x, y, z, horizon = grid_slice(analysis, horizon_days)
     fig = go.Figure(go.Surface(
-        x=x, y=y, z=z, colorscale=PNL_SCALE, cmid=0.0,
+        x=x, y=y, z=z, colorscale=PNL_SCALE, **colour_range(pnl_scale, "c"),
         colorbar={"title": {"text": PNL, "side": "top"}, "tickformat": "$,.3~s"},
         hovertemplate="spot %{x:+.1f} %<br>vol %{y:+.0f} pts<br>P&L %{z:$,.0f}<extra></extra>",
     ))

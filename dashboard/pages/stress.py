@@ -6,9 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
-from .. import figures, ids, state
+from .. import figures, ids, presentation, state
 from ..figures.style import usd
 from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..report import context_of, csv_with_header
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 
@@ -133,9 +134,11 @@ def clicked(click: dict | None) -> tuple[float, float] | None:
     return float(point["x"]), float(point["y"])
 
 
-def scenario_figure(book, market, settings, horizon, view, click, selection_only: bool = False):
+def scenario_figure(book, market, settings, horizon, view, click, selection_only: bool = False,
+                    pnl_scale: float | None = None):
     """The heatmap or surface of one horizon (and a status message).  A click alone only moves
-    the selection box, sent as a ``Patch`` so the figure is not rebuilt."""
+    the selection box, sent as a ``Patch`` so the figure is not rebuilt.  ``pnl_scale``: the
+    presenter's fixed colour scale (± USD), None to fit the data."""
     analysis, error = state.try_analysis(book, market, settings)
     if analysis is None:
         return no_update, message([error])
@@ -147,15 +150,17 @@ def scenario_figure(book, market, settings, horizon, view, click, selection_only
         patch["layout"]["shapes"] = figures.selection_shapes(analysis, *selected)
         return patch, no_update
     if view == "surface":
-        return figures.stress_surface(analysis, horizon), ""
-    return figures.stress_heatmap(analysis, horizon, selected), ""
+        return figures.stress_surface(analysis, horizon, pnl_scale), ""
+    return figures.stress_heatmap(analysis, horizon, selected, pnl_scale), ""
 
 
 @callback(Output(ids.HEATMAP, "figure"), Output(ids.STRESS_MESSAGE, "children"), *STORES,
-          Input(ids.HORIZON, "value"), Input(ids.VIEW, "value"), Input(ids.HEATMAP, "clickData"))
-def render_scenarios(book, market, settings, horizon, view, click):
+          Input(ids.HORIZON, "value"), Input(ids.VIEW, "value"), Input(ids.HEATMAP, "clickData"),
+          Input(ids.PRESENTER_STORE, "data"))
+def render_scenarios(book, market, settings, horizon, view, click, presenter):
     return scenario_figure(book, market, settings, horizon, view, click,
-                           selection_only=ctx.triggered_id == ids.HEATMAP)
+                           selection_only=ctx.triggered_id == ids.HEATMAP,
+                           pnl_scale=presentation.fixed_scale(presenter))
 
 
 @callback(Output(ids.PAYOFF, "figure"), *STORES)
@@ -198,11 +203,12 @@ def render_attribution(book, market, settings, horizon, click):
 
 @callback(Output(ids.STRESS_DOWNLOAD, "data"), Input(ids.STRESS_DOWNLOAD_BUTTON, "n_clicks"),
           State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"),
-          prevent_initial_call=True)
-def download_stress(n_clicks, book, market, settings):
+          State(ids.ACCOUNT_STORE, "data"), prevent_initial_call=True)
+def download_stress(n_clicks, book, market, settings, acct):
+    """The whole stress cube as tidy CSV under the report's context header (book, market time, app)."""
     user_action(n_clicks)
     analysis, _ = state.try_analysis(book, market, settings)
     if analysis is None:
         return no_update
     table = analysis.stress.rename(columns={"pnl": "pnl_usd"})
-    return dcc.send_data_frame(table.to_csv, "stress_grid.csv", index=False, float_format="%.10g")
+    return dcc.send_string(csv_with_header(table, context_of(book, market, acct)), "stress_grid.csv")

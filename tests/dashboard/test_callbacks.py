@@ -1,12 +1,14 @@
 """Callback bodies called as plain functions: what the user does, what the pages then show."""
 import base64
+import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import layout, state
+from dashboard import account, layout, state
 from dashboard.figures.style import usd
 from components import text_of
 
@@ -141,10 +143,15 @@ def test_attribution_defaults_to_the_worst_cell(pages, stores):
     assert text_of(title).startswith("Worst cell")
 
 
-def test_stress_csv_has_every_cell(pages, stores):
-    sent = pages.stress.download_stress(1, *stores)
-    lines = sent["content"].splitlines()
-    assert lines[0] == "spot_shock,vol_shock,horizon_days,pnl_usd" and len(lines) == 1 + 41 * 13 * 4
+def test_stress_csv_has_every_cell_under_the_context_header(pages, stores):
+    sent = pages.stress.download_stress(1, *stores, account.default_account())
+    comments = [line for line in sent["content"].splitlines() if line.startswith("#")]
+    assert any("book: Desk book" in line for line in comments)
+    assert any("market valuation time: 2026-11-24 08:00:00 UTC" in line for line in comments)
+    assert any(line.startswith("# pmdash ") for line in comments)
+    frame = pd.read_csv(io.StringIO(sent["content"]), comment="#")
+    assert list(frame.columns) == ["spot_shock", "vol_shock", "horizon_days", "pnl_usd"]
+    assert len(frame) == 41 * 13 * 4
 
 
 def test_header_strip_names_book_and_market(stores):
