@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import GroupTerm, Kernel, ParamCheck, Universe, scenario_table, worst_loss
+from .params import check_ranges, param
 
 _PRICE_THIRDS = (0, 0, 1, 1, -1, -1, 2, 2, -2, -2, 3, 3, -3, -3)
 _VOL_SIGN = (1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 0, 0)
@@ -45,25 +46,27 @@ _VOL_SIGN = (1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 0, 0)
 class SpanParams:
     """Scan ranges and charges (see the module docstring for units)."""
 
-    price_scan_range: float = 0.15
-    vol_scan_range: float = 0.10
-    extreme_multiple: float = 2.0
-    extreme_cover: float = 0.35
-    spread_charge_rate: float = 0.01
-    short_option_minimum: float = 0.01
-    initial_multiplier: float = 1.1
+    price_scan_range: float = param(0.15, unit="fraction of spot", lo=0.0, hi=0.9, lo_open=True,
+                                    description="the price scan range R")
+    vol_scan_range: float = param(0.10, unit="vol points as a decimal (0.10 = 10 points)", lo=0.0, hi=2.0,
+                                  description="the vol scan range V")
+    extreme_multiple: float = param(2.0, unit="× R", lo=1.0, hi=10.0,
+                                    description="the price move of the two extreme scenarios")
+    extreme_cover: float = param(0.35, unit="fraction", lo=0.0, hi=1.0, lo_open=True,
+                                 description="share of the extreme scenarios' loss that counts (SPAN: 35 %)")
+    spread_charge_rate: float = param(0.01, unit="fraction of USD delta", lo=0.0, hi=1.0,
+                                      description="charge on the delta that offsets between expiries")
+    short_option_minimum: float = param(0.01, unit="fraction of spot", lo=0.0, hi=1.0,
+                                        description="minimum per net short option contract")
+    initial_multiplier: float = param(1.1, unit="×", lo=1.0, hi=10.0,
+                                      description="IM = multiplier × the requirement (MM)")
 
     def validate(self) -> None:
         c = ParamCheck("span")
-        c.range("price_scan_range", self.price_scan_range, 0.0, 0.9, open_lo=True)
-        c.range("vol_scan_range", self.vol_scan_range, 0.0, 2.0)
-        c.range("extreme_multiple", self.extreme_multiple, 1.0, 10.0)
-        c.require(self.extreme_multiple * self.price_scan_range < 1.0,
-                  "extreme_multiple × price_scan_range must be below 1 (a −100 % move has no price)")
-        c.range("extreme_cover", self.extreme_cover, 0.0, 1.0, open_lo=True)
-        c.range("spread_charge_rate", self.spread_charge_rate, 0.0, 1.0)
-        c.range("short_option_minimum", self.short_option_minimum, 0.0, 1.0)
-        c.range("initial_multiplier", self.initial_multiplier, 1.0, 10.0)
+        check_ranges(self, c)
+        if not c.problems:  # the cross-field rule compares numbers
+            c.require(self.extreme_multiple * self.price_scan_range < 1.0,
+                      "extreme_multiple × price_scan_range must be below 1 (a −100 % move has no price)")
         c.done()
 
 
