@@ -19,13 +19,8 @@ from engine.margin import compute
 from engine.margin.account import account_health
 from engine.market import STICKY_MONEYNESS
 from engine.portfolio import Book, Position
-from engine.samples import DEMO_BOOKS, demo_book, demo_market
+from engine.samples import DEMO_BOOKS, demo_book
 from engine.scenarios import instrument_arrays, instrument_greeks, instrument_values
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
 
 
 def _book(*rows):

@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 
 from engine.liquidation.queue import (CascadeParams, PopulationParams, cascade, generate_population,
-                                      liquidatable_vs_shock, margin_queue, read_accounts)
+                                      liquidatable_vs_shock, margin_queue, read_accounts, validate_account_row)
 from engine.margin import compute
 from engine.margin.account import account_health
 from engine.portfolio import Book, Position
-from engine.samples import demo_market
 
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +104,31 @@ def test_read_accounts_reports_bad_rows(market):
 def test_read_accounts_header_error(market):
     pop, errors = read_accounts("who,what\n1,2\n", market)
     assert pop is None and errors[0].row == 0 and "account" in errors[0].message
+
+
+def test_read_accounts_checks_rows_like_a_book(market):
+    """The accounts file uses the book's row validator: an expired option (valuation
+    2026-11-24 08:00 UTC, expiry 2026-11-20 08:00) and a negative entry price are refused, and so
+    is negative collateral."""
+    text = ("account,collateral,instrument,quantity,entry_price\n"
+            "a,10000,BTC-20NOV26-100000-C,1,\n"
+            "a,10000,BTC-PERPETUAL,1,-5\n"
+            "b,-3,ETH-PERPETUAL,1,\n"
+            "c,,ETH-PERPETUAL,2,3000\n"
+            "c,2500,ETH-PERPETUAL,1,\n")
+    pop, errors = read_accounts(text, market)
+    assert [(e.row, e.field) for e in errors] == [(1, "instrument"), (2, "entry_price"), (3, "collateral")]
+    assert "expired" in errors[0].message
+    assert list(pop.account_ids) == ["c"]
+    assert pop.collateral[0] == 2500.0  # the first row that states a collateral
+    assert pop.quantities.toarray().tolist() == [[3.0]]
+
+
+def test_validate_account_row(market):
+    errors = []
+    row = validate_account_row({"account": "", "collateral": "100", "instrument": "BTC-PERPETUAL",
+                                "quantity": "2", "entry_price": ""}, 7, market, errors)
+    assert not errors and row.account == "row7" and row.collateral == 100.0 and row.position.quantity == 2.0
+    assert validate_account_row({"account": "x", "collateral": "lots", "instrument": "BTC-PERPETUAL",
+                                 "quantity": "0"}, 8, market, errors) is None
+    assert [(e.row, e.field) for e in errors] == [(8, "quantity"), (8, "collateral")]

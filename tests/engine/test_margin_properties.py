@@ -10,7 +10,8 @@ from engine.margin.core import Universe, evaluate_accounts
 from engine.margin.span import SpanParams
 from engine.margin.tims import TimsParams
 from engine.portfolio import Book, Position
-from engine.samples import DEMO_BOOKS, demo_book, demo_market, listed_instruments, random_book
+from engine.listing import listed_instruments
+from engine.samples import DEMO_BOOKS, demo_book, demo_market, random_book
 from engine.scenarios import instrument_arrays
 
 MARKET = demo_market()

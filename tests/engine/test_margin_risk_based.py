@@ -16,7 +16,8 @@ from engine.margin.risk_based import (RiskBasedParams, Scenario, account_margins
                                       preset_info, preset_names, tier_multiplier)
 from engine.portfolio import Book, Position
 from engine.pricing import black76_price
-from engine.samples import demo_market, listed_instruments
+from engine.listing import listed_instruments
+from engine.samples import demo_market
 from engine.scenarios import instrument_arrays
 
 S, CARRY = 95000.0, 0.05

@@ -11,12 +11,8 @@ import pytest
 
 from engine import analyze
 from engine.portfolio import read_positions, write_positions
-from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market, listed_instruments, random_book
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
+from engine.listing import listed_instruments
+from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, random_book
 
 
 def test_demo_market(market):
