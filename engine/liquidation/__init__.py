@@ -15,8 +15,16 @@ from .amounts import *  # noqa: F401,F403 — re-exported; names listed in each 
 from .auction import *  # noqa: F401,F403
 from .costs import CostModel, CostParams, cost_model
 from .plan import LiquidationPlan, PlanParams, compare_policies, liquidation_plan
-from .queue import (CascadeParams, Population, PopulationParams, cascade, generate_population,
-                    liquidatable_vs_shock, margin_queue, read_accounts)
+from .queue import (
+                    CascadeParams,
+                    Population,
+                    PopulationParams,
+                    cascade,
+                    generate_population,
+                    liquidatable_vs_shock,
+                    margin_queue,
+                    read_accounts,
+)
 from .replay import PRESET_PATHS, ReplayResult, preset_path, replay
 from .schedule import *  # noqa: F401,F403
 

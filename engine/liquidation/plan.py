@@ -49,7 +49,7 @@ class PlanParams:
     insurance_fund: float = 1_000_000.0
     max_steps: int = 5_000
 
-    def validate(self) -> "PlanParams":
+    def validate(self) -> PlanParams:
         bad = []
         if not 0 <= self.buffer <= 1:
             bad.append("buffer must be between 0 and 1 (0–100 % above MM)")
@@ -267,7 +267,8 @@ def _slices(original: np.ndarray, q: np.ndarray, kind: np.ndarray, und_index: np
     the long options, the linear positions (groups of one position are already candidates)."""
     option = kind[original] == KIND_CODES["option"]
     short = q[original] < 0
-    groups, names = [], []
+    groups: list[np.ndarray] = []
+    names: list[str] = []
     for u in np.unique(und_index[original]):
         mine = und_index[original] == u
         for label, sel in (("all", mine), ("short options", mine & option & short),

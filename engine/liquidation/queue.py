@@ -34,13 +34,13 @@ import pandas as pd
 from scipy import sparse
 
 from ..instruments import Instrument
+from ..listing import listed_instruments
 from ..margin import MarginModel, margin_model
 from ..margin.core import Universe, evaluate_accounts
 from ..market import Market
 from ..portfolio import MAX_BYTES, Position, RowError, validate_record
-from ..listing import listed_instruments
-from .costs import impact_vols
 from ..scenarios import instrument_arrays, instrument_greeks, instrument_values
+from .costs import impact_vols
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Population:
     def __len__(self) -> int:
         return len(self.account_ids)
 
-    def subset(self, rows: np.ndarray) -> "Population":
+    def subset(self, rows: np.ndarray) -> Population:
         return Population(self.account_ids[rows], self.instruments, self.quantities[rows],
                           self.cash[rows], self.collateral[rows])
 
@@ -77,7 +77,7 @@ class PopulationParams:
     median_ratio: float = 0.35
     ratio_dispersion: float = 0.6
 
-    def validate(self) -> "PopulationParams":
+    def validate(self) -> PopulationParams:
         bad = []
         if not 1 <= self.n_accounts <= 1_000_000:
             bad.append("number of accounts must be 1…1,000,000")
@@ -288,7 +288,7 @@ class CascadeParams:
     turnover: float = 0.5
     max_rounds: int = 50
 
-    def validate(self) -> "CascadeParams":
+    def validate(self) -> CascadeParams:
         if not 0 <= self.impact_k <= 10 or self.turnover <= 0 or self.max_rounds < 1:
             raise ValueError("impact k must be 0…10, turnover > 0 and max rounds ≥ 1")
         return self

@@ -46,14 +46,14 @@ class ModelSpec:
     name: str
     title: str
     short_name: str
-    params_type: type
+    params_type: type[Any]
     defaults: Callable[[str | None], Any]
     prepare: Callable[[Universe, Any], Kernel]
     presets: tuple[str, ...] = ()
     source: str = ""
     no_grid: str = ""
 
-    def resolve(self, params=None):
+    def resolve(self, params: Any = None) -> Any:
         """``params`` (None: the defaults) checked for type and validated (ValueError)."""
         params = self.defaults(None) if params is None else params
         if not isinstance(params, self.params_type):

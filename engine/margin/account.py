@@ -111,12 +111,14 @@ def account_health(book: Book, market: Market, collateral: float, model: str | M
         eq, _, mm_s = state(shock)
         return eq - mm_s
 
+    down: float | None
+    up: float | None
     if liquidatable:
         down = up = 0.0
     else:
         down = _first_crossing(gap, -search_range, search_steps)
         up = _first_crossing(gap, search_range, search_steps)
-    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot)))
+    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot), strict=True))
 
     def prices(shock):
         return None if shock is None else {u: s * (1.0 + shock) for u, s in und_spot.items()}

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
+from typing import Any
 
 from .core import ParamCheck
 
@@ -46,7 +47,7 @@ class ParamInfo:
 
 
 def param(default, *, unit: str, description: str, lo: float | None = None, hi: float | None = None,
-          lo_open: bool = False, group: str = "") -> Field:
+          lo_open: bool = False, group: str = "") -> Any:
     """A dataclass field with its :class:`ParamInfo` in the field metadata."""
     info = dict(unit=unit, description=description, lo=lo, hi=hi, lo_open=lo_open, group=group)
     return field(default=default, metadata={_KEY: info})

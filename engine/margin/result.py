@@ -121,7 +121,7 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
     })
     by_underlying = pd.DataFrame(alone, columns=list(names))
     by_underlying.insert(0, "underlying", list(arr.underlyings))
-    values = dict(zip(names, (float(x) for x in total)))
+    values = dict(zip(names, (float(x) for x in total), strict=True))
     initial, maintenance = values.pop("initial"), values.pop("maintenance")
     components = {k: v for k, v in values.items() if k not in kernel.info}
     return MarginResult(

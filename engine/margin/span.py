@@ -78,8 +78,9 @@ def span_scenarios(params: SpanParams):
     weights = np.array([1.0] * 14 + [params.extreme_cover] * 2)
     frac = {0: "0", 1: "+1/3", -1: "-1/3", 2: "+2/3", -2: "-2/3", 3: "+1", -3: "-1"}
     labels = [f"{k + 1}: price {frac[t]} range, vol {'up' if s > 0 else 'down'}"
-              for k, (t, s) in enumerate(zip(_PRICE_THIRDS, _VOL_SIGN))]
-    labels += [f"15: price +{X:g} ranges ×{params.extreme_cover:g}", f"16: price -{X:g} ranges ×{params.extreme_cover:g}"]
+              for k, (t, s) in enumerate(zip(_PRICE_THIRDS, _VOL_SIGN[:14], strict=True))]
+    labels += [f"15: price +{X:g} ranges ×{params.extreme_cover:g}",
+               f"16: price -{X:g} ranges ×{params.extreme_cover:g}"]
     return price * R, vol_sign * V, weights, labels
 
 
@@ -118,7 +119,8 @@ class SpanKernel(Kernel):
         p = self.params
         scan = worst_loss(lin[:, :16])
         tiers = lin[:, self.sl_tiers]
-        spread = p.spread_charge_rate * np.minimum(np.maximum(tiers, 0.0).sum(axis=1), np.maximum(-tiers, 0.0).sum(axis=1))
+        offset = np.minimum(np.maximum(tiers, 0.0).sum(axis=1), np.maximum(-tiers, 0.0).sum(axis=1))
+        spread = p.spread_charge_rate * offset
         som = grp[:, 0]
         requirement = np.maximum(scan + spread, som)
         return np.column_stack([p.initial_multiplier * requirement, requirement, scan, spread, som, lin[:, -1]])

@@ -71,7 +71,8 @@ class TimsKernel(Kernel):
         vols = np.asarray(params.vol_shocks, dtype=float)
         self.spots = np.repeat(pts, len(vols))
         self.vols = np.tile(vols, len(pts))
-        self.labels = [f"spot {s * 100:+.4g}% vol {v * 100:+.4g} pts" for s, v in zip(self.spots, self.vols)]
+        self.labels = [f"spot {s * 100:+.4g}% vol {v * 100:+.4g} pts"
+                       for s, v in zip(self.spots, self.vols, strict=True)]
         pnl = universe.scenario_pnl(self.spots, self.vols[:, None])
         opt = universe.is_option
         minimum = params.min_per_contract * universe.arrays.multiplier

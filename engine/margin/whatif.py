@@ -100,7 +100,7 @@ def _covering(arrays: InstrumentArrays | None, extra) -> InstrumentArrays | None
 def _hedge_instruments(book: Book, instruments) -> dict[str, Instrument]:
     if instruments is None:
         return {u: parse_instrument(f"{u}-PERPETUAL") for u in book.underlyings}
-    out = {}
+    out: dict[str, Instrument] = {}
     for item in instruments:
         inst = item if isinstance(item, Instrument) else parse_instrument(item)
         if inst.kind not in (FUTURE, PERPETUAL):
@@ -108,7 +108,8 @@ def _hedge_instruments(book: Book, instruments) -> dict[str, Instrument]:
         if inst.underlying not in book.underlyings:
             raise ValueError(f"{inst.name}: the book holds nothing on {inst.underlying}")
         if inst.underlying in out:
-            raise ValueError(f"two hedge instruments given for {inst.underlying}: {out[inst.underlying].name}, {inst.name}")
+            raise ValueError(f"two hedge instruments given for {inst.underlying}: "
+                             f"{out[inst.underlying].name}, {inst.name}")
         out[inst.underlying] = inst
     return out
 
@@ -136,7 +137,10 @@ def optimal_hedge(book: Book, market: Market, model: str | MarginModel = "risk_b
         grid = np.union1d(np.linspace(-bound, bound, grid_points), [0.0])
         im_grid = evaluate_changes(kernel, net, np.full(len(grid), j), grid)[:, 0]
         k = int(im_grid.argmin())
-        im_of = lambda h: float(evaluate_changes(kernel, net, [j], [h])[0, 0])  # noqa: E731
+
+        def im_of(h, j=j):
+            return float(evaluate_changes(kernel, net, np.array([j]), np.array([h]))[0, 0])
+
         best_h, best_im = grid[k], im_grid[k]
         lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
         if hi > lo:

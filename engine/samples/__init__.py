@@ -71,7 +71,8 @@ def random_book(n: int, seed: int = 0, market: Market | None = None, name: str =
     options = [i for i in listing if i.kind == "option"]
     linear = [i for i in listing if i.kind != "option"]
     spot = {u: m.spot for u, m in market.underlyings.items()}
-    moneyness = np.array([abs(np.log(i.strike / spot[i.underlying])) for i in options])
+    strikes = np.array([i.strike for i in options], dtype=float)
+    moneyness = np.abs(np.log(strikes / np.array([spot[i.underlying] for i in options])))
     p_opt = np.exp(-moneyness / 0.15)
     p_opt /= p_opt.sum()
     positions = []

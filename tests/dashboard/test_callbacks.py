@@ -3,12 +3,12 @@ import base64
 
 import numpy as np
 import pytest
+from components import text_of
 from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import layout, state
 from dashboard.figures.style import usd
-from components import text_of
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 
 from engine.instruments import parse_instrument
 from engine.liquidation.costs import CostParams, cost_model
-from engine.liquidation.plan import (BANKRUPT, HEALTHY, PlanParams, account_state, compare_policies,
-                                     liquidation_plan)
+from engine.liquidation.plan import BANKRUPT, HEALTHY, PlanParams, account_state, compare_policies, liquidation_plan
 from engine.liquidation.replay import PRESET_PATHS, preset_path, replay, validate_path
 from engine.margin import compute
 from engine.margin.account import account_health
@@ -52,7 +51,7 @@ def test_option_fee_capped_at_mark(market):
     arr = instrument_arrays([inst], market)
     marks = instrument_values(arr)
     costs = cost_model(arr, marks, instrument_greeks(arr)["delta"], np.array([0.55]), CostParams())
-    assert 0.002 * 95_000 > marks[0]
+    assert marks[0] < 0.002 * 95_000
     assert costs.fee[0] == pytest.approx(marks[0])
 
 
@@ -122,7 +121,7 @@ def test_plan_properties(market, key):
     assert reduced <= {p.name for p in book.positions}
     # The independent margin engine agrees on the book that is left.
     state = account_state(book, market, 0.0)
-    left = Book(tuple(Position(i, float(q), None) for i, q in zip(state.instruments, plan.quantities_after)
+    left = Book(tuple(Position(i, float(q), None) for i, q in zip(state.instruments, plan.quantities_after, strict=True)
                       if abs(q) > 1e-12))
     assert compute(left, market, "risk_based").maintenance == pytest.approx(plan.mm_after, rel=1e-9)
 
@@ -191,7 +190,7 @@ def test_replay_without_trigger_matches_revaluation(market):
 
     from engine.pricing import black76_price
     assert market.sticky == STICKY_MONEYNESS
-    for (h, s), eq in zip(path.itertuples(index=False), result.path["equity"]):
+    for (h, s), eq in zip(path.itertuples(index=False), result.path["equity"], strict=True):
         m = replace(market, valuation_time=market.valuation_time + timedelta(hours=h))
         T = m.expiry_years(parse_instrument("BTC-25DEC26-100000-C").expiry_date)
         F = 95_000 * (1 + s) * math.exp(0.05 * T)

@@ -3,12 +3,19 @@ account on its own, the ranking follows the stated order, and the cascade is mon
 import numpy as np
 import pytest
 
-from engine.liquidation.queue import (CascadeParams, PopulationParams, cascade, generate_population,
-                                      liquidatable_vs_shock, margin_queue, read_accounts, validate_account_row)
+from engine.liquidation.queue import (
+    CascadeParams,
+    PopulationParams,
+    cascade,
+    generate_population,
+    liquidatable_vs_shock,
+    margin_queue,
+    read_accounts,
+    validate_account_row,
+)
 from engine.margin import compute
 from engine.margin.account import account_health
 from engine.portfolio import Book, Position
-
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +25,7 @@ def pop(market):
 
 def _account_book(pop, row):
     q = pop.quantities.getrow(row)
-    return Book(tuple(Position(pop.instruments[j], float(v), None) for j, v in zip(q.indices, q.data)))
+    return Book(tuple(Position(pop.instruments[j], float(v), None) for j, v in zip(q.indices, q.data, strict=True)))
 
 
 def test_population_is_reproducible(market):
@@ -41,14 +48,15 @@ def test_batch_margin_matches_single_account_margin(market, pop):
         assert acc["mm"] == pytest.approx(r.maintenance, rel=1e-9, abs=1e-6)
         # cash folds the entry cost of linear positions: equity = cash + Σ q·price.
         health = account_health(book, market, 0.0)
-        lin_price = sum(p.quantity * v for p, v in zip(book.positions, _prices(book, market)) if p.instrument.kind != "option")
+        lin_price = sum(p.quantity * v for p, v in zip(book.positions, _prices(book, market), strict=True)
+                        if p.instrument.kind != "option")
         assert acc["equity"] == pytest.approx(pop.cash[row] + health.equity + lin_price, rel=1e-9)
 
 
 def _prices(book, market):
     from engine.scenarios import instrument_arrays, instrument_values
     arr = instrument_arrays(book.instruments, market)
-    values = dict(zip(arr.instruments, instrument_values(arr)))
+    values = dict(zip(arr.instruments, instrument_values(arr), strict=True))
     return [values[p.instrument] for p in book.positions]
 
 
@@ -64,7 +72,7 @@ def test_ranking_most_under_water_first(market, pop):
 
 def test_shock_sweep_counts(market, pop):
     sweep = liquidatable_vs_shock(pop, market, [-0.3, 0.0, 0.3])
-    for s, n in zip(sweep["spot_shock"], sweep["accounts"]):
+    for s, n in zip(sweep["spot_shock"], sweep["accounts"], strict=True):
         assert n == int(margin_queue(pop, market, s).accounts["liquidatable"].sum())
 
 

@@ -12,7 +12,6 @@ from engine.instruments import parse_instrument
 from engine.portfolio import MAX_BYTES, Book, Position, read_positions, write_positions
 
 
-
 def book_of(*rows):
     return Book(tuple(Position(parse_instrument(n), q, e) for n, q, e in rows), "b")
 
