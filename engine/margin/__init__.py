@@ -1,9 +1,15 @@
 """Margin models (docs/methodology.md §6): one entry point, five models, the same result type.
 
     compute(book, market, model, params=None, *, arrays=None) -> MarginResult
+    margin_model(model, params=None) -> MarginModel (a model resolved with validated params)
     compute_all(book, market, models=None, params=None, *, arrays=None) -> dict[str, MarginResult]
     default_params(model, preset=None) -> frozen params dataclass (published defaults)
     summary(results) -> DataFrame: model, initial, maintenance, capital_efficiency
+
+``model`` is a name with its ``params`` or a resolved :class:`MarginModel`, everywhere the
+engine takes a margin model.  Each :class:`ModelSpec` carries the model's titles, source and
+params type, whose fields carry unit, description and range (:mod:`.params`); a result's
+``waterfall`` builds its IM up step by step (:mod:`.waterfall`).
 
 Models (``MODELS``): ``standard`` (Deribit standard, per position), ``risk_based`` (scenario
 engine; presets deribit, derive, okx, paradex as data), ``span`` (CME SPAN), ``tims`` (OCC TIMS /

@@ -12,9 +12,20 @@ import pytest
 
 from engine.instruments import parse_instrument
 from engine.liquidation.costs import CostParams, cost_model
-from engine.liquidation.plan import BANKRUPT, HEALTHY, PlanParams, account_state, compare_policies, liquidation_plan
+from engine.liquidation.plan import (
+    BANKRUPT,
+    HEALTHY,
+    POLICIES,
+    PlanInputs,
+    PlanParams,
+    account_state,
+    compare_plans,
+    compare_policies,
+    liquidation_plan,
+    plan_liquidation,
+)
 from engine.liquidation.replay import PRESET_PATHS, preset_path, replay, validate_path
-from engine.margin import compute
+from engine.margin import compute, margin_model
 from engine.margin.account import account_health
 from engine.market import STICKY_MONEYNESS
 from engine.portfolio import Book, Position
@@ -212,3 +223,18 @@ def test_replay_crash_triggers_when_equity_falls_below_mm(market):
     assert (p.loc[p["liquidated"], "equity"] >= p.loc[p["liquidated"], "mm"] - 1e-6).all()
     assert len(result.trades) == int(p["trades"].sum())
     assert result.trades["hours"].min() == p.loc[first, "hours"]
+
+
+def test_plan_inputs_and_compare_plans(market):
+    """PlanInputs: each underlying's perpetual is its hedge, equity is the account's; the
+    comparison table is the same whether built from plans or by compare_policies."""
+    book = demo_book("naked_short_strangle")
+    state = account_state(book, market, 20_000.0)
+    inputs = PlanInputs.prepare(state, market, margin_model("risk_based"))
+    for u, k in enumerate(inputs.hedge_index):
+        assert inputs.names[k] == f"{inputs.und_names[u]}-PERPETUAL"
+    assert inputs.equity == pytest.approx(state.equity(inputs.marks))
+    plans = {p: plan_liquidation(inputs, policy=p) for p in POLICIES}
+    table = compare_plans(plans)
+    assert table.equals(compare_policies(book, market, 20_000.0))
+    assert table.set_index("policy").loc["optimised", "saved_by_optimised"] == 0.0
