@@ -183,15 +183,10 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
 # ----------------------------------------------------------------------------- waterfall
 
 
-def im_steps(result: MarginResult) -> list[tuple[str, float]]:
-    """(label, USD) steps that add up to the initial margin, as the engine builds them up
-    (``MarginResult.waterfall``)."""
-    return list(result.waterfall)
-
-
 def im_waterfall(result: MarginResult) -> go.Figure:
-    """Waterfall from the model's components to its IM (USD); zero steps are left out."""
-    steps = [(k, v) for k, v in im_steps(result) if abs(v) >= 0.005]
+    """Waterfall from the model's components to its IM (USD), the steps the engine builds it up
+    with (``MarginResult.waterfall``); zero steps are left out."""
+    steps = [(k, v) for k, v in result.waterfall if abs(v) >= 0.005]
     labels = [k for k, _ in steps] + ["initial margin"]
     values = [v for _, v in steps] + [result.initial]
     fig = go.Figure(go.Waterfall(

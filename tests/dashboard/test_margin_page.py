@@ -126,7 +126,7 @@ def test_waterfall_counts_a_binding_floor_only_above_the_loss(app_context):
     book = state.book_data(demo_book("naked_short_strangle"))
     acct = account.with_params(account.default_account(), "span", SpanParams(short_option_minimum=0.5))
     result = account.margins(book, market, acct)["span"]
-    steps = dict(figures.im_steps(result))
+    steps = dict(result.waterfall)
     requirement = result.initial / result.params.initial_multiplier
     assert result.components["short_option_minimum"] > result.components["scanning_risk"]
     assert steps["short option minimum (above the scan)"] == pytest.approx(
