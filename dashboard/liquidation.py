@@ -24,13 +24,31 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from engine.liquidation import (DERIVE_MAINNET, DERIVE_TEST, AuctionParams, AuctionResult, BidderPopulation,
-                                EfficientFrontier, ExecutionSchedule, ScheduleInputs, almgren_chriss_schedule,
-                                bidder_population, efficient_frontier, simulate_auction)
+from engine.liquidation import (
+    DERIVE_MAINNET,
+    DERIVE_TEST,
+    AuctionParams,
+    AuctionResult,
+    BidderPopulation,
+    EfficientFrontier,
+    ExecutionSchedule,
+    ScheduleInputs,
+    almgren_chriss_schedule,
+    bidder_population,
+    efficient_frontier,
+    simulate_auction,
+)
 from engine.liquidation import schedule_inputs as engine_schedule_inputs
 from engine.liquidation.costs import CostParams
-from engine.liquidation.plan import (POLICIES, AccountState, LiquidationPlan, PlanParams,
-                                     account_state, compare_plans, prepared_plan)
+from engine.liquidation.plan import (
+    POLICIES,
+    AccountState,
+    LiquidationPlan,
+    PlanParams,
+    account_state,
+    compare_plans,
+    prepared_plan,
+)
 from engine.liquidation.replay import ReplayResult, preset_path, replay, validate_path
 from engine.market import Market
 from engine.scenarios import instrument_arrays

@@ -14,10 +14,10 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from engine.listing import listed_instruments
 from engine.margin import MODELS, summary
 from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
-from engine.listing import listed_instruments
 
 from .. import account, ids, state
 from ..figures import margin as figures
