@@ -2,6 +2,8 @@
 account on its own, the ranking follows the stated order, and the cascade is monotone and stops."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.liquidation.queue import (
     CascadeParams,
@@ -140,3 +142,24 @@ def test_validate_account_row(market):
     assert validate_account_row({"account": "x", "collateral": "lots", "instrument": "BTC-PERPETUAL",
                                  "quantity": "0"}, 8, market, errors) is None
     assert [(e.row, e.field) for e in errors] == [(8, "quantity"), (8, "collateral")]
+
+
+CSV_CELLS = st.one_of(st.sampled_from(["BTC-PERPETUAL", "ETH-25DEC26", "BTC-20NOV26-100000-C", "BTC-25DEC26-100000-P",
+                                       "NOPE", "", "1", "-2.5", "0", "nan", "inf", "1e400", "x", '"', ","]),
+                      st.text(max_size=6))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(CSV_CELLS, min_size=0, max_size=6), max_size=6),
+       header=st.sampled_from(["account,collateral,instrument,quantity,entry_price", "account,collateral,instrument",
+                               "Account, Collateral ,INSTRUMENT,quantity", ""]))
+def test_fuzz_read_accounts_never_raises(market, rows, header):
+    """Any CSV text gives a population and/or row errors naming a row and field, never an exception."""
+    text = "\n".join([header] + [",".join(r) for r in rows])
+    pop, errors = read_accounts(text, market)
+    assert all(e.row >= 0 and e.field and e.message for e in errors)
+    if pop is None:
+        assert errors
+    else:
+        assert np.isfinite(pop.cash).all() and (pop.collateral >= 0).all()
+        assert pop.quantities.shape == (len(pop.account_ids), len(pop.instruments))
