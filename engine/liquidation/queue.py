@@ -147,14 +147,21 @@ class AccountRow:
 
 
 def _account_rows(text: str) -> tuple[list[dict] | None, list[RowError]]:
-    """The CSV's rows as dicts with lower-case keys and stripped values, or a header error."""
+    """The CSV's rows as dicts with lower-case keys and stripped values (up to a row the csv
+    module cannot read, reported), or a header error."""
     reader = csv.DictReader(io.StringIO(text))
     columns = {f.strip().lower() for f in (reader.fieldnames or [])}
     missing = sorted(set(ACCOUNT_COLUMNS) - columns)
     if missing:
         return None, [RowError(0, "header", "expected account,collateral,instrument,quantity"
                                             f"[,entry_price]; missing {', '.join(missing)}")]
-    return [{k.strip().lower(): (v or "").strip() for k, v in rec.items() if k} for rec in reader], []
+    records: list[dict] = []
+    try:
+        for rec in reader:
+            records.append({k.strip().lower(): (v or "").strip() for k, v in rec.items() if isinstance(k, str)})
+    except csv.Error as exc:  # e.g. a stray carriage return: keep the rows read so far
+        return records, [RowError(len(records) + 1, "row", f"not readable as CSV: {exc}")]
+    return records, []
 
 
 def _collateral(text: str, row: int, errors: list[RowError]) -> float:
