@@ -95,7 +95,7 @@ JSON_VALUES = st.recursive(
 
 
 @pytest.mark.parametrize("model", SIMPLE_MODELS)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_params_from_dict_only_raises_value_error(model, data):
     """Any JSON a store could hold gives valid params or a ValueError — never a TypeError or
@@ -141,3 +141,30 @@ def test_margin_model_resolves_once_and_is_accepted_by_name_or_value():
         margin_model(m, SpanParams())
     book, market = demo_book("short_iron_condor"), demo_market()
     assert compute(book, market, m).initial == compute(book, market, "span", SpanParams(price_scan_range=0.2)).initial
+
+
+def test_from_dict_handles_nested_groups():
+    """The same convention for a params type with a nested group (as the risk-based one has)."""
+    from dataclasses import dataclass, field
+
+    from engine.margin.core import ParamCheck
+    from engine.margin.params import check_ranges, from_dict, param
+
+    @dataclass(frozen=True)
+    class Shock:
+        up: float = param(0.5, unit="fraction", description="up", lo=0.0, hi=1.0)
+
+    @dataclass(frozen=True)
+    class Params:
+        shock: Shock = field(default_factory=Shock)
+        factor: float = param(1.0, unit="×", description="factor", lo=0.0, hi=10.0)
+
+    assert from_dict(Params, {"shock": {"up": 0.25}}, "m") == Params(Shock(0.25))
+    assert [i.name for i in describe(Params)] == ["shock.up", "factor"]
+    with pytest.raises(ValueError, match="unknown parameter.*shock.down"):
+        from_dict(Params, {"shock": {"down": 0.1}}, "m")
+    with pytest.raises(ValueError, match="m parameters shock: expected an object"):
+        from_dict(Params, {"shock": 0.3}, "m")
+    check = ParamCheck("m")
+    check_ranges(from_dict(Params, {"shock": {"up": 2.0}}, "m"), check)
+    assert check.problems == ["shock.up must be in [0, 1] (got 2)"]
