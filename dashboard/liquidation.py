@@ -50,6 +50,7 @@ from engine.liquidation.plan import (
     prepared_plan,
 )
 from engine.liquidation.replay import ReplayResult, preset_path, replay, validate_path
+from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
@@ -267,7 +268,8 @@ def plans(book: dict, market: dict, account: dict, stress: dict, params: dict
     def run():
         settings = settings_of(params)
         now, at = _account_now(book, market, sc, settings.plan.hedge)
-        return {p: prepared_plan(now, at, account["model"], model_params(account), settings.cost, settings.plan, p)
+        model = margin_model(account["model"], model_params(account))  # validated once for the three plans
+        return {p: prepared_plan(now, at, model, None, settings.cost, settings.plan, p)
                 for p in POLICIES}
 
     payload = [book, market, sc.spot_shock, sc.collateral, *_model_key(account), params["cost"], params["plan"]]
