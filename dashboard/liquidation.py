@@ -24,15 +24,33 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from engine.liquidation import (DERIVE_MAINNET, DERIVE_TEST, AuctionParams, AuctionResult, BidderPopulation,
-                                EfficientFrontier, ExecutionSchedule, almgren_chriss_schedule,
-                                bidder_population, efficient_frontier, simulate_auction)
-from engine.liquidation.costs import CostParams, cost_model
-# atm_vols: the σ the cost model's impact law uses, so the schedule prices risk the same way.
-from engine.liquidation.plan import (POLICIES, AccountState, LiquidationPlan, PlanParams, atm_vols,
-                                     account_state, prepared_plan)
+from engine.liquidation import (
+    DERIVE_MAINNET,
+    DERIVE_TEST,
+    AuctionParams,
+    AuctionResult,
+    BidderPopulation,
+    EfficientFrontier,
+    ExecutionSchedule,
+    ScheduleInputs,
+    almgren_chriss_schedule,
+    bidder_population,
+    efficient_frontier,
+    simulate_auction,
+)
+from engine.liquidation import schedule_inputs as engine_schedule_inputs
+from engine.liquidation.costs import CostParams
+from engine.liquidation.plan import (
+    POLICIES,
+    AccountState,
+    LiquidationPlan,
+    PlanParams,
+    account_state,
+    compare_plans,
+    prepared_plan,
+)
 from engine.liquidation.replay import ReplayResult, preset_path, replay, validate_path
-from engine.margin.core import Universe
+from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
@@ -250,20 +268,16 @@ def plans(book: dict, market: dict, account: dict, stress: dict, params: dict
     def run():
         settings = settings_of(params)
         now, at = _account_now(book, market, sc, settings.plan.hedge)
-        return {p: prepared_plan(now, at, account["model"], model_params(account), settings.cost, settings.plan, p)
+        model = margin_model(account["model"], model_params(account))  # validated once for the three plans
+        return {p: prepared_plan(now, at, model, None, settings.cost, settings.plan, p)
                 for p in POLICIES}
 
     payload = [book, market, sc.spot_shock, sc.collateral, *_model_key(account), params["cost"], params["plan"]]
     return sc, state.memoise("liquidation-plans", payload, run)
 
 
-def comparison(plans_: dict[str, LiquidationPlan]) -> pd.DataFrame:
-    """The policies side by side, as ``engine.liquidation.plan.compare_policies`` reports them
-    (which plans at today's market only: the scenario's market is why this is rebuilt here)."""
-    best = plans_["optimised"].total_cost
-    return pd.DataFrame([{"policy": p, "status": pl.status, "steps": len(pl.steps), "cost": pl.total_cost,
-                          "fees": pl.total_fees, "equity_after": pl.equity_after, "mm_after": pl.mm_after,
-                          "saved_by_optimised": pl.total_cost - best} for p, pl in plans_.items()])
+#: The policies side by side (the engine's table of the plans made at the scenario's market).
+comparison = compare_plans
 
 
 def status_of(equity: float, mm: float) -> str:
@@ -324,18 +338,6 @@ def replay_result(book: dict, market: dict, account: dict, stress: dict, params:
 # ----------------------------------------------------------------------------- schedule
 
 
-@dataclass(frozen=True)
-class ScheduleInputs:
-    """Almgren–Chriss inputs for closing one position (time unit: days)."""
-
-    instrument: str
-    X: float  # contracts
-    sigma: float  # USD per contract per √day
-    eta: float  # USD per contract per (contract/day)
-    gamma: float  # USD per contract per contract
-    epsilon: float  # USD per contract
-
-
 def positions_by_size(book: dict, market: dict, account: dict, stress: dict) -> list[tuple[str, float]]:
     """(instrument, notional USD at the scenario's market) of every position, largest first."""
     now, at = _account_now(book, market, scenario(book, market, account, stress), hedges=False)
@@ -346,26 +348,11 @@ def positions_by_size(book: dict, market: dict, account: dict, stress: dict) -> 
 
 def schedule_inputs(book: dict, market: dict, account: dict, stress: dict, params: dict, instrument: str,
                     days: float) -> ScheduleInputs:
-    """Almgren–Chriss inputs for closing ``instrument`` over ``days``, from the plan's cost model
-    at the scenario's market.
-
-    σ: the contract's daily price volatility to first order, |Δ|·S·σ_ATM/√365.  η: the
-    square-root impact coef·√v linearised at the average rate v = X/T, so that trading at that
-    rate costs what the cost model says.  ε: half-spread + fee.  γ: Almgren and Chriss's rule
-    of thumb, trading 10 % of a day's volume moves the price permanently by one bid–ask spread."""
+    """Almgren–Chriss inputs for closing ``instrument`` over ``days`` at the scenario's market,
+    from the plan's cost model (``engine.liquidation.schedule.schedule_inputs``)."""
     now, at = _account_now(book, market, scenario(book, market, account, stress), hedges=False)
-    arr = instrument_arrays(now.instruments, at)
-    uni = Universe(arr)
-    atm = atm_vols(arr, at)
-    costs = cost_model(arr, uni.base, uni.spot_delta, atm, settings_of(params).cost)
-    k = int(np.flatnonzero(arr.names == instrument)[0])
-    X = abs(float(now.quantities[k]))
-    spread = 2.0 * float(costs.half_spread[k])
-    return ScheduleInputs(instrument, X,
-                          sigma=abs(float(uni.spot_delta[k])) * arr.spot[k] * atm[k] / math.sqrt(365.0),
-                          eta=float(costs.impact_coef[k]) / math.sqrt(X / days),
-                          gamma=spread / (0.1 * float(costs.adv[k])),
-                          epsilon=float(costs.half_spread[k] + costs.fee[k]))
+    k = next(k for k, inst in enumerate(now.instruments) if inst.name == instrument)
+    return engine_schedule_inputs(now.instruments[k], float(now.quantities[k]), at, days, settings_of(params).cost)
 
 
 def schedule(inputs: ScheduleInputs, days: float, steps: int, lam: float

@@ -10,9 +10,9 @@ gamma as USD delta change per 1 % move, vega per vol point, theta per calendar d
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,21 @@ import pandas as pd
 from .instruments import FUTURE, OPTION, PERPETUAL
 from .market import Market
 from .portfolio import Book
-from .scenarios import (DAYS_PER_YEAR, GREEK_COLUMNS, InstrumentArrays, ShockGrid, StressResult,
-                        breakevens, instrument_arrays, instrument_greeks, instrument_values,
-                        net_quantities, payoff_curves, revaluation_pool, start_stress_grid)
+from .scenarios import (
+    DAYS_PER_YEAR,
+    GREEK_COLUMNS,
+    InstrumentArrays,
+    ShockGrid,
+    StressResult,
+    breakevens,
+    instrument_arrays,
+    instrument_greeks,
+    instrument_values,
+    net_quantities,
+    payoff_curves,
+    revaluation_pool,
+    start_stress_grid,
+)
 
 TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
 AGG_COLUMNS = ("value", "pnl", "notional_usd") + GREEK_COLUMNS
@@ -201,7 +213,7 @@ def _payoff(arr, net, base, settings: Settings):
         "horizon_days": np.repeat(np.asarray(horizons) * DAYS_PER_YEAR, len(shocks)),
         "pnl": pnl.ravel(),
     })
-    return frame, {label: breakevens(shocks, row).tolist() for label, row in zip(labels, pnl)}
+    return frame, {label: breakevens(shocks, row).tolist() for label, row in zip(labels, pnl, strict=True)}
 
 
 def _profile(arr, net, base, settings: Settings) -> pd.DataFrame:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 OPTION, FUTURE, PERPETUAL, SPOT = "option", "future", "perpetual", "spot"
 KINDS = (OPTION, FUTURE, PERPETUAL, SPOT)
 
 #: Deribit expiries settle at 08:00 UTC.
-EXPIRY_TIME = time(8, 0, tzinfo=timezone.utc)
+EXPIRY_TIME = time(8, 0, tzinfo=UTC)
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _UNDERLYING = r"[A-Z][A-Z0-9]{0,9}"

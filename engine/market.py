@@ -26,10 +26,10 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -103,15 +103,15 @@ class Market:
         F = self.forward(underlying, T) if F is None else np.asarray(F, dtype=float)
         return smile_vol(smile_coefficients(self.underlying(underlying).smile, self, T), K, F, T)
 
-    def with_spot_shock(self, shock) -> "Market":
+    def with_spot_shock(self, shock) -> Market:
         """Every underlying's spot × (1 + shock) — a fraction, or one per underlying in the order
         of ``underlyings``; carry and smiles stay (the smile then follows ``sticky``)."""
         shocks = np.broadcast_to(np.asarray(shock, dtype=float), (len(self.underlyings),))
         unds = {u: replace(m, spot=m.spot * (1.0 + float(s)))
-                for (u, m), s in zip(self.underlyings.items(), shocks)}
+                for (u, m), s in zip(self.underlyings.items(), shocks, strict=True)}
         return replace(self, underlyings=unds)
 
-    def replace_underlying(self, name: str, **changes) -> "Market":
+    def replace_underlying(self, name: str, **changes) -> Market:
         unds = dict(self.underlyings)
         unds[name] = replace(self.underlying(name), **changes)
         return replace(self, underlyings=unds)
@@ -138,7 +138,7 @@ def smile_coefficients(slices, market: Market, T) -> SmileCoefficients:
     params = np.array([[s.atm_vol, s.skew, s.curvature] for s in slices]).T  # (3, m)
     hi_idx = np.clip(np.searchsorted(times, T, side="left"), 0, len(times) - 1)
     lo_idx = np.clip(hi_idx - 1, 0, len(times) - 1)
-    lo_idx = np.where(T <= times[0], 0, lo_idx)
+    lo_idx = np.where(times[0] >= T, 0, lo_idx)
     t_lo, t_hi = times[lo_idx], times[hi_idx]
     span = t_hi - t_lo
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,7 +189,7 @@ def _parse_time(text: str) -> datetime:
         t = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         raise MarketError(f"valuation_time: {text!r} is not an ISO-8601 time") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def market_from_dict(data: Mapping) -> Market:
@@ -237,7 +237,7 @@ def market_from_dict(data: Mapping) -> Market:
 
 
 def market_to_dict(market: Market) -> dict:
-    t = market.valuation_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = market.valuation_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "valuation_time": t,
         "usd_rate": market.usd_rate,

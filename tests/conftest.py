@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh dashboard app, its page modules, and Chromium for the browser tests.
+"""Shared fixtures: the demo market, a fresh dashboard app, its page modules, and Chromium for the
+browser tests.
 
 Browser tests run headless through ``dash_duo`` (``pytest --headless``).  ``dash[testing]`` pins
 selenium 4.2, which cannot download a driver, so the Debian ``chromium`` and ``chromedriver``
@@ -13,6 +14,14 @@ import pytest
 from dash import _callback, _pages
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def market():
+    """The demo market (immutable): valuation 2026-11-24 08:00 UTC, underlyings BTC and ETH."""
+    from engine.samples import demo_market
+
+    return demo_market()
 
 
 def pytest_setup_options():

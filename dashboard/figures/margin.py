@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.margin import MarginResult
+from engine.margin import MODELS, MarginResult
 from engine.margin.account import AccountHealth
 
 from .style import PNL_SCALE, SPOT_SHOCK, styled, usd
@@ -66,16 +66,12 @@ def ratio_gauge(health: AccountHealth) -> go.Figure:
 
 # ----------------------------------------------------------------------------- side by side
 
-SHORT_NAMES = {"standard": "Standard", "risk_based": "Risk-based", "span": "SPAN", "tims": "TIMS",
-               "greeks_based": "Greeks (SIMM)"}
 REQUIREMENT = "Requirement (USD)"
 
 
 def model_label(model: str, params=None) -> str:
-    """Short model name; the risk-based one with its preset."""
-    name = SHORT_NAMES.get(model, model)
-    preset = getattr(params, "preset", None)
-    return f"{name} ({preset})" if preset else name
+    """Short model name; the risk-based one with its preset (``ModelSpec.label``)."""
+    return MODELS[model].label(params) if model in MODELS else model
 
 
 def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
@@ -101,12 +97,6 @@ def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
 # ----------------------------------------------------------------------------- scenario matrix
 
 VOL_WORDS = {1: "vol up", 0: "vol unchanged", -1: "vol down"}
-NO_GRID = {
-    "standard": "Standard margin has no scenarios: it charges every position on its own by formula "
-                "(short options a % of spot plus the mark, futures a % of notional).",
-    "greeks_based": "The SIMM-style model has no scenarios: it aggregates delta, vega and curvature "
-                    "sensitivities with risk weights and correlations.",
-}
 
 
 def spot_label(shock: float) -> str:
@@ -146,7 +136,8 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
     is shown, so the box always sits on a visible cell."""
     frame = result.scenario_pnl
     if frame.empty:
-        return _message_figure(NO_GRID.get(result.model, "The book is empty: no scenario to show."))
+        spec = MODELS.get(result.model)
+        return _message_figure(spec.no_grid if spec and spec.no_grid else "The book is empty: no scenario to show.")
     cells = scenario_cells(frame)
     xs = list(dict.fromkeys(cells["x"]))
     ys = list(dict.fromkeys(cells.sort_values("vol_order", kind="stable")["y"]))
@@ -192,68 +183,10 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
 # ----------------------------------------------------------------------------- waterfall
 
 
-def _risk_based_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
-    """Per underlying IM = f·max(max(scan, floor) + delta + roll, minimum) + add-ons."""
-    loss = np.maximum(u["scenario_loss"], u["forward_floor"])
-    stressed = loss + u["delta_shock"] + u["roll_shock"]
-    core = np.maximum(stressed, u["minimum"])
-    steps = [("worst scenario loss", u["scenario_loss"]),
-             ("forward floor (above the scenario loss)", loss - u["scenario_loss"]),
-             ("delta shock", u["delta_shock"]),
-             ("roll shock", u["roll_shock"]),
-             ("minimum charge (above the losses)", core - stressed),
-             (f"IM factor ×{p.im_factor:g}", (p.im_factor - 1.0) * core),
-             ("perp contingency", u["perp_contingency"]),
-             ("naked-short option contingency", u["option_contingency"])]
-    return [(k, float(v.sum())) for k, v in steps]
-
-
-def _span_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
-    """Per underlying IM = m·max(scanning risk + spread charge, short option minimum)."""
-    scan = u["scanning_risk"] + u["calendar_spread_charge"]
-    requirement = np.maximum(scan, u["short_option_minimum"])
-    steps = [("scanning risk", u["scanning_risk"]),
-             ("calendar spread charge", u["calendar_spread_charge"]),
-             ("short option minimum (above the scan)", requirement - scan),
-             (f"initial multiplier ×{p.initial_multiplier:g}", (p.initial_multiplier - 1.0) * requirement)]
-    return [(k, float(v.sum())) for k, v in steps]
-
-
-def _tims_steps(u: pd.DataFrame, p) -> list[tuple[str, float]]:
-    """Per underlying IM = m·max(worst loss, option minimum)."""
-    requirement = np.maximum(u["worst_loss"], u["option_minimum"])
-    steps = [("worst loss over the range", u["worst_loss"]),
-             ("option minimum (above the loss)", requirement - u["worst_loss"]),
-             (f"initial multiplier ×{p.initial_multiplier:g}", (p.initial_multiplier - 1.0) * requirement)]
-    return [(k, float(v.sum())) for k, v in steps]
-
-
-#: Models whose IM is not the plain sum of their components: their steps are rebuilt per
-#: underlying from ``by_underlying`` (each function's docstring is the model's formula).
-_STEPS = {"risk_based": _risk_based_steps, "span": _span_steps, "tims": _tims_steps}
-COMPONENT_NAMES = {"short_options": "short options", "futures_perps": "futures and perps",
-                   "delta_margin": "delta margin", "vega_margin": "vega margin",
-                   "curvature_margin": "curvature margin"}
-
-
-def im_steps(result: MarginResult) -> list[tuple[str, float]]:
-    """(label, USD) steps that add up to the initial margin: the model's pieces in the order its
-    formula applies them; floors and minimums count only by how much they raise the requirement.
-    A remainder that no step explains (a model added later) is its own last step."""
-    build = _STEPS.get(result.model)
-    if build is None:
-        steps = [(COMPONENT_NAMES.get(k, k.replace("_", " ")), float(v)) for k, v in result.components.items()]
-    else:
-        steps = build(result.by_underlying, result.params)
-    rest = result.initial - sum(v for _, v in steps)
-    if abs(rest) > 1e-6 * max(result.initial, 1.0):
-        steps.append(("other (model combination)", rest))
-    return steps
-
-
 def im_waterfall(result: MarginResult) -> go.Figure:
-    """Waterfall from the model's components to its IM (USD); zero steps are left out."""
-    steps = [(k, v) for k, v in im_steps(result) if abs(v) >= 0.005]
+    """Waterfall from the model's components to its IM (USD), the steps the engine builds it up
+    with (``MarginResult.waterfall``); zero steps are left out."""
+    steps = [(k, v) for k, v in result.waterfall if abs(v) >= 0.005]
     labels = [k for k, _ in steps] + ["initial margin"]
     values = [v for _, v in steps] + [result.initial]
     fig = go.Figure(go.Waterfall(

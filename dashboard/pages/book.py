@@ -12,9 +12,10 @@ import re
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from engine.listing import listed_instruments
 from engine.market import market_to_dict
 from engine.portfolio import write_positions
-from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market, listed_instruments
+from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
 from .. import ids, state
 from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action

@@ -14,9 +14,10 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from engine.listing import listed_instruments
 from engine.margin import MODELS, summary
+from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
-from engine.samples import listed_instruments
 
 from .. import account, ids, state
 from ..figures import margin as figures
@@ -47,69 +48,9 @@ SIDE_BY_SIDE_COLUMNS = [
      "wrapText": True, "autoHeight": True},
 ]
 
-#: What each parameter means, with its unit (fractions: 0.15 = 15 %).
-PARAM_HELP = {
-    "option_im_rate": "fraction of spot: short option IM = max(rate − OTM ÷ spot, floor) × spot + mark",
-    "option_im_floor": "fraction of spot: the least a short option's IM charges besides its mark",
-    "option_mm_rate": "fraction of spot: short option MM = rate × spot + mark",
-    "future_im_rate": "fraction of notional: IM of a future or perp",
-    "future_mm_rate": "fraction of notional: MM of a future or perp",
-    "im_factor": "IM = factor × stressed loss (+ add-ons)",
-    "mm_factor": "MM = factor × stressed loss (+ add-ons); at most im_factor",
-    "vol_shock.range_up": "relative: vol up = max(min_vol_up, σ × (1 + range_up × m)), m = (pivot ÷ T)^power",
-    "vol_shock.range_down": "relative: vol down = σ × (1 − range_down × m)",
-    "vol_shock.min_vol_up": "decimal vol: floor of the shocked-up vol (0.5 = 50 %)",
-    "vol_shock.short_power": "power of m for expiries up to the pivot",
-    "vol_shock.long_power": "power of m for expiries beyond the pivot",
-    "vol_shock.pivot_days": "days: where the short and long powers meet",
-    "vol_shock.floor_days": "days: the shortest time to expiry used in m",
-    "max_delta_shock": "fraction: extra move charged on |net $delta| beyond the threshold",
-    "delta_liquidity_threshold": "USD of net $delta that can be closed at the index",
-    "annualised_move_risk": "fraction per year: roll shock = Σ |forward $delta| × max(min, rate × T)",
-    "min_annualised_move": "fraction: the least roll-shock rate",
-    "forward_shock": "fraction: forwards × (1 ± shock) for the forward floor (Derive)",
-    "forward_base_factor": "× the forward-shock loss of an expiry",
-    "forward_time_factor": "per year of the expiry, added to the base factor",
-    "min_delta_net": "fraction of |net $delta|: minimum charge (Paradex)",
-    "min_delta_hedged": "fraction of the offset (hedged) $delta: minimum charge (Paradex)",
-    "min_charge_rate": "fraction of gross derivative notional: minimum charge (OKX MR7)",
-    "min_charge_tiers": "[upper bound in USD, multiplier] pairs of the minimum charge; null = no bound",
-    "perp_mm": "fraction of perp notional added to MM (Derive)",
-    "perp_im": "fraction of perp notional added to IM on top of perp_mm",
-    "naked_short_mm": "fraction of spot per net naked short option, added to MM (Derive)",
-    "naked_short_im": "fraction of spot per net naked short option, added to IM on top",
-    "price_scan_range": "fraction of spot: the price scan range R",
-    "vol_scan_range": "vol points as a decimal (0.10 = 10 points)",
-    "extreme_multiple": "× R: the price move of the two extreme scenarios",
-    "extreme_cover": "fraction of the extreme scenarios' loss that counts (SPAN: 35 %)",
-    "spread_charge_rate": "fraction of the USD delta that offsets between expiries",
-    "short_option_minimum": "fraction of spot per net short option contract",
-    "initial_multiplier": "IM = multiplier × the requirement (MM)",
-    "down_range": "fraction of spot: the lowest valuation point",
-    "up_range": "fraction of spot: the highest valuation point",
-    "points": "number of equidistant valuation points (even: half down, half up)",
-    "vol_shocks": "list of vol shifts as decimals (0.10 = +10 vol points) at every price point",
-    "min_per_contract": "USD per option contract (× multiplier); a long option's is capped at its value",
-    "delta_risk_weight": "fraction: delta risk weight (SIMM equity residual, 10-day: 0.33)",
-    "vega_risk_weight": "vega risk weight (SIMM equity: 0.45)",
-    "historical_volatility_ratio": "SIMM HVR scaling the vega charge (0.60)",
-    "delta_correlation": "correlation between expiries of one underlying, delta",
-    "vega_correlation": "correlation between expiries of one underlying, vega (squared for curvature)",
-    "cross_bucket_correlation": "correlation between underlyings",
-    "curvature_days": "days: curvature scaling SF(t) = 0.5 × min(1, days ÷ t)",
-    "mm_ratio": "MM = ratio × IM (SIMM defines IM only)",
-}
-
-#: Where the defaults of the models without presets come from (the engine modules' notes).
-MODEL_SOURCES = {
-    "standard": "Deribit standard margin for linear options and futures, base tier: each position on its own.",
-    "span": "CME SPAN's structure (16 scenarios, extreme moves at 35 %; McMillan ch. 34). Scan ranges, "
-            "spread rate and minimum are illustrative for BTC/ETH: CME publishes them per product daily.",
-    "tims": "OCC TIMS / FINRA Rule 4210(g): 10 valuation points over ±15 %. The ±10 vol-point shifts are "
-            "this engine's choice; the $0.375 minimum per contract is not checked against the rule text.",
-    "greeks_based": "ISDA SIMM equity parameters (residual risk weight 33 % for 10 days, vega 0.45, HVR "
-                    "0.60); crypto has no SIMM bucket, so each underlying is its own.",
-}
+#: What each parameter means, with its unit and range (the engine's parameter metadata).
+PARAM_HELP = {i.name: f"{i.unit}: {i.description}; range {i.range_text}"
+              for spec in MODELS.values() for i in describe(spec.params_type)}
 
 PARAM_COLUMNS = [
     {"field": "id", "headerName": "Parameter", "flex": 1.2, "minWidth": 180},
@@ -380,7 +321,7 @@ def side_by_side(results: dict, health) -> list[dict]:
 
 
 def examples_table(rows: list[dict], model: str) -> html.Table:
-    head = ["Demo book", "Standard IM (USD)", f"{figures.SHORT_NAMES[model]} IM (USD)", "Capital efficiency"]
+    head = ["Demo book", "Standard IM (USD)", f"{MODELS[model].short_name} IM (USD)", "Capital efficiency"]
     body = [html.Tr([html.Td(r["book"]), html.Td(usd(r["standard"])), html.Td(usd(r["model"])),
                      html.Td(f"×{r['standard'] / r['model']:,.2f}" if r["model"] > 0 else "—")]) for r in rows]
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="margin-table")
@@ -405,7 +346,7 @@ def render(book: dict, market: dict, acct: dict):
         info = preset_info(account.preset(acct))
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
-        source = MODEL_SOURCES[model]
+        source = MODELS[model].source
     names = [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
     return ("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
             figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),

@@ -380,139 +380,157 @@ def simulate_auction(
     mm0 = float(mm_excess)
     if not (np.isfinite(mtm0) and np.isfinite(mm0)):
         raise ValueError("mtm and mm_excess must be finite")
-    scale = max(1.0, abs(mtm0), abs(mm0))
-    tol = 1e-12 * scale
+    tol = 1e-12 * max(1.0, abs(mtm0), abs(mm0))
     if mm0 > mtm0 + tol:
         raise ValueError("mm_excess cannot exceed mtm (the maintenance requirement is >= 0)")
     if bidders is None:
         bidders = bidder_population(20, seed=0)
     if n_points < 2:
         raise ValueError("n_points must be >= 2")
-    bm0 = float(buffer_margin(mm0, mtm0, params))
-    reservation = bidders.reservation
-    cap_left = bidders.capacity.copy()
-    idx = np.arange(bidders.n)
-
-    phi = 1.0  # fraction of the original book still in the account
-    R = 0.0  # cash received from bidders, USD
-
-    def account():
-        return phi * mtm0 + R, phi * mm0 + R, phi * bm0 + R
-
-    fills: list[AuctionFill] = []
-    ended = False
-    outcome = "unresolved"
-    end_time = np.nan
+    run = _Auction(mtm0, mm0, float(buffer_margin(mm0, mtm0, params)), bidders.capacity.copy(), tol)
     insolvent_start = np.nan
-    fund_total = 0.0
-
     if mm0 >= 0:
         # The contract only starts an auction below maintenance margin.
-        ended, outcome, end_time = True, "not_liquidatable", 0.0
+        run.end("not_liquidatable", 0.0)
     elif mtm0 > 0:
-        arrival = np.asarray(time_at_discount(reservation, params), dtype=float)
-        for i in np.lexsort((idx, arrival)):
-            t_i = float(arrival[i])
-            if not np.isfinite(t_i):
-                break  # sorted: everyone after waits for a free (or paid) book
-            d = float(auction_discount(t_i, params))
-            acct_mtm, acct_mm, _ = account()
-            f_max = float(max_fraction(acct_mm, acct_mtm, d, R, params))
-            want = cap_left[i] / phi
-            f = min(f_max, want, 1.0)
-            if f <= 0:
-                continue
-            taken = f * phi
-            cash = d * mtm0 * taken  # = d·(MtM − R)·f: whole-book price × fraction of original
-            phi -= taken
-            R += cash
-            cap_left[i] -= taken
-            acct_mtm, acct_mm, acct_bm = account()
-            fills.append(AuctionFill(
-                time=t_i, bidder=int(i), phase="fast" if t_i < params.fast_seconds else "slow",
-                discount=d, price=d * mtm0, fraction_of_current=f, fraction_of_original=taken,
-                cash_paid=cash, fund_payout=0.0, mtm_after=acct_mtm, mm_excess_after=acct_mm,
-                buffer_margin_after=acct_bm,
-            ))
-            # a bid capped at f_max brings BM to 0 exactly; the tolerance absorbs rounding
-            if f >= f_max or acct_bm >= -tol:
-                ended, outcome, end_time = True, "restored", t_i
-                break
-        if not ended and account()[1] < 0:
+        _solvent_phase(run, params, bidders.reservation)
+        if not run.ended and run.figures()[1] < 0:
             insolvent_start = params.solvent_seconds
     else:
         insolvent_start = 0.0
+    if not run.ended and np.isfinite(insolvent_start):
+        _insolvent_phase(run, params, bidders.reservation, insolvent_start)
+    t, discount, price, fund_path, phase = _price_path(mtm0, mm0, params, insolvent_start,
+                                                       [f.time for f in run.fills], n_points)
+    acct_mtm, acct_mm, acct_bm = run.figures()
+    return AuctionResult(
+        t=t, discount=discount, price=price, fund_payout_path=fund_path, phase=phase,
+        fills=tuple(run.fills), fraction_left=run.phi, cash_received=run.R, ended=run.ended, outcome=run.outcome,
+        end_time=float(run.end_time), insolvent_start=float(insolvent_start),
+        fund_payout=run.fund_total, fund_shortfall=max(0.0, run.fund_total - insurance_fund),
+        mtm=acct_mtm, mm_excess=acct_mm, buffer_margin=acct_bm, params=params,
+    )
 
-    if not ended and np.isfinite(insolvent_start):
-        # Prices per whole original book: the remaining book is φ·(original) so its ramp
-        # φ·min(MtM₀,0) → φ·MM'₀ is the same line per unit of original book.
-        p0 = min(mtm0, 0.0)
-        p1 = mm0
-        L = params.insolvent_seconds
-        value = mtm0 - (1.0 - reservation) * abs(mtm0)  # bidder's value of the original book
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(
-                value >= p0, 0.0,
-                np.where(value >= p1, L * (p0 - value) / (p0 - p1) if p0 > p1 else 0.0, np.inf),
-            )
-        for i in np.lexsort((idx, s)):
-            s_i = float(s[i])
-            if not np.isfinite(s_i):
-                break
-            if cap_left[i] <= 0:
-                continue
-            frac = min(s_i / L, 1.0) if L > 0 else 1.0
-            price = p0 + (p1 - p0) * frac
-            taken = min(cap_left[i], phi)
-            f_cur = taken / phi
-            payout = abs(price) * taken  # price ≤ 0 here; abs avoids a −0.0 payout
-            phi -= taken
-            cap_left[i] -= taken
-            fund_total += payout
-            acct_mtm, acct_mm, acct_bm = account()
-            t_i = insolvent_start + s_i
-            fills.append(AuctionFill(
-                time=t_i, bidder=int(i), phase="insolvent", discount=np.nan, price=price,
-                fraction_of_current=f_cur, fraction_of_original=taken, cash_paid=0.0,
-                fund_payout=payout, mtm_after=acct_mtm, mm_excess_after=acct_mm,
-                buffer_margin_after=acct_bm,
-            ))
-            if phi <= 1e-12:
-                phi = 0.0
-                ended, outcome, end_time = True, "closed", t_i
-                break
-            if acct_mm >= -tol:
-                ended, outcome, end_time = True, "restored", t_i
-                break
 
-    # Price path on a grid covering the phases that happened, vectorised.
+@dataclass
+class _Auction:
+    """A running auction: the original book's MtM₀, MM'₀, BM₀ (USD), the fraction φ of it still
+    in the account, the cash R received, each bidder's capacity left, the fills so far and how
+    it ended (module docstring: account MtM = φ·MtM₀ + R, MM' = φ·MM'₀ + R, BM = φ·BM₀ + R)."""
+
+    mtm0: float
+    mm0: float
+    bm0: float
+    cap_left: np.ndarray
+    tol: float
+    phi: float = 1.0
+    R: float = 0.0
+    fund_total: float = 0.0
+    fills: list = field(default_factory=list)
+    ended: bool = False
+    outcome: str = "unresolved"
+    end_time: float = np.nan
+
+    def figures(self) -> tuple[float, float, float]:
+        """The account's (MtM, MM', BM), USD."""
+        return self.phi * self.mtm0 + self.R, self.phi * self.mm0 + self.R, self.phi * self.bm0 + self.R
+
+    def end(self, outcome: str, time: float) -> None:
+        self.ended, self.outcome, self.end_time = True, outcome, time
+
+    def fill(self, time: float, bidder: int, phase: str, discount: float, price: float, f_current: float,
+             taken: float, cash: float, payout: float) -> None:
+        """Bidder takes ``taken`` of the original book (``f_current`` of the current one), paying
+        ``cash`` to the account or receiving ``payout`` from the fund."""
+        self.phi -= taken
+        self.R += cash
+        self.cap_left[bidder] -= taken
+        self.fund_total += payout
+        acct_mtm, acct_mm, acct_bm = self.figures()
+        self.fills.append(AuctionFill(
+            time=time, bidder=bidder, phase=phase, discount=discount, price=price, fraction_of_current=f_current,
+            fraction_of_original=taken, cash_paid=cash, fund_payout=payout, mtm_after=acct_mtm,
+            mm_excess_after=acct_mm, buffer_margin_after=acct_bm,
+        ))
+
+
+def _solvent_phase(run: _Auction, params: AuctionParams, reservation: np.ndarray) -> None:
+    """Bidders in order of arrival (d(t) reaching their reservation, ties by index), each buying
+    min(f_max, capacity left) at d(t); ends when BM ≥ 0."""
+    arrival = np.asarray(time_at_discount(reservation, params), dtype=float)
+    for i in np.lexsort((np.arange(len(reservation)), arrival)):
+        t_i = float(arrival[i])
+        if not np.isfinite(t_i):
+            break  # sorted: everyone after waits for a free (or paid) book
+        d = float(auction_discount(t_i, params))
+        acct_mtm, acct_mm, _ = run.figures()
+        f_max = float(max_fraction(acct_mm, acct_mtm, d, run.R, params))
+        f = min(f_max, run.cap_left[i] / run.phi, 1.0)
+        if f <= 0:
+            continue
+        taken = f * run.phi
+        # = d·(MtM − R)·f: the whole-book price × the fraction of the original book taken
+        run.fill(t_i, int(i), "fast" if t_i < params.fast_seconds else "slow", d, d * run.mtm0, f, taken,
+                 cash=d * run.mtm0 * taken, payout=0.0)
+        # a bid capped at f_max brings BM to 0 exactly; the tolerance absorbs rounding
+        if f >= f_max or run.figures()[2] >= -run.tol:
+            run.end("restored", t_i)
+            return
+
+
+def _insolvent_phase(run: _Auction, params: AuctionParams, reservation: np.ndarray, start: float) -> None:
+    """From ``start`` (s) the whole-original-book price moves from min(MtM₀, 0) to MM'₀; each
+    bidder takes what it can once the price is at or below its value of the book, paid by the
+    fund; ends when the book is gone or MM' ≥ 0."""
+    # Prices per whole original book: the remaining book is φ·(original) so its ramp
+    # φ·min(MtM₀,0) → φ·MM'₀ is the same line per unit of original book.
+    p0, p1, L = min(run.mtm0, 0.0), run.mm0, params.insolvent_seconds
+    value = run.mtm0 - (1.0 - reservation) * abs(run.mtm0)  # bidder's value of the original book
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(value >= p0, 0.0,
+                     np.where(value >= p1, L * (p0 - value) / (p0 - p1) if p0 > p1 else 0.0, np.inf))
+    for i in np.lexsort((np.arange(len(reservation)), s)):
+        s_i = float(s[i])
+        if not np.isfinite(s_i):
+            break
+        if run.cap_left[i] <= 0:
+            continue
+        price = p0 + (p1 - p0) * (min(s_i / L, 1.0) if L > 0 else 1.0)
+        taken = min(run.cap_left[i], run.phi)
+        # price ≤ 0 here; abs avoids a −0.0 payout
+        run.fill(start + s_i, int(i), "insolvent", np.nan, price, taken / run.phi, taken,
+                 cash=0.0, payout=abs(price) * taken)
+        if run.phi <= 1e-12:
+            run.phi = 0.0
+            run.end("closed", start + s_i)
+            return
+        if run.figures()[1] >= -run.tol:
+            run.end("restored", start + s_i)
+            return
+
+
+def _price_path(mtm0: float, mm0: float, params: AuctionParams, insolvent_start: float, fill_times,
+                n_points: int):
+    """(t, discount, price, fund payout, phase) on a grid over the phases that happened, with the
+    phase boundaries and fill times added; vectorised."""
     solvent_len = params.solvent_seconds if mtm0 > 0 else 0.0
-    horizon = solvent_len + (params.insolvent_seconds if np.isfinite(insolvent_start) else 0.0)
+    insolvent = bool(np.isfinite(insolvent_start))
+    horizon = solvent_len + (params.insolvent_seconds if insolvent else 0.0)
     extra = [params.fast_seconds, solvent_len] if mtm0 > 0 else []
-    grid = np.unique(np.concatenate([
-        np.linspace(0.0, horizon, n_points), np.asarray(extra, dtype=float),
-        np.asarray([f.time for f in fills], dtype=float),
-    ]))
+    grid = np.unique(np.concatenate([np.linspace(0.0, horizon, n_points), np.asarray(extra, dtype=float),
+                                     np.asarray(fill_times, dtype=float)]))
     grid = grid[grid <= horizon]
-    if np.isfinite(insolvent_start):
+    if insolvent:
         in_insolvent = grid >= insolvent_start
         if mtm0 > 0:
             in_insolvent &= grid > insolvent_start  # the boundary point belongs to d = 0
     else:
         in_insolvent = np.zeros(grid.shape, dtype=bool)
     d_grid = np.asarray(auction_discount(grid, params), dtype=float)
-    s_grid = grid - (insolvent_start if np.isfinite(insolvent_start) else 0.0)
+    s_grid = grid - (insolvent_start if insolvent else 0.0)
     payout_grid = np.asarray(insolvent_payout(s_grid, mtm0, mm0, params), dtype=float)
     discount = np.where(in_insolvent, np.nan, d_grid)
     price = np.where(in_insolvent, -payout_grid, d_grid * mtm0)
     fund_path = np.where(in_insolvent, payout_grid, 0.0)
     phase = np.where(in_insolvent, "insolvent", np.where(grid < params.fast_seconds, "fast", "slow"))
-
-    acct_mtm, acct_mm, acct_bm = account()
-    return AuctionResult(
-        t=grid, discount=discount, price=price, fund_payout_path=fund_path, phase=phase,
-        fills=tuple(fills), fraction_left=phi, cash_received=R, ended=ended, outcome=outcome,
-        end_time=float(end_time), insolvent_start=float(insolvent_start),
-        fund_payout=fund_total, fund_shortfall=max(0.0, fund_total - insurance_fund),
-        mtm=acct_mtm, mm_excess=acct_mm, buffer_margin=acct_bm, params=params,
-    )
+    return grid, discount, price, fund_path, phase

@@ -45,7 +45,7 @@ class CostParams:
         "option": 0.002, "future": 0.005, "perpetual": 0.005, "spot": 0.001})
     overrides: dict = field(default_factory=dict)
 
-    def validate(self) -> "CostParams":
+    def validate(self) -> CostParams:
         bad = []
         if self.spread_bps_linear < 0 or self.option_spread_of_mark < 0 or self.option_spread_min_bps < 0:
             bad.append("spreads must be ≥ 0")
@@ -59,7 +59,7 @@ class CostParams:
             raise ValueError("; ".join(bad))
         return self
 
-    def with_override(self, instrument: str, **values) -> "CostParams":
+    def with_override(self, instrument: str, **values) -> CostParams:
         merged = dict(self.overrides)
         merged[instrument] = {**merged.get(instrument, {}), **values}
         return replace(self, overrides=merged)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..instruments import parse_instrument
-from ..margin import model_spec
+from ..margin import MarginModel, margin_model
 from ..margin.account import account_equity
 from ..margin.core import Kernel, Universe, evaluate, evaluate_changes, margin_book
 from ..scenarios import KIND_CODES, instrument_arrays
@@ -49,7 +49,7 @@ class PlanParams:
     insurance_fund: float = 1_000_000.0
     max_steps: int = 5_000
 
-    def validate(self) -> "PlanParams":
+    def validate(self) -> PlanParams:
         bad = []
         if not 0 <= self.buffer <= 1:
             bad.append("buffer must be between 0 and 1 (0–100 % above MM)")
@@ -97,27 +97,145 @@ def _lots(x, lot):
     return np.maximum(np.round(np.abs(x) / lot), 1.0) * lot
 
 
-def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, notional: np.ndarray,
-                     kind: np.ndarray, und_index: np.ndarray, hedge_index: np.ndarray,
-                     names, und_names, equity0: float, kernel: Kernel, costs: CostModel,
-                     params: PlanParams = PlanParams(), policy: str = "optimised") -> LiquidationPlan:
-    """Run the greedy plan on net quantities ``q0`` (contracts per instrument).
+@dataclass(frozen=True)
+class PlanInputs:
+    """An account prepared for :func:`plan_liquidation`: per instrument (arrays aligned),
+    ``quantities`` net contracts at the start, ``marks`` USD per contract, ``deltas`` spot delta
+    per contract, ``notional`` USD per contract, ``kind`` KIND_CODES, ``und_index`` the
+    underlying (``und_names`` their names), ``names``; ``hedge_index[u]`` the instrument index
+    of underlying u's perpetual (−1: none, so no hedge for u); ``equity`` USD at the start;
+    ``kernel`` the margin model prepared on the same instruments (rows: IM, MM, components);
+    ``costs`` their execution costs."""
 
-    marks: USD per contract; deltas: spot delta per contract; notional: USD per contract;
-    kind: KIND_CODES per instrument; und_index: underlying of each instrument (und_names: their
-    names); hedge_index[u]:
-    the instrument index of underlying u's perpetual (−1: none, so no hedge for u); ``kernel``
-    is the margin model prepared on the same instruments (rows: IM, MM, components).
-    """
+    quantities: np.ndarray
+    marks: np.ndarray
+    deltas: np.ndarray
+    notional: np.ndarray
+    kind: np.ndarray
+    und_index: np.ndarray
+    hedge_index: np.ndarray
+    names: np.ndarray
+    und_names: tuple
+    equity: float
+    kernel: Kernel
+    costs: CostModel
+
+    @classmethod
+    def prepare(cls, state: AccountState, market, model: MarginModel, cost_params=None) -> PlanInputs:
+        """Values, Greeks, costs and the margin model of ``state`` at ``market``."""
+        arr = instrument_arrays(state.instruments, market)
+        uni = Universe(arr)
+        costs = cost_model(arr, uni.base, uni.spot_delta, atm_vols(arr, market), cost_params or CostParams())
+        hedge_index = np.full(len(arr.underlyings), -1)
+        for k in np.flatnonzero(arr.kind == KIND_CODES["perpetual"]):
+            hedge_index[arr.und_index[k]] = k
+        return cls(np.asarray(state.quantities, dtype=float), uni.base, uni.spot_delta, uni.notional, arr.kind,
+                   arr.und_index, hedge_index, arr.names, tuple(arr.underlyings), state.equity(uni.base),
+                   model.prepare(uni), costs)
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """One step's candidate actions: single trades (``inst``, ``trade``, ``labels``; the last
+    ``n_hedge`` are perp hedges) then slices (groups of ``held`` positions reduced at once);
+    ``req`` (IM, MM, …) and ``cost`` of every candidate, singles first."""
+
+    held: np.ndarray
+    reduce: np.ndarray
+    inst: np.ndarray
+    trade: np.ndarray
+    labels: list
+    n_hedge: int
+    slices: list
+    slice_names: list
+    req: np.ndarray
+    cost: np.ndarray
+
+
+def _single_trades(inputs: PlanInputs, q: np.ndarray, chunk_size: np.ndarray, params: PlanParams, policy: str):
+    """(held, reduce, inst, trade, labels, n_hedge): every held position reduced by its chunk,
+    then (optimised, hedging) per underlying a partial and a full perp hedge of its net delta."""
+    # Perps the plan opened as hedges move only through hedge actions (towards zero net
+    # delta): reducing them by chunks would buy back a hedge just paid for.
+    held = np.flatnonzero((q != 0) & (inputs.quantities != 0))
+    reduce = -np.sign(q[held]) * np.minimum(chunk_size[held], np.abs(q[held]))
+    inst, trade = [held], [reduce]
+    labels = ["reduce"] * len(held)
+    n_hedge = 0
+    if policy == "optimised" and params.hedge:
+        net_delta = np.bincount(inputs.und_index, weights=q * inputs.deltas, minlength=len(inputs.hedge_index))
+        hedged = np.flatnonzero((np.abs(net_delta) >= params.lot) & (inputs.hedge_index >= 0))
+        h = inputs.hedge_index[hedged]
+        full = -net_delta[hedged] / inputs.deltas[h]  # the perp trade that zeroes the net delta
+        part = np.sign(full) * np.minimum(_lots(params.chunk * full, params.lot), np.abs(full))
+        inst += [h, h]
+        trade += [part, full]
+        n_hedge = 2 * len(hedged)
+        labels += ["hedge"] * n_hedge
+    return held, reduce, np.concatenate(inst).astype(int), np.concatenate(trade), labels, n_hedge
+
+
+def _candidates(inputs: PlanInputs, q: np.ndarray, chunk_size: np.ndarray, params: PlanParams,
+                policy: str) -> _Candidates | None:
+    """The step's candidates with their requirements and costs (None: nothing to trade)."""
+    held, reduce, inst, trade, labels, n_hedge = _single_trades(inputs, q, chunk_size, params, policy)
+    if not len(inst):
+        return None
+    req = evaluate_changes(inputs.kernel, q, inst, trade)
+    cost = inputs.costs.trade_cost(inst, trade)
+    # Slices: every position of one underlying reduced by its chunk at once.  Spreads whose
+    # legs only margin well together can only come off this way; MM is homogeneous in the
+    # book for the scenario models, so a slice always relieves it.
+    slices, slice_names = _slices(held, q, inputs.kind, inputs.und_index, inputs.und_names) \
+        if policy == "optimised" else ([], [])
+    if slices:
+        reduce_cost = cost[:len(held)]
+        slice_req = np.array([evaluate(inputs.kernel, q + _vector(len(q), held, reduce, idx)) for idx in slices])
+        slice_cost = np.array([reduce_cost[np.isin(held, idx)].sum() for idx in slices])
+        req = np.vstack([req, slice_req])
+        cost = np.concatenate([cost, slice_cost])
+    return _Candidates(held, reduce, inst, trade, labels, n_hedge, slices, slice_names, req, cost)
+
+
+def _pick(inputs: PlanInputs, c: _Candidates, q: np.ndarray, equity: float, mm: float, params: PlanParams,
+          policy: str) -> int | None:
+    """The candidate the policy takes (index into ``c.req``), or None."""
+    n_slices = len(c.slices)
+    is_linear = inputs.kind != KIND_CODES["option"]
+    is_hedge = np.arange(len(c.inst)) >= len(c.inst) - c.n_hedge
+    notional = np.concatenate([np.abs(q[c.inst]) * inputs.notional[c.inst], np.zeros(n_slices)])
+    linear = np.concatenate([is_linear[c.inst], np.zeros(n_slices, bool)])
+    hedge = np.concatenate([is_hedge, np.ones(n_slices, bool)])  # naive orders skip both
+    finishes = equity - c.cost >= c.req[:, 1] * (1.0 + params.buffer)
+    return _choose(policy, mm - c.req[:, 1], c.cost, notional, linear, hedge, finishes)
+
+
+def _trades_of(c: _Candidates, j: int) -> list[tuple[int, float, float, str]]:
+    """(instrument, signed contracts, cost USD, action) of candidate ``j``."""
+    n_single = len(c.inst)
+    if j < n_single:
+        return [(int(c.inst[j]), float(c.trade[j]), float(c.cost[j]), c.labels[j])]
+    idx = c.slices[j - n_single]
+    sel = np.isin(c.held, idx)
+    reduce_cost = c.cost[:len(c.held)]
+    return [(int(i), float(t), float(k), c.slice_names[j - n_single])
+            for i, t, k in zip(c.held[sel], c.reduce[sel], reduce_cost[sel], strict=True)]
+
+
+STEP_COLUMNS = ["step", "action", "instrument", "quantity", "price", "cost", "fee", "im_after", "mm_after",
+                "equity_after"]
+
+
+def plan_liquidation(inputs: PlanInputs, params: PlanParams = PlanParams(),
+                     policy: str = "optimised") -> LiquidationPlan:
+    """Run the greedy plan (module docstring) on the account ``inputs``."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
     params.validate()
-    q0 = np.asarray(q0, dtype=float)
-    q = q0.copy()
+    q = inputs.quantities.copy()
     chunk_size = _lots(params.chunk * np.abs(q), params.lot)
-    im, mm = (float(x) for x in evaluate(kernel, q)[:2])
-    im0, mm0, equity = im, mm, float(equity0)
-    is_linear = kind != KIND_CODES["option"]
+    im, mm = (float(x) for x in evaluate(inputs.kernel, q)[:2])
+    im0, mm0, equity = im, mm, float(inputs.equity)
     rows = []
     status = STUCK
     for step in range(1, params.max_steps + 1):
@@ -127,70 +245,21 @@ def plan_liquidation(q0: np.ndarray, marks: np.ndarray, deltas: np.ndarray, noti
         if equity >= mm * (1.0 + params.buffer):
             status = HEALTHY
             break
-        # Perps the plan opened as hedges move only through hedge actions (towards zero net
-        # delta): reducing them by chunks would buy back a hedge just paid for.
-        held = np.flatnonzero((q != 0) & (q0 != 0))
-        reduce = -np.sign(q[held]) * np.minimum(chunk_size[held], np.abs(q[held]))
-        inst, trade = [held], [reduce]
-        labels = ["reduce"] * len(held)
-        n_hedge = 0
-        if policy == "optimised" and params.hedge:
-            net_delta = np.bincount(und_index, weights=q * deltas, minlength=len(hedge_index))
-            hedged = np.flatnonzero((np.abs(net_delta) >= params.lot) & (hedge_index >= 0))
-            h = hedge_index[hedged]
-            full = -net_delta[hedged] / deltas[h]  # the perp trade that zeroes the net delta
-            part = np.sign(full) * np.minimum(_lots(params.chunk * full, params.lot), np.abs(full))
-            inst += [h, h]
-            trade += [part, full]
-            n_hedge = 2 * len(hedged)
-            labels += ["hedge"] * n_hedge
-        inst, trade = np.concatenate(inst).astype(int), np.concatenate(trade)
-        if not len(inst):
+        c = _candidates(inputs, q, chunk_size, params, policy)
+        j = None if c is None else _pick(inputs, c, q, equity, mm, params, policy)
+        if c is None or j is None:
             break
-        req = evaluate_changes(kernel, q, inst, trade)
-        cost = costs.trade_cost(inst, trade)
-        is_hedge = np.arange(len(inst)) >= len(inst) - n_hedge
-        reduce_cost = cost[:len(held)]
-        # Slices: every position of one underlying reduced by its chunk at once.  Spreads whose
-        # legs only margin well together can only come off this way; MM is homogeneous in the
-        # book for the scenario models, so a slice always relieves it.
-        slices, slice_names = _slices(held, q, kind, und_index, und_names) \
-            if policy == "optimised" else ([], [])
-        if slices:
-            slice_req = np.array([evaluate(kernel, q + _vector(len(q), held, reduce, idx))
-                                  for idx in slices])
-            slice_cost = np.array([reduce_cost[np.isin(held, idx)].sum() for idx in slices])
-            req = np.vstack([req, slice_req])
-            cost = np.concatenate([cost, slice_cost])
-        im_c, mm_c = req[:, 0], req[:, 1]
-        n_single = len(inst)
-        notional_c = np.concatenate([np.abs(q[inst]) * notional[inst], np.zeros(len(slices))])
-        linear_c = np.concatenate([is_linear[inst], np.zeros(len(slices), bool)])
-        hedge_c = np.concatenate([is_hedge, np.ones(len(slices), bool)])  # naive orders skip both
-        finishes = equity - cost >= mm_c * (1.0 + params.buffer)
-        j = _choose(policy, mm - mm_c, cost, notional_c, linear_c, hedge_c, finishes)
-        if j is None:
-            break
-        if j < n_single:
-            trades = [(inst[j], trade[j], cost[j], labels[j])]
-        else:
-            idx = slices[j - n_single]
-            sel = np.isin(held, idx)
-            trades = [(i, t, c, slice_names[j - n_single])
-                      for i, t, c in zip(held[sel], reduce[sel], reduce_cost[sel])]
-        equity -= cost[j]
-        im, mm = float(im_c[j]), float(mm_c[j])
-        for i, t, c, action in trades:
+        equity -= c.cost[j]
+        im, mm = float(c.req[j, 0]), float(c.req[j, 1])
+        for i, t, cost, action in _trades_of(c, j):
             q[i] += t
             # A buy (t > 0) pays the mark plus its cost per contract, a sale receives the mark less it.
-            rows.append((step, action, names[i], t, marks[i] + np.sign(t) * c / abs(t), c,
-                         abs(t) * costs.fee[i], im, mm, equity))
+            rows.append((step, action, inputs.names[i], t, inputs.marks[i] + np.sign(t) * cost / abs(t), cost,
+                         abs(t) * inputs.costs.fee[i], im, mm, equity))
     deficit = max(0.0, -equity)
     fund_used = min(deficit, params.insurance_fund)
-    steps = pd.DataFrame(rows, columns=["step", "action", "instrument", "quantity", "price", "cost",
-                                       "fee", "im_after", "mm_after", "equity_after"])
-    return LiquidationPlan(policy, status, steps, float(equity0), im0, mm0, equity, im, mm, q,
-                           deficit, fund_used, deficit - fund_used)
+    return LiquidationPlan(policy, status, pd.DataFrame(rows, columns=STEP_COLUMNS), float(inputs.equity), im0, mm0,
+                           equity, im, mm, q, deficit, fund_used, deficit - fund_used)
 
 
 def _slices(original: np.ndarray, q: np.ndarray, kind: np.ndarray, und_index: np.ndarray, und_names):
@@ -198,7 +267,8 @@ def _slices(original: np.ndarray, q: np.ndarray, kind: np.ndarray, und_index: np
     the long options, the linear positions (groups of one position are already candidates)."""
     option = kind[original] == KIND_CODES["option"]
     short = q[original] < 0
-    groups, names = [], []
+    groups: list[np.ndarray] = []
+    names: list[str] = []
     for u in np.unique(und_index[original]):
         mine = und_index[original] == u
         for label, sel in (("all", mine), ("short options", mine & option & short),
@@ -271,25 +341,14 @@ def account_state(book, market, collateral: float, hedges: bool = True) -> Accou
     return AccountState(mb.arrays.instruments, mb.net, account_equity(mb, collateral) - float(mb.net @ values))
 
 
-def prepared_plan(state: AccountState, market, model: str = "risk_based", margin_params=None,
+def prepared_plan(state: AccountState, market, model: str | MarginModel = "risk_based", margin_params=None,
                   cost_params=None, params: PlanParams = PlanParams(), policy: str = "optimised"
                   ) -> LiquidationPlan:
     """Run :func:`plan_liquidation` for ``state`` at ``market`` (values, Greeks, costs and the
-    margin model all prepared on the state's instruments)."""
-    spec = model_spec(model)
-    arr = instrument_arrays(state.instruments, market)
-    uni = Universe(arr)
-    kernel = spec.prepare(uni, spec.resolve(margin_params))
-    atm = atm_vols(arr, market)
-    costs = cost_model(arr, uni.base, uni.spot_delta, atm, cost_params or CostParams())
-    perp = KIND_CODES["perpetual"]
-    hedge_index = np.full(len(arr.underlyings), -1)
-    for k in np.flatnonzero(arr.kind == perp):
-        hedge_index[arr.und_index[k]] = k
-    return plan_liquidation(state.quantities, uni.base, uni.spot_delta, uni.notional, arr.kind,
-                            arr.und_index, hedge_index, arr.names, arr.underlyings,
-                            state.equity(uni.base), kernel,
-                            costs, params, policy)
+    margin model all prepared on the state's instruments); ``model``: a name with its
+    ``margin_params`` or a resolved MarginModel."""
+    inputs = PlanInputs.prepare(state, market, margin_model(model, margin_params), cost_params)
+    return plan_liquidation(inputs, params, policy)
 
 
 def atm_vols(arr, market) -> np.ndarray:
@@ -298,7 +357,7 @@ def atm_vols(arr, market) -> np.ndarray:
     return impact_vols(market, arr.underlyings)[arr.und_index]
 
 
-def liquidation_plan(book, market, collateral: float, model: str = "risk_based", margin_params=None,
+def liquidation_plan(book, market, collateral: float, model: str | MarginModel = "risk_based", margin_params=None,
                      cost_params=None, params: PlanParams = PlanParams(), policy: str = "optimised"
                      ) -> LiquidationPlan:
     """Plan the liquidation of ``book`` with ``collateral`` USD under ``model`` (see module doc)."""
@@ -306,14 +365,19 @@ def liquidation_plan(book, market, collateral: float, model: str = "risk_based",
     return prepared_plan(state, market, model, margin_params, cost_params, params, policy)
 
 
-def compare_policies(book, market, collateral: float, model: str = "risk_based", margin_params=None,
-                     cost_params=None, params: PlanParams = PlanParams()) -> pd.DataFrame:
-    """The optimised plan beside the naive orders: status, steps, cost, fees, equity after and
-    the cost saved by the optimised plan (USD)."""
-    state = account_state(book, market, collateral, hedges=params.hedge)
-    plans = {p: prepared_plan(state, market, model, margin_params, cost_params, params, p) for p in POLICIES}
+def compare_plans(plans: dict[str, LiquidationPlan]) -> pd.DataFrame:
+    """Plans of one account side by side (the optimised one included): status, steps, cost,
+    fees, equity and MM after, and the cost saved by the optimised plan (USD)."""
     best = plans["optimised"].total_cost
     return pd.DataFrame([{"policy": p, "status": pl.status, "steps": len(pl.steps),
                           "cost": pl.total_cost, "fees": pl.total_fees, "equity_after": pl.equity_after,
                           "mm_after": pl.mm_after, "saved_by_optimised": pl.total_cost - best}
                          for p, pl in plans.items()])
+
+
+def compare_policies(book, market, collateral: float, model: str | MarginModel = "risk_based", margin_params=None,
+                     cost_params=None, params: PlanParams = PlanParams()) -> pd.DataFrame:
+    """The optimised plan beside the naive orders (:func:`compare_plans`), at ``market``."""
+    state = account_state(book, market, collateral, hedges=params.hedge)
+    resolved = margin_model(model, margin_params)
+    return compare_plans({p: prepared_plan(state, market, resolved, None, cost_params, params, p) for p in POLICIES})

@@ -33,14 +33,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..instruments import Instrument, InstrumentError, parse_instrument
-from ..margin import MODELS
+from ..instruments import Instrument
+from ..listing import listed_instruments
+from ..margin import MarginModel, margin_model
 from ..margin.core import Universe, evaluate_accounts
 from ..market import Market
-from ..portfolio import MAX_BYTES, RowError
-from ..samples import listed_instruments
-from .costs import impact_vols
+from ..portfolio import MAX_BYTES, Position, RowError, validate_record
 from ..scenarios import instrument_arrays, instrument_greeks, instrument_values
+from .costs import impact_vols
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Population:
     def __len__(self) -> int:
         return len(self.account_ids)
 
-    def subset(self, rows: np.ndarray) -> "Population":
+    def subset(self, rows: np.ndarray) -> Population:
         return Population(self.account_ids[rows], self.instruments, self.quantities[rows],
                           self.cash[rows], self.collateral[rows])
 
@@ -77,7 +77,7 @@ class PopulationParams:
     median_ratio: float = 0.35
     ratio_dispersion: float = 0.6
 
-    def validate(self) -> "PopulationParams":
+    def validate(self) -> PopulationParams:
         bad = []
         if not 1 <= self.n_accounts <= 1_000_000:
             bad.append("number of accounts must be 1…1,000,000")
@@ -92,14 +92,8 @@ class PopulationParams:
         return self
 
 
-def _prepare(instruments, market: Market, model: str, params):
-    spec = MODELS[model]
-    arr = instrument_arrays(instruments, market)
-    return arr, spec.prepare(Universe(arr), spec.resolve(params))
-
-
 def generate_population(market: Market, params: PopulationParams = PopulationParams(),
-                        model: str = "risk_based", margin_params=None) -> Population:
+                        model: str | MarginModel = "risk_based", margin_params=None) -> Population:
     """A reproducible population (numpy default_rng(seed)) drawn around the demo listing."""
     params.validate()
     rng = np.random.default_rng(params.seed)
@@ -129,8 +123,7 @@ def generate_population(market: Market, params: PopulationParams = PopulationPar
     entry = marks * (1.0 + rng.normal(0.0, 0.03, len(listing)))
     linear = (~is_opt).astype(float)
     entry_cost = Q @ (entry * linear)
-    spec = MODELS[model]
-    kernel = spec.prepare(Universe(arr), spec.resolve(margin_params))
+    kernel = margin_model(model, margin_params).prepare(Universe(arr))
     mm = evaluate_accounts(kernel, Q)[:, 1]
     mtm = Q @ marks - entry_cost
     ratio = rng.lognormal(np.log(params.median_ratio), params.ratio_dispersion, n)
@@ -140,68 +133,105 @@ def generate_population(market: Market, params: PopulationParams = PopulationPar
     return Population(ids, listing, Q, collateral - entry_cost, collateral)
 
 
-def read_accounts(source, market: Market) -> tuple[Population | None, list[RowError]]:
-    """Accounts CSV: ``account,collateral,instrument,quantity[,entry_price]``, one position a
-    row; an account's collateral (USD) is taken from its first row.  Bad rows are reported with
-    their 1-based row number and field and skipped."""
-    raw = source if isinstance(source, (bytes, str)) else source.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        return None, [RowError(0, "file", f"file is larger than {MAX_BYTES / 1e6:g} MB")]
-    text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+ACCOUNT_COLUMNS = ("account", "collateral", "instrument", "quantity")
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One valid row of an accounts CSV: account id, position, collateral (USD; NaN when the
+    row does not state it)."""
+
+    account: str
+    position: Position
+    collateral: float
+
+
+def _account_rows(text: str) -> tuple[list[dict] | None, list[RowError]]:
+    """The CSV's rows as dicts with lower-case keys and stripped values (up to a row the csv
+    module cannot read, reported), or a header error."""
     reader = csv.DictReader(io.StringIO(text))
-    need = {"account", "collateral", "instrument", "quantity"}
-    fields = {f.strip().lower() for f in (reader.fieldnames or [])}
-    if not need <= fields:
+    columns = {f.strip().lower() for f in (reader.fieldnames or [])}
+    missing = sorted(set(ACCOUNT_COLUMNS) - columns)
+    if missing:
         return None, [RowError(0, "header", "expected account,collateral,instrument,quantity"
-                                            f"[,entry_price]; missing {', '.join(sorted(need - fields))}")]
-    errors, recs = [], []
-    for row, rec in enumerate(reader, start=1):
-        rec = {k.strip().lower(): (v or "").strip() for k, v in rec.items() if k}
-        try:
-            inst = parse_instrument(rec["instrument"])
-        except InstrumentError as e:
-            errors.append(RowError(row, "instrument", str(e)))
-            continue
-        if inst.underlying not in market.underlyings:
-            errors.append(RowError(row, "instrument", f"no market data for {inst.underlying}"))
-            continue
-        values = {}
-        for field in ("quantity", "collateral", "entry_price"):
-            text_value = rec.get(field, "")
-            try:
-                values[field] = float(text_value) if text_value else np.nan
-            except ValueError:
-                errors.append(RowError(row, field, f"{text_value!r} is not a number"))
-        if len(values) < 3:
-            continue
-        if not np.isfinite(values["quantity"]) or values["quantity"] == 0:
-            errors.append(RowError(row, "quantity", "a non-zero number of contracts is needed"))
-            continue
-        qty, coll = values["quantity"], values["collateral"]
-        entry = None if np.isnan(values["entry_price"]) else values["entry_price"]
-        recs.append((rec["account"] or f"row{row}", inst, qty, coll, entry))
-    if not recs:
-        return None, errors or [RowError(0, "file", "no accounts")]
-    instruments = tuple(dict.fromkeys(r[1] for r in recs))
+                                            f"[,entry_price]; missing {', '.join(missing)}")]
+    records: list[dict] = []
+    try:
+        for rec in reader:
+            records.append({k.strip().lower(): (v or "").strip() for k, v in rec.items() if isinstance(k, str)})
+    except csv.Error as exc:  # e.g. a stray carriage return: keep the rows read so far
+        return records, [RowError(len(records) + 1, "row", f"not readable as CSV: {exc}")]
+    return records, []
+
+
+def _collateral(text: str, row: int, errors: list[RowError]) -> float:
+    """Collateral in USD of one row: NaN when empty; a problem is appended to ``errors``."""
+    if not text:
+        return np.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = np.nan
+    if not (np.isfinite(value) and value >= 0):
+        errors.append(RowError(row, "collateral", f"{text!r} is not an amount of USD ≥ 0"))
+    return value
+
+
+def validate_account_row(record: dict, row: int, market: Market, errors: list[RowError]) -> AccountRow | None:
+    """One CSV row as an :class:`AccountRow`, or None with its problems appended to ``errors``:
+    the position is checked as a book row is (:func:`engine.portfolio.validate_record`: name,
+    non-zero quantity, entry price, underlying with market data, not expired), the collateral
+    as USD ≥ 0."""
+    before = len(errors)
+    position = validate_record(record, row, market, errors)
+    collateral = _collateral(record.get("collateral", ""), row, errors)
+    if position is None or len(errors) > before:
+        return None
+    return AccountRow(record.get("account") or f"row{row}", position, collateral)
+
+
+def population_of(rows: list[AccountRow], market: Market) -> Population:
+    """The population holding ``rows``: each account's collateral is the first one it states
+    (0 if none); linear positions fold their entry cost (at today's mark without an entry
+    price) into cash."""
+    instruments = tuple(dict.fromkeys(r.position.instrument for r in rows))
     inst_pos = {inst: k for k, inst in enumerate(instruments)}
-    ids = np.array(list(dict.fromkeys(r[0] for r in recs)), dtype=object)
+    ids = np.array(list(dict.fromkeys(r.account for r in rows)), dtype=object)
     acc_pos = {a: k for k, a in enumerate(ids)}
     arr = instrument_arrays(instruments, market)
     marks = instrument_values(arr)
-    r_idx = np.array([acc_pos[r[0]] for r in recs])
-    c_idx = np.array([inst_pos[r[1]] for r in recs])
-    qty = np.array([r[2] for r in recs])
-    entry = np.array([np.nan if r[4] is None else r[4] for r in recs])
+    r_idx = np.array([acc_pos[r.account] for r in rows])
+    c_idx = np.array([inst_pos[r.position.instrument] for r in rows])
+    qty = np.array([r.position.quantity for r in rows])
+    entry = np.array([np.nan if r.position.entry_price is None else r.position.entry_price for r in rows])
     linear = arr.kind[c_idx] != 0
     entry_cost = np.where(linear, qty * np.where(np.isnan(entry), marks[c_idx], entry), 0.0)
-    colls = np.array([r[3] for r in recs])
+    colls = np.array([r.collateral for r in rows])
     given = np.isfinite(colls)
     collateral = np.zeros(len(ids))
     acc, first = np.unique(r_idx[given], return_index=True)  # an account's first stated collateral
     collateral[acc] = colls[given][first]
     Q = sparse.csr_matrix((qty, (r_idx, c_idx)), shape=(len(ids), len(instruments)))
     cash = collateral - np.bincount(r_idx, weights=entry_cost, minlength=len(ids))
-    return Population(ids, instruments, Q, cash, collateral), errors
+    return Population(ids, instruments, Q, cash, collateral)
+
+
+def read_accounts(source, market: Market) -> tuple[Population | None, list[RowError]]:
+    """Accounts CSV: ``account,collateral,instrument,quantity[,entry_price]``, one position a
+    row; an account's collateral (USD) is taken from its first row that states one.  Bad rows
+    are reported with their 1-based row number and field and skipped."""
+    raw = source if isinstance(source, (bytes, str)) else source.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        return None, [RowError(0, "file", f"file is larger than {MAX_BYTES / 1e6:g} MB")]
+    text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+    records, errors = _account_rows(text)
+    if records is None:
+        return None, errors
+    rows = [r for r in (validate_account_row(rec, k, market, errors) for k, rec in enumerate(records, start=1))
+            if r is not None]
+    if not rows:
+        return None, errors or [RowError(0, "file", "no accounts")]
+    return population_of(rows, market), errors
 
 
 @dataclass(frozen=True)
@@ -218,16 +248,17 @@ class QueueResult:
         return self.accounts[self.accounts["liquidatable"]]
 
 
-def account_margins(pop: Population, market: Market, model: str = "risk_based", params=None):
+def account_margins(pop: Population, market: Market, model: str | MarginModel = "risk_based", params=None):
     """(equity, IM, MM, notional) arrays for every account of ``pop`` under ``market``."""
-    arr, kernel = _prepare(pop.instruments, market, model, params)
+    arr = instrument_arrays(pop.instruments, market)
+    kernel = margin_model(model, params).prepare(Universe(arr))
     req = evaluate_accounts(kernel, pop.quantities)
     equity = pop.cash + pop.quantities @ instrument_values(arr)
     notional = abs(pop.quantities) @ (arr.spot * arr.multiplier)
     return equity, req[:, 0], req[:, 1], notional
 
 
-def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "risk_based",
+def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str | MarginModel = "risk_based",
                  params=None) -> QueueResult:
     """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
     equity, im, mm, notional = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
@@ -242,9 +273,10 @@ def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "
     return QueueResult(float(np.mean(spot_shock)), frame)
 
 
-def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = "risk_based",
+def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str | MarginModel = "risk_based",
                           params=None) -> pd.DataFrame:
     """Number and notional of liquidatable accounts for each spot shock (fractions)."""
+    model, params = margin_model(model, params), None  # validated once for every shock
     rows = []
     for s in np.asarray(shocks, dtype=float):  # one sparse evaluation per shock level
         equity, _, mm, notional = account_margins(pop, market.with_spot_shock(s), model, params)
@@ -263,7 +295,7 @@ class CascadeParams:
     turnover: float = 0.5
     max_rounds: int = 50
 
-    def validate(self) -> "CascadeParams":
+    def validate(self) -> CascadeParams:
         if not 0 <= self.impact_k <= 10 or self.turnover <= 0 or self.max_rounds < 1:
             raise ValueError("impact k must be 0…10, turnover > 0 and max rounds ≥ 1")
         return self
@@ -279,10 +311,11 @@ class CascadeResult:
     final_shock: dict
 
 
-def cascade(pop: Population, market: Market, spot_shock: float, model: str = "risk_based",
+def cascade(pop: Population, market: Market, spot_shock: float, model: str | MarginModel = "risk_based",
             params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
     """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
     cascade_params.validate()
+    model, params = margin_model(model, params), None  # validated once for every round
     arr = instrument_arrays(pop.instruments, market)
     unds = arr.underlyings
     atm = impact_vols(market, unds)  # the σ the liquidation cost model uses

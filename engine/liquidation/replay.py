@@ -17,7 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from ..margin import model_spec
+from ..margin import MarginModel, margin_model
 from ..margin.core import Universe, evaluate
 from ..market import Market
 from ..scenarios import instrument_arrays
@@ -79,12 +79,12 @@ class ReplayResult:
     deficit: float
 
 
-def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: str = "risk_based",
+def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: str | MarginModel = "risk_based",
            margin_params=None, cost_params=None, params: PlanParams = PlanParams()) -> ReplayResult:
-    """Walk ``path`` (see module doc) and liquidate when the account is under MM."""
+    """Walk ``path`` (see module doc) and liquidate when the account is under MM; ``model``: a
+    name with its ``margin_params`` or a resolved MarginModel."""
     path = validate_path(path)
-    spec = model_spec(model)
-    margin_params = spec.resolve(margin_params)
+    resolved = margin_model(model, margin_params)
     state = account_state(book, market, collateral, hedges=params.hedge)
     rows, trades = [], []
     status, deficit = "healthy", 0.0
@@ -93,10 +93,10 @@ def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: s
         uni = Universe(instrument_arrays(state.instruments, m))
         values = uni.base
         equity = state.equity(values)
-        im, mm = (float(x) for x in evaluate(spec.prepare(uni, margin_params), state.quantities)[:2])
+        im, mm = (float(x) for x in evaluate(resolved.prepare(uni), state.quantities)[:2])
         n_trades, cost = 0, 0.0
         if equity < mm and status != "bankrupt":
-            plan = prepared_plan(state, m, model, margin_params, cost_params, params)
+            plan = prepared_plan(state, m, resolved, None, cost_params, params)
             n_trades, cost = len(plan.steps), plan.total_cost
             trades.append(plan.steps.assign(hours=hours, spot_shock=shock))
             q = plan.quantities_after

@@ -1,9 +1,15 @@
 """Margin models (docs/methodology.md §6): one entry point, five models, the same result type.
 
     compute(book, market, model, params=None, *, arrays=None) -> MarginResult
+    margin_model(model, params=None) -> MarginModel (a model resolved with validated params)
     compute_all(book, market, models=None, params=None, *, arrays=None) -> dict[str, MarginResult]
     default_params(model, preset=None) -> frozen params dataclass (published defaults)
     summary(results) -> DataFrame: model, initial, maintenance, capital_efficiency
+
+``model`` is a name with its ``params`` or a resolved :class:`MarginModel`, everywhere the
+engine takes a margin model.  Each :class:`ModelSpec` carries the model's titles, source and
+params type, whose fields carry unit, description and range (:mod:`.params`); a result's
+``waterfall`` builds its IM up step by step (:mod:`.waterfall`).
 
 Models (``MODELS``): ``standard`` (Deribit standard, per position), ``risk_based`` (scenario
 engine; presets deribit, derive, okx, paradex as data), ``span`` (CME SPAN), ``tims`` (OCC TIMS /
@@ -16,8 +22,9 @@ use the same prepared models.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,21 +34,32 @@ from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import greeks_based, risk_based, span, standard, tims
 from .core import Kernel, Universe, margin_book
+from .params import from_dict
 from .result import MarginResult, build_result, scale_to_total
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A margin model: its name, title, params type, default params and kernel factory."""
+    """A margin model: what it is called, where its defaults come from, its params type, default
+    params and kernel factory.  The dashboard's model tables derive from these fields and from
+    :func:`~.params.describe` of ``params_type``.
+
+    ``short_name``: for axes and tables; ``title``: for menus; ``source``: where the defaults of
+    a model without presets come from (one or two sentences for the UI); ``no_grid``: why the
+    model has no scenario grid (empty when it has one).
+    """
 
     name: str
     title: str
-    params_type: type
-    defaults: Callable[[str | None], object]
-    prepare: Callable[[Universe, object], Kernel]
+    short_name: str
+    params_type: type[Any]
+    defaults: Callable[[str | None], Any]
+    prepare: Callable[[Universe, Any], Kernel]
     presets: tuple[str, ...] = ()
+    source: str = ""
+    no_grid: str = ""
 
-    def resolve(self, params=None):
+    def resolve(self, params: Any = None) -> Any:
         """``params`` (None: the defaults) checked for type and validated (ValueError)."""
         params = self.defaults(None) if params is None else params
         if not isinstance(params, self.params_type):
@@ -54,6 +72,11 @@ class ModelSpec:
             raise ValueError(f"{self.name} parameters: " + ("; ".join(text) or "values must be numbers")) from None
         return params
 
+    def label(self, params=None) -> str:
+        """Short name, with the preset of a model that has presets (``Risk-based (okx)``)."""
+        preset = getattr(params, "preset", None)
+        return f"{self.short_name} ({preset})" if preset else self.short_name
+
 
 def _no_presets(model: str, cls: type):
     def defaults(preset):
@@ -64,23 +87,75 @@ def _no_presets(model: str, cls: type):
 
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in (
-    ModelSpec("standard", "Standard margin (Deribit, per position)", standard.StandardParams,
-              _no_presets("standard", standard.StandardParams), standard.prepare),
-    ModelSpec("risk_based", "Risk-based portfolio margin", risk_based.RiskBasedParams,
+    ModelSpec("standard", "Standard margin (Deribit, per position)", "Standard", standard.StandardParams,
+              _no_presets("standard", standard.StandardParams), standard.prepare,
+              source="Deribit standard margin for linear options and futures, base tier: each position on its own.",
+              no_grid="Standard margin has no scenarios: it charges every position on its own by formula "
+                      "(short options a % of spot plus the mark, futures a % of notional)."),
+    ModelSpec("risk_based", "Risk-based portfolio margin", "Risk-based", risk_based.RiskBasedParams,
               lambda preset: risk_based.load_preset(preset or "deribit"), risk_based.prepare,
-              risk_based.preset_names()),
-    ModelSpec("span", "CME SPAN", span.SpanParams, _no_presets("span", span.SpanParams), span.prepare),
-    ModelSpec("tims", "OCC TIMS / Rule 4210", tims.TimsParams, _no_presets("tims", tims.TimsParams), tims.prepare),
-    ModelSpec("greeks_based", "Greeks-based (SIMM-style)", greeks_based.SimmParams,
-              _no_presets("greeks_based", greeks_based.SimmParams), greeks_based.prepare),
+              risk_based.preset_names(),
+              source="Each venue's published parameters, one preset per venue (the preset names its source)."),
+    ModelSpec("span", "SPAN-style (CME method)", "SPAN", span.SpanParams, _no_presets("span", span.SpanParams),
+              span.prepare,
+              source="CME SPAN's structure (16 scenarios, extreme moves at 35 %; McMillan ch. 34). Scan ranges, "
+                     "spread rate and minimum are illustrative for BTC/ETH: CME publishes them per product daily."),
+    ModelSpec("tims", "OCC TIMS / Rule 4210", "TIMS", tims.TimsParams, _no_presets("tims", tims.TimsParams),
+              tims.prepare,
+              source="OCC TIMS / FINRA Rule 4210(g): 10 valuation points over ±15 %. The ±10 vol-point shifts are "
+                     "this engine's choice; the $0.375 minimum per contract is not checked against the rule text."),
+    ModelSpec("greeks_based", "SIMM-style", "Greeks (SIMM)", greeks_based.SimmParams,
+              _no_presets("greeks_based", greeks_based.SimmParams), greeks_based.prepare,
+              source="ISDA SIMM equity parameters (residual risk weight 33 % for 10 days, vega 0.45, HVR "
+                     "0.60); crypto has no SIMM bucket, so each underlying is its own.",
+              no_grid="The SIMM-style model has no scenarios: it aggregates delta, vega and curvature "
+                      "sensitivities with risk weights and correlations."),
 )}
 
 
 def model_spec(model: str) -> ModelSpec:
     try:
         return MODELS[model]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown margin model {model!r}; choose one of {', '.join(MODELS)}") from None
+
+
+@dataclass(frozen=True)
+class MarginModel:
+    """A margin model with its validated parameters: the value engine functions take instead of
+    a ``(model name, params)`` pair, so that parameters are resolved and validated once.
+
+    ``MarginModel(spec, params)`` validates ``params`` (None: the published defaults);
+    :func:`margin_model` builds one from a name.
+    """
+
+    spec: ModelSpec
+    params: Any = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", self.spec.resolve(self.params))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return self.spec.label(self.params)
+
+    def prepare(self, universe: Universe) -> Kernel:
+        """The model's kernel on ``universe``'s instruments."""
+        return self.spec.prepare(universe, self.params)
+
+
+def margin_model(model: str | MarginModel, params=None) -> MarginModel:
+    """``model`` resolved: a model name with its ``params`` (None: defaults), validated; an
+    already resolved :class:`MarginModel` is returned as it is (``params`` must then be None)."""
+    if isinstance(model, MarginModel):
+        if params is not None:
+            raise ValueError("params are given with a model name, not with a resolved MarginModel")
+        return model
+    return MarginModel(model_spec(model), params)
 
 
 def default_params(model: str, preset: str | None = None):
@@ -98,43 +173,46 @@ def params_to_dict(params) -> dict:
 
 
 def params_from_dict(model: str, data: dict):
-    """The params of ``model`` from :func:`params_to_dict`'s output, validated (ValueError names
-    an unknown field or a bad value)."""
+    """The params of ``model`` from :func:`params_to_dict`'s output, validated.
+
+    Every bad input is a ValueError naming the field: an unknown field, a wrong shape (a list
+    where a number belongs, a number where a list belongs, not an object at all) or a bad value.
+    """
     spec = model_spec(model)
+    if not isinstance(data, dict):
+        raise ValueError(f"{model} parameters: expected an object of name: value (got {data!r:.60})")
     if spec.params_type is risk_based.RiskBasedParams:
-        params = risk_based.params_from_dict(data, data.get("preset", "custom"))
+        try:
+            params = risk_based.params_from_dict(data, data.get("preset", "custom"))
+        except (TypeError, AttributeError) as exc:  # a wrong shape inside the nested groups
+            raise ValueError(f"{model} parameters: {exc}") from None
     else:
-        known = {f.name: f for f in fields(spec.params_type)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"{model}: unknown parameter(s) {', '.join(unknown)}")
-        params = spec.params_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        params = from_dict(spec.params_type, data, model)
     return spec.resolve(params)
 
 
-def compute(book: Book, market: Market, model: str, params=None, *,
+def compute(book: Book, market: Market, model: str | MarginModel, params=None, *,
             arrays: InstrumentArrays | None = None) -> MarginResult:
     """Margin of ``book`` under ``model`` (docs/methodology.md §6).
 
-    ``params``: the model's params dataclass (None: published defaults); invalid values raise
-    ValueError with a message for the user.  ``arrays``: an existing InstrumentArrays of the
-    book's instruments (e.g. ``Analysis.arrays``) to reuse.
+    ``model``: a name with ``params``, the model's params dataclass (None: published defaults;
+    invalid values raise ValueError with a message for the user), or a resolved
+    :class:`MarginModel`.  ``arrays``: an existing InstrumentArrays of the book's instruments
+    (e.g. ``Analysis.arrays``) to reuse.
     """
-    spec = model_spec(model)
-    params = spec.resolve(params)
+    m = margin_model(model, params)
     mb = margin_book(book, market, arrays)
-    return build_result(model, params, spec.prepare(mb.universe, params), mb)
+    return build_result(m.name, m.params, m.prepare(mb.universe), mb)
 
 
 def compute_all(book: Book, market: Market, models=None, params: dict | None = None, *,
                 arrays: InstrumentArrays | None = None) -> dict[str, MarginResult]:
-    """Every model (or ``models``) side by side on one vectorised book; ``params`` maps a model
-    name to its params (missing: defaults)."""
+    """Every model (or ``models``: names or resolved :class:`MarginModel`) side by side on one
+    vectorised book; ``params`` maps a model name to its params (missing: defaults)."""
     params = params or {}
-    specs = [model_spec(m) for m in (models or MODELS)]
-    resolved = [s.resolve(params.get(s.name)) for s in specs]
+    resolved = [m if isinstance(m, MarginModel) else margin_model(m, params.get(m)) for m in (models or MODELS)]
     mb = margin_book(book, market, arrays)
-    return {s.name: build_result(s.name, p, s.prepare(mb.universe, p), mb) for s, p in zip(specs, resolved)}
+    return {m.name: build_result(m.name, m.params, m.prepare(mb.universe), mb) for m in resolved}
 
 
 def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
@@ -149,5 +227,5 @@ def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "title", "initial", "maintenance", "capital_efficiency"])
 
 
-__all__ = ["MODELS", "MarginResult", "ModelSpec", "compute", "compute_all", "default_params", "model_spec",
-           "params_from_dict", "params_to_dict", "scale_to_total", "summary"]
+__all__ = ["MODELS", "MarginModel", "MarginResult", "ModelSpec", "compute", "compute_all", "default_params",
+           "margin_model", "model_spec", "params_from_dict", "params_to_dict", "scale_to_total", "summary"]

@@ -26,7 +26,7 @@ from scipy.optimize import brentq
 from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
-from . import model_spec
+from . import MarginModel, margin_model
 from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate, margin_book
 
 
@@ -84,21 +84,24 @@ def position_mtm(mb: MarginBook, values: np.ndarray) -> np.ndarray:
     return np.where((kind == FUTURE_CODE) | (kind == PERPETUAL_CODE), mb.quantity * (v - ref), mb.quantity * v)
 
 
-def account_health(book: Book, market: Market, collateral: float, model: str = "risk_based", params=None, *,
+def account_health(book: Book, market: Market, collateral: float, model: str | MarginModel = "risk_based",
+                   params=None, *,
                    search_range: float = 0.5, search_steps: int = 20,
                    arrays: InstrumentArrays | None = None) -> AccountHealth:
-    """Equity, IM, MM, margin ratio and liquidation prices of ``book`` with ``collateral`` USD."""
+    """Equity, IM, MM, margin ratio and liquidation prices of ``book`` with ``collateral`` USD.
+
+    ``model``: a name with its ``params`` or a resolved MarginModel; ``arrays``: an existing
+    InstrumentArrays of the book's instruments (e.g. ``Analysis.arrays``) to reuse."""
     if not 0.0 < search_range < 1.0:
         raise ValueError(f"search_range must be in (0, 1) (got {search_range:g})")
     if not np.isfinite(collateral):
         raise ValueError(f"collateral must be a finite number (got {collateral!r})")
-    spec = model_spec(model)
-    params = spec.resolve(params)
+    resolved = margin_model(model, params)
     mb = margin_book(book, market, arrays)
 
     def state(shock: float):
         uni = mb.universe if shock == 0.0 else mb.universe.shocked(shock)
-        row = evaluate(spec.prepare(uni, params), mb.net)
+        row = evaluate(resolved.prepare(uni), mb.net)
         return account_equity(mb, collateral, uni), float(row[0]), float(row[1])
 
     equity, im, mm = state(0.0)
@@ -108,18 +111,20 @@ def account_health(book: Book, market: Market, collateral: float, model: str = "
         eq, _, mm_s = state(shock)
         return eq - mm_s
 
+    down: float | None
+    up: float | None
     if liquidatable:
         down = up = 0.0
     else:
         down = _first_crossing(gap, -search_range, search_steps)
         up = _first_crossing(gap, search_range, search_steps)
-    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot)))
+    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot), strict=True))
 
     def prices(shock):
         return None if shock is None else {u: s * (1.0 + shock) for u, s in und_spot.items()}
 
     ratio = mm / equity if equity > 0 else (np.inf if mm > 0 else 0.0)
-    return AccountHealth(model, float(collateral), equity, im, mm, ratio, equity - im, bool(liquidatable),
+    return AccountHealth(resolved.name, float(collateral), equity, im, mm, ratio, equity - im, bool(liquidatable),
                          down, up, prices(down), prices(up), und_spot, search_range)
 
 

@@ -37,8 +37,14 @@ from ..instruments import FUTURE, OPTION, PERPETUAL, SPOT
 from ..market import STICKY_STRIKE, VOL_FLOOR, Market
 from ..portfolio import Book
 from ..pricing import black76_greeks
-from ..scenarios import (DAYS_PER_YEAR, KIND_CODES, InstrumentArrays, instrument_arrays, instrument_values,
-                         net_quantities)
+from ..scenarios import (
+    DAYS_PER_YEAR,
+    KIND_CODES,
+    InstrumentArrays,
+    instrument_arrays,
+    instrument_values,
+    net_quantities,
+)
 
 SECONDS_PER_YEAR = DAYS_PER_YEAR * 86400.0
 OPTION_CODE, FUTURE_CODE = KIND_CODES[OPTION], KIND_CODES[FUTURE]
@@ -101,7 +107,7 @@ class Universe:
         return self._expiry[0]
 
     @property
-    def bucket_T(self) -> np.ndarray:
+    def bucket_T(self) -> np.ndarray:  # noqa: N802 — T, time to expiry, as in the formulas
         return self._expiry[1]
 
     @property
@@ -163,7 +169,7 @@ class Universe:
         out[rows, self.bucket[rows]] = np.asarray(values, dtype=float)[rows]
         return out
 
-    def shocked(self, spot_shock: float) -> "Universe":
+    def shocked(self, spot_shock: float) -> Universe:
         """The same instruments with every spot moved by ``spot_shock`` (fraction); the smile
         keeps its moneyness parametrisation, so it moves with the forward (sticky moneyness)."""
         return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)))
@@ -232,7 +238,7 @@ class GroupTerm:
     group_und: np.ndarray
 
     @classmethod
-    def per_instrument(cls, universe: Universe, mask, up, down, coef=None) -> "GroupTerm":
+    def per_instrument(cls, universe: Universe, mask, up, down, coef=None) -> GroupTerm:
         """One group per instrument in ``mask``; ``up``/``down``/``coef`` per instrument."""
         n = universe.n_instruments
         rows = np.flatnonzero(np.broadcast_to(mask, (n,)))
@@ -306,7 +312,7 @@ class Kernel(ABC):
         lin = onehot @ self.linear
         xs = [t.exposures(net) for t in self.groups]
         grp = np.zeros((self.n_und, len(self.groups)))
-        for k, (t, x) in enumerate(zip(self.groups, xs)):
+        for k, (t, x) in enumerate(zip(self.groups, xs, strict=True)):
             grp[:, k] = np.bincount(t.group_und, weights=t.value(np.arange(t.n_groups), x),
                                     minlength=self.n_und)
         return lin, grp, xs
@@ -332,7 +338,7 @@ def evaluate_changes(kernel: Kernel, net: np.ndarray, instrument: np.ndarray, ch
     u = kernel.und_index[instrument]
     lin = lin_u[u] + change[:, None] * kernel.linear[instrument]
     grp = grp_u[u]
-    for t_idx, (term, x) in enumerate(zip(kernel.groups, xs)):
+    for t_idx, (term, x) in enumerate(zip(kernel.groups, xs, strict=True)):
         g = term.group[instrument]
         hit = np.flatnonzero(g >= 0)
         g_hit = g[hit]

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.stats import norm
 
 from .core import Kernel, ParamCheck, Universe
+from .params import check_ranges, param
 
 #: Φ⁻¹(0.995)² = 6.634896601021214 (docs/methodology.md §9).
 PHI_995_SQ = float(norm.ppf(0.995) ** 2)
@@ -42,24 +43,26 @@ PHI_99 = float(norm.ppf(0.99))
 class SimmParams:
     """Risk weights, correlations and the curvature scaling horizon (module docstring)."""
 
-    delta_risk_weight: float = 0.33
-    vega_risk_weight: float = 0.45
-    historical_volatility_ratio: float = 0.60
-    delta_correlation: float = 1.0
-    vega_correlation: float = 1.0
-    cross_bucket_correlation: float = 0.0
-    curvature_days: float = 14.0
-    mm_ratio: float = 1.0
+    delta_risk_weight: float = param(0.33, unit="fraction", lo=0.0, hi=10.0,
+                                     description="delta risk weight (SIMM equity residual, 10-day: 0.33)")
+    vega_risk_weight: float = param(0.45, unit="fraction", lo=0.0, hi=10.0,
+                                    description="vega risk weight (SIMM equity: 0.45)")
+    historical_volatility_ratio: float = param(0.60, unit="ratio", lo=0.0, hi=10.0,
+                                               description="SIMM HVR scaling the vega charge (0.60)")
+    delta_correlation: float = param(1.0, unit="correlation", lo=-1.0, hi=1.0,
+                                     description="between expiries of one underlying, delta")
+    vega_correlation: float = param(1.0, unit="correlation", lo=-1.0, hi=1.0,
+                                    description="between expiries of one underlying, vega (squared for curvature)")
+    cross_bucket_correlation: float = param(0.0, unit="correlation", lo=-1.0, hi=1.0,
+                                            description="between underlyings")
+    curvature_days: float = param(14.0, unit="days", lo=0.0, hi=3650.0, lo_open=True,
+                                  description="curvature scaling SF(t) = 0.5 × min(1, days ÷ t)")
+    mm_ratio: float = param(1.0, unit="fraction of IM", lo=0.0, hi=1.0,
+                            description="MM = ratio × IM (SIMM defines IM only)")
 
     def validate(self) -> None:
         c = ParamCheck("greeks_based")
-        c.range("delta_risk_weight", self.delta_risk_weight, 0.0, 10.0)
-        c.range("vega_risk_weight", self.vega_risk_weight, 0.0, 10.0)
-        c.range("historical_volatility_ratio", self.historical_volatility_ratio, 0.0, 10.0)
-        for name in ("delta_correlation", "vega_correlation", "cross_bucket_correlation"):
-            c.range(name, getattr(self, name), -1.0, 1.0)
-        c.range("curvature_days", self.curvature_days, 0.0, 3650.0, open_lo=True)
-        c.range("mm_ratio", self.mm_ratio, 0.0, 1.0)
+        check_ranges(self, c)
         c.done()
 
     @property

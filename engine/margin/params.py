@@ -5,7 +5,9 @@ range then live with the field, and every consumer derives from them:
 
 * :func:`check_ranges` validates every declared field (one convention for all params types;
   cross-field rules such as IM ≥ MM stay in the class's ``validate``);
-* :func:`describe` lists the fields for a parameter editor or the docs.
+* :func:`describe` lists the fields for a parameter editor or the docs;
+* :func:`from_dict` builds a params dataclass from JSON data, refusing a wrong shape with a
+  ValueError naming the field (ranges are then :func:`check_ranges`' job).
 
 Example::
 
@@ -17,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
+from typing import Any
 
 from .core import ParamCheck
 
@@ -44,7 +47,7 @@ class ParamInfo:
 
 
 def param(default, *, unit: str, description: str, lo: float | None = None, hi: float | None = None,
-          lo_open: bool = False, group: str = "") -> Field:
+          lo_open: bool = False, group: str = "") -> Any:
     """A dataclass field with its :class:`ParamInfo` in the field metadata."""
     info = dict(unit=unit, description=description, lo=lo, hi=hi, lo_open=lo_open, group=group)
     return field(default=default, metadata={_KEY: info})
@@ -76,15 +79,60 @@ def describe(cls_or_obj) -> list[ParamInfo]:
 
 def check_ranges(obj, check: ParamCheck, prefix: str = "") -> None:
     """Add to ``check`` every declared field of ``obj`` (recursing into nested params dataclasses)
-    that is not a finite number inside its range."""
+    that is not a finite number inside its range; a tuple field's range applies to each element
+    (reported as ``name[k]``, k from 1)."""
     for f in fields(obj):
         value = getattr(obj, f.name)
         info = param_info(f)
         if info is not None:
-            check.range(prefix + f.name, value, -float("inf") if info.lo is None else info.lo,
-                        float("inf") if info.hi is None else info.hi, open_lo=info.lo_open)
+            lo = -float("inf") if info.lo is None else info.lo
+            hi = float("inf") if info.hi is None else info.hi
+            items = enumerate(value, start=1) if isinstance(value, tuple) else [(0, value)]
+            for k, item in items:
+                check.range(f"{prefix}{f.name}[{k}]" if k else prefix + f.name, item, lo, hi, open_lo=info.lo_open)
         elif is_dataclass(value) and not isinstance(value, type):
             check_ranges(value, check, prefix=f"{prefix}{f.name}.")
 
 
-__all__ = ["ParamInfo", "check_ranges", "describe", "param", "param_info"]
+def _nested_type(f: Field):
+    """The params dataclass a field holds (via its default factory), or None."""
+    if f.default_factory is MISSING:
+        return None
+    sub = type(f.default_factory())
+    return sub if is_dataclass(sub) else None
+
+
+def from_dict(cls, data, model: str, prefix: str = ""):
+    """An instance of the params dataclass ``cls`` from JSON ``data`` (a dict of field: value;
+    missing fields keep their defaults), not yet validated.
+
+    Shapes are checked here, one convention for every params type: ``data`` must be a dict
+    without unknown keys; a tuple field takes a list (or tuple) of numbers, a nested params
+    dataclass a dict, every other field a single value.  A wrong shape raises ValueError naming
+    the field; a wrong value (text, out of range) is left for ``validate``.
+    """
+    if not isinstance(data, dict):
+        where = f" {prefix.rstrip('.')}" if prefix else ""
+        raise ValueError(f"{model} parameters{where}: expected an object of name: value (got {data!r:.60})")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(str(k) for k in set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{model}: unknown parameter(s) {', '.join(prefix + k for k in unknown)}")
+    values = {}
+    for name, value in data.items():
+        f, path = known[name], prefix + name
+        nested = _nested_type(f)
+        if nested is not None:
+            values[name] = from_dict(nested, value, model, f"{path}.")
+        elif isinstance(f.default, tuple):
+            if not isinstance(value, (list, tuple)) or any(isinstance(v, (list, tuple, dict)) for v in value):
+                raise ValueError(f"{model} parameters: {path} must be a list of numbers (got {value!r:.60})")
+            values[name] = tuple(value)
+        elif isinstance(value, (list, tuple, dict)):
+            raise ValueError(f"{model} parameters: {path} must be a single value (got {value!r:.60})")
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+__all__ = ["ParamInfo", "check_ranges", "describe", "from_dict", "param", "param_info"]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .core import Kernel, MarginBook, evaluate_changes
+from .waterfall import im_steps
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class MarginResult:
     worst weighted scenario.  ``by_position``: position, instrument, underlying, quantity,
     marginal, scaled, marginal_mm, scaled_mm (see the module docstring).  ``by_underlying``:
     each underlying's stand-alone requirement and components.  ``details``: figures shown
-    beside the requirement but not part of it (e.g. SPAN's net option value).
+    beside the requirement but not part of it (e.g. SPAN's net option value).  ``waterfall``:
+    (label, USD) steps from the components to ``initial``, in the order the model's formula
+    applies them (:func:`.waterfall.im_steps`).
     """
 
     model: str
@@ -56,6 +59,7 @@ class MarginResult:
     by_position: pd.DataFrame
     by_underlying: pd.DataFrame
     details: dict
+    waterfall: tuple[tuple[str, float], ...] = ()
 
 
 EULER_STEP = 1e-4
@@ -117,16 +121,19 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
     })
     by_underlying = pd.DataFrame(alone, columns=list(names))
     by_underlying.insert(0, "underlying", list(arr.underlyings))
-    values = dict(zip(names, (float(x) for x in total)))
+    values = dict(zip(names, (float(x) for x in total), strict=True))
+    initial, maintenance = values.pop("initial"), values.pop("maintenance")
+    components = {k: v for k, v in values.items() if k not in kernel.info}
     return MarginResult(
         model=model,
         params=params,
-        initial=values.pop("initial"),
-        maintenance=values.pop("maintenance"),
-        components={k: v for k, v in values.items() if k not in kernel.info},
+        initial=initial,
+        maintenance=maintenance,
+        components=components,
         scenario_pnl=scenarios,
         binding_scenario=binding,
         by_position=by_position,
         by_underlying=by_underlying,
         details={k: values[k] for k in kernel.info},
+        waterfall=im_steps(model, params, initial, components, by_underlying),
     )

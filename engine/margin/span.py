@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import GroupTerm, Kernel, ParamCheck, Universe, scenario_table, worst_loss
+from .params import check_ranges, param
 
 _PRICE_THIRDS = (0, 0, 1, 1, -1, -1, 2, 2, -2, -2, 3, 3, -3, -3)
 _VOL_SIGN = (1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 0, 0)
@@ -45,25 +46,27 @@ _VOL_SIGN = (1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 0, 0)
 class SpanParams:
     """Scan ranges and charges (see the module docstring for units)."""
 
-    price_scan_range: float = 0.15
-    vol_scan_range: float = 0.10
-    extreme_multiple: float = 2.0
-    extreme_cover: float = 0.35
-    spread_charge_rate: float = 0.01
-    short_option_minimum: float = 0.01
-    initial_multiplier: float = 1.1
+    price_scan_range: float = param(0.15, unit="fraction of spot", lo=0.0, hi=0.9, lo_open=True,
+                                    description="the price scan range R")
+    vol_scan_range: float = param(0.10, unit="vol points as a decimal (0.10 = 10 points)", lo=0.0, hi=2.0,
+                                  description="the vol scan range V")
+    extreme_multiple: float = param(2.0, unit="× R", lo=1.0, hi=10.0,
+                                    description="the price move of the two extreme scenarios")
+    extreme_cover: float = param(0.35, unit="fraction", lo=0.0, hi=1.0, lo_open=True,
+                                 description="share of the extreme scenarios' loss that counts (SPAN: 35 %)")
+    spread_charge_rate: float = param(0.01, unit="fraction of USD delta", lo=0.0, hi=1.0,
+                                      description="charge on the delta that offsets between expiries")
+    short_option_minimum: float = param(0.01, unit="fraction of spot", lo=0.0, hi=1.0,
+                                        description="minimum per net short option contract")
+    initial_multiplier: float = param(1.1, unit="×", lo=1.0, hi=10.0,
+                                      description="IM = multiplier × the requirement (MM)")
 
     def validate(self) -> None:
         c = ParamCheck("span")
-        c.range("price_scan_range", self.price_scan_range, 0.0, 0.9, open_lo=True)
-        c.range("vol_scan_range", self.vol_scan_range, 0.0, 2.0)
-        c.range("extreme_multiple", self.extreme_multiple, 1.0, 10.0)
-        c.require(self.extreme_multiple * self.price_scan_range < 1.0,
-                  "extreme_multiple × price_scan_range must be below 1 (a −100 % move has no price)")
-        c.range("extreme_cover", self.extreme_cover, 0.0, 1.0, open_lo=True)
-        c.range("spread_charge_rate", self.spread_charge_rate, 0.0, 1.0)
-        c.range("short_option_minimum", self.short_option_minimum, 0.0, 1.0)
-        c.range("initial_multiplier", self.initial_multiplier, 1.0, 10.0)
+        check_ranges(self, c)
+        if not c.problems:  # the cross-field rule compares numbers
+            c.require(self.extreme_multiple * self.price_scan_range < 1.0,
+                      "extreme_multiple × price_scan_range must be below 1 (a −100 % move has no price)")
         c.done()
 
 
@@ -75,8 +78,9 @@ def span_scenarios(params: SpanParams):
     weights = np.array([1.0] * 14 + [params.extreme_cover] * 2)
     frac = {0: "0", 1: "+1/3", -1: "-1/3", 2: "+2/3", -2: "-2/3", 3: "+1", -3: "-1"}
     labels = [f"{k + 1}: price {frac[t]} range, vol {'up' if s > 0 else 'down'}"
-              for k, (t, s) in enumerate(zip(_PRICE_THIRDS, _VOL_SIGN))]
-    labels += [f"15: price +{X:g} ranges ×{params.extreme_cover:g}", f"16: price -{X:g} ranges ×{params.extreme_cover:g}"]
+              for k, (t, s) in enumerate(zip(_PRICE_THIRDS, _VOL_SIGN[:14], strict=True))]
+    labels += [f"15: price +{X:g} ranges ×{params.extreme_cover:g}",
+               f"16: price -{X:g} ranges ×{params.extreme_cover:g}"]
     return price * R, vol_sign * V, weights, labels
 
 
@@ -115,7 +119,8 @@ class SpanKernel(Kernel):
         p = self.params
         scan = worst_loss(lin[:, :16])
         tiers = lin[:, self.sl_tiers]
-        spread = p.spread_charge_rate * np.minimum(np.maximum(tiers, 0.0).sum(axis=1), np.maximum(-tiers, 0.0).sum(axis=1))
+        offset = np.minimum(np.maximum(tiers, 0.0).sum(axis=1), np.maximum(-tiers, 0.0).sum(axis=1))
+        spread = p.spread_charge_rate * offset
         som = grp[:, 0]
         requirement = np.maximum(scan + spread, som)
         return np.column_stack([p.initial_multiplier * requirement, requirement, scan, spread, som, lin[:, -1]])

@@ -20,25 +20,31 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import FUTURE_CODE, PERPETUAL_CODE, GroupTerm, Kernel, ParamCheck, Universe
+from .params import check_ranges, param
 
 
 @dataclass(frozen=True)
 class StandardParams:
     """Deribit standard-margin rates (fractions of the underlying price or notional)."""
 
-    option_im_rate: float = 0.15
-    option_im_floor: float = 0.10
-    option_mm_rate: float = 0.075
-    future_im_rate: float = 0.02
-    future_mm_rate: float = 0.01
+    option_im_rate: float = param(0.15, unit="fraction of spot", lo=0.0, hi=10.0,
+                                  description="short option IM = max(rate − OTM ÷ spot, floor) × spot + mark")
+    option_im_floor: float = param(0.10, unit="fraction of spot", lo=0.0, hi=10.0,
+                                   description="the least a short option's IM charges besides its mark")
+    option_mm_rate: float = param(0.075, unit="fraction of spot", lo=0.0, hi=10.0,
+                                  description="short option MM = rate × spot + mark")
+    future_im_rate: float = param(0.02, unit="fraction of notional", lo=0.0, hi=10.0,
+                                  description="IM of a future or perp")
+    future_mm_rate: float = param(0.01, unit="fraction of notional", lo=0.0, hi=10.0,
+                                  description="MM of a future or perp")
 
     def validate(self) -> None:
         c = ParamCheck("standard")
-        for name in ("option_im_rate", "option_im_floor", "option_mm_rate", "future_im_rate", "future_mm_rate"):
-            c.range(name, getattr(self, name), 0.0, 10.0)
-        c.require(self.option_mm_rate <= self.option_im_floor,
-                  "option_mm_rate must not exceed option_im_floor (IM ≥ MM)")
-        c.require(self.future_mm_rate <= self.future_im_rate, "future_mm_rate must not exceed future_im_rate")
+        check_ranges(self, c)
+        if not c.problems:  # the cross-field rules compare numbers
+            c.require(self.option_mm_rate <= self.option_im_floor,
+                      "option_mm_rate must not exceed option_im_floor (IM ≥ MM)")
+            c.require(self.future_mm_rate <= self.future_im_rate, "future_mm_rate must not exceed future_im_rate")
         c.done()
 
 

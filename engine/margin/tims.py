@@ -25,30 +25,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import GroupTerm, Kernel, ParamCheck, Universe, scenario_table, worst_loss
+from .params import check_ranges, param
 
 
 @dataclass(frozen=True)
 class TimsParams:
     """Valuation range (fractions of spot), number of points, vol shocks and minimum."""
 
-    down_range: float = 0.15
-    up_range: float = 0.15
-    points: int = 10
-    vol_shocks: tuple[float, ...] = (-0.10, 0.10)
-    min_per_contract: float = 0.375
-    initial_multiplier: float = 1.0
+    down_range: float = param(0.15, unit="fraction of spot", lo=0.0, hi=0.99, lo_open=True,
+                              description="the lowest valuation point (a fall of this much)")
+    up_range: float = param(0.15, unit="fraction of spot", lo=0.0, hi=10.0, lo_open=True,
+                            description="the highest valuation point")
+    points: int = param(10, unit="count", lo=2, hi=100,
+                        description="number of equidistant valuation points (even: half down, half up)")
+    vol_shocks: tuple[float, ...] = param((-0.10, 0.10), unit="vol points as decimals (0.10 = +10 points)",
+                                          lo=-2.0, hi=2.0, description="vol shifts applied at every price point")
+    min_per_contract: float = param(0.375, unit="USD per option contract (× multiplier)", lo=0.0, hi=1e6,
+                                    description="minimum per option; a long option's is capped at its value")
+    initial_multiplier: float = param(1.0, unit="×", lo=1.0, hi=10.0,
+                                      description="IM = multiplier × the requirement (MM)")
 
     def validate(self) -> None:
         c = ParamCheck("tims")
-        c.range("down_range", self.down_range, 0.0, 0.99, open_lo=True)
-        c.range("up_range", self.up_range, 0.0, 10.0, open_lo=True)
-        c.require(isinstance(self.points, (int, np.integer)) and 2 <= self.points <= 100 and self.points % 2 == 0,
+        check_ranges(self, c)
+        c.require(isinstance(self.points, (int, np.integer)) and self.points % 2 == 0,
                   f"points must be an even integer from 2 to 100 (got {self.points!r})")
         c.require(len(self.vol_shocks) > 0, "vol_shocks is empty: give at least one (0 for none)")
-        for v in self.vol_shocks:
-            c.range("vol shock", v, -2.0, 2.0)
-        c.range("min_per_contract", self.min_per_contract, 0.0, 1e6)
-        c.range("initial_multiplier", self.initial_multiplier, 1.0, 10.0)
         c.done()
 
     def spot_points(self) -> np.ndarray:
@@ -69,7 +71,8 @@ class TimsKernel(Kernel):
         vols = np.asarray(params.vol_shocks, dtype=float)
         self.spots = np.repeat(pts, len(vols))
         self.vols = np.tile(vols, len(pts))
-        self.labels = [f"spot {s * 100:+.4g}% vol {v * 100:+.4g} pts" for s, v in zip(self.spots, self.vols)]
+        self.labels = [f"spot {s * 100:+.4g}% vol {v * 100:+.4g} pts"
+                       for s, v in zip(self.spots, self.vols, strict=True)]
         pnl = universe.scenario_pnl(self.spots, self.vols[:, None])
         opt = universe.is_option
         minimum = params.min_per_contract * universe.arrays.multiplier

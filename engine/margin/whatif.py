@@ -26,7 +26,7 @@ from ..instruments import FUTURE, PERPETUAL, Instrument, parse_instrument
 from ..market import Market
 from ..portfolio import Book, Position
 from ..scenarios import InstrumentArrays, net_quantities
-from . import model_spec
+from . import MarginModel, margin_model
 from .core import evaluate, evaluate_changes, margin_book
 
 
@@ -72,24 +72,35 @@ class HedgePlan:
     trades: tuple[Position, ...]
 
 
-def what_if(book: Book, market: Market, trade_positions, model: str = "risk_based", params=None, *,
+def what_if(book: Book, market: Market, trade_positions, model: str | MarginModel = "risk_based", params=None, *,
             arrays: InstrumentArrays | None = None) -> WhatIf:
-    """IM/MM of ``book`` before and after adding ``trade_positions`` (Positions or a Book)."""
+    """IM/MM of ``book`` before and after adding ``trade_positions`` (Positions or a Book).
+
+    ``model``: a name with its ``params`` or a resolved MarginModel; ``arrays`` (e.g.
+    ``Analysis.arrays``) is reused when it holds the book's and the trades' instruments."""
     trades = tuple(trade_positions.positions if isinstance(trade_positions, Book) else trade_positions)
-    spec = model_spec(model)
-    params = spec.resolve(params)
-    mb = margin_book(book.plus(*trades), market, arrays)
-    kernel = spec.prepare(mb.universe, params)
+    resolved = margin_model(model, params)
+    mb = margin_book(book.plus(*trades), market, _covering(arrays, trades))
+    kernel = resolved.prepare(mb.universe)
     n = len(book)
     before = evaluate(kernel, net_quantities(mb.position_instrument[:n], mb.quantity[:n], mb.universe.n_instruments))
     after = evaluate(kernel, mb.net)
-    return WhatIf(model, float(before[0]), float(after[0]), float(before[1]), float(after[1]))
+    return WhatIf(resolved.name, float(before[0]), float(after[0]), float(before[1]), float(after[1]))
+
+
+def _covering(arrays: InstrumentArrays | None, extra) -> InstrumentArrays | None:
+    """``arrays`` when it also holds the instruments of the positions ``extra`` (a trade or a
+    hedge may be new to the book), else None: then the arrays are built for the enlarged book."""
+    if arrays is None:
+        return None
+    held = set(arrays.instruments)
+    return arrays if all(p.instrument in held for p in extra) else None
 
 
 def _hedge_instruments(book: Book, instruments) -> dict[str, Instrument]:
     if instruments is None:
         return {u: parse_instrument(f"{u}-PERPETUAL") for u in book.underlyings}
-    out = {}
+    out: dict[str, Instrument] = {}
     for item in instruments:
         inst = item if isinstance(item, Instrument) else parse_instrument(item)
         if inst.kind not in (FUTURE, PERPETUAL):
@@ -97,21 +108,22 @@ def _hedge_instruments(book: Book, instruments) -> dict[str, Instrument]:
         if inst.underlying not in book.underlyings:
             raise ValueError(f"{inst.name}: the book holds nothing on {inst.underlying}")
         if inst.underlying in out:
-            raise ValueError(f"two hedge instruments given for {inst.underlying}: {out[inst.underlying].name}, {inst.name}")
+            raise ValueError(f"two hedge instruments given for {inst.underlying}: "
+                             f"{out[inst.underlying].name}, {inst.name}")
         out[inst.underlying] = inst
     return out
 
 
-def optimal_hedge(book: Book, market: Market, model: str = "risk_based", params=None, instruments=None, *,
+def optimal_hedge(book: Book, market: Market, model: str | MarginModel = "risk_based", params=None, instruments=None, *,
                   grid_points: int = 41, arrays: InstrumentArrays | None = None) -> HedgePlan:
     """Per underlying, the hedge quantity minimising IM (module docstring)."""
     if grid_points < 3:
         raise ValueError("grid_points must be at least 3")
-    spec = model_spec(model)
-    params = spec.resolve(params)
+    resolved = margin_model(model, params)
     chosen = _hedge_instruments(book, instruments)
-    mb = margin_book(book, market, arrays, extra_instruments=tuple(chosen.values()))
-    kernel = spec.prepare(mb.universe, params)
+    mb = margin_book(book, market, _covering(arrays, [Position(i, 1.0) for i in chosen.values()]),
+                     extra_instruments=tuple(chosen.values()))
+    kernel = resolved.prepare(mb.universe)
     uni = mb.universe
     index = {inst: k for k, inst in enumerate(mb.arrays.instruments)}
     net = mb.net.copy()
@@ -125,7 +137,10 @@ def optimal_hedge(book: Book, market: Market, model: str = "risk_based", params=
         grid = np.union1d(np.linspace(-bound, bound, grid_points), [0.0])
         im_grid = evaluate_changes(kernel, net, np.full(len(grid), j), grid)[:, 0]
         k = int(im_grid.argmin())
-        im_of = lambda h: float(evaluate_changes(kernel, net, [j], [h])[0, 0])  # noqa: E731
+
+        def im_of(h, j=j):
+            return float(evaluate_changes(kernel, net, np.array([j]), np.array([h]))[0, 0])
+
         best_h, best_im = grid[k], im_grid[k]
         lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
         if hi > lo:
@@ -139,4 +154,4 @@ def optimal_hedge(book: Book, market: Market, model: str = "risk_based", params=
         hedges.append(Hedge(und, inst.name, float(best_h), before, float(best_im)))
         if best_h:
             trades.append(Position(inst, float(best_h)))
-    return HedgePlan(model, tuple(hedges), start, float(evaluate(kernel, net)[0]), tuple(trades))
+    return HedgePlan(resolved.name, tuple(hedges), start, float(evaluate(kernel, net)[0]), tuple(trades))

@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..instruments import Instrument, future_name, option_name, parse_instrument
+from ..listing import listed_instruments
 from ..market import Market, load_market
 from ..portfolio import Book, Position, PositionsImport, read_positions
 
@@ -61,33 +61,6 @@ def demo_book(key: str = DEFAULT_BOOK) -> Book:
     return Book(result.book.positions, DEMO_BOOKS[key].title)
 
 
-def listed_instruments(market: Market, strikes_per_expiry: int = 21) -> list[Instrument]:
-    """A Deribit-like listing: per underlying and smile expiry, a future and calls/puts on
-    strikes spaced ~5 % of spot around the forward, plus the perpetual."""
-    out = []
-    for und, u in market.underlyings.items():
-        out.append(parse_instrument(f"{und}-PERPETUAL"))
-        step = _round_step(u.spot * 0.05)
-        for s in u.smile:
-            T = market.expiry_years(s.expiry)
-            if T <= 0:
-                continue
-            out.append(parse_instrument(future_name(und, s.expiry)))
-            centre = round(u.spot * np.exp(u.carry * T) / step) * step
-            half = strikes_per_expiry // 2
-            for k in range(-half, half + 1):
-                strike = centre + k * step
-                if strike > 0:
-                    out += [parse_instrument(option_name(und, s.expiry, strike, c)) for c in (True, False)]
-    return out
-
-
-def _round_step(x: float) -> float:
-    """Nice strike step: 1, 2 or 5 times a power of ten, near x."""
-    p = 10 ** np.floor(np.log10(x))
-    return float(min((1, 2, 5, 10), key=lambda m: abs(m * p - x)) * p)
-
-
 def random_book(n: int, seed: int = 0, market: Market | None = None, name: str = "") -> Book:
     """A reproducible book of ``n`` positions drawn from :func:`listed_instruments`:
     ~80 % options (more weight near the money), the rest futures and perps; quantities in
@@ -98,7 +71,8 @@ def random_book(n: int, seed: int = 0, market: Market | None = None, name: str =
     options = [i for i in listing if i.kind == "option"]
     linear = [i for i in listing if i.kind != "option"]
     spot = {u: m.spot for u, m in market.underlyings.items()}
-    moneyness = np.array([abs(np.log(i.strike / spot[i.underlying])) for i in options])
+    strikes = np.array([i.strike for i in options], dtype=float)
+    moneyness = np.abs(np.log(strikes / np.array([spot[i.underlying] for i in options])))
     p_opt = np.exp(-moneyness / 0.15)
     p_opt /= p_opt.sum()
     positions = []

@@ -9,8 +9,8 @@ from dashboard import ids
 
 pytestmark = pytest.mark.browser
 
-HEATMAP_CORNER = ("const g = document.querySelector('#%s .js-plotly-plot');"
-                  "return g && g._fullData && g._fullData.length ? g._fullData[0].z[0][0] : null;" % ids.HEATMAP)
+HEATMAP_CORNER = (f"const g = document.querySelector('#{ids.HEATMAP} .js-plotly-plot');"
+                  "return g && g._fullData && g._fullData.length ? g._fullData[0].z[0][0] : null;")
 
 
 def open_page(dash_duo, path: str, ready: str):

@@ -5,12 +5,12 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from components import text_of
 from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import account, layout, state
 from dashboard.figures.style import usd
-from components import text_of
 
 
 @pytest.fixture

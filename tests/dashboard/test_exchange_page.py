@@ -5,16 +5,14 @@ import sys
 
 import numpy as np
 import pytest
+from components import text_of
 from dash import no_update
 
 from dashboard import exchange as ex
 from dashboard import state
 from dashboard.account import default_account
 from dashboard.figures.exchange import ratio_bins
-from engine.liquidation.queue import (CascadeParams, PopulationParams, cascade, generate_population,
-                                      margin_queue)
-
-from components import text_of
+from engine.liquidation.queue import CascadeParams, PopulationParams, cascade, generate_population, margin_queue
 
 #: A small population keeps these tests fast; the page's logic does not depend on the size.
 SMALL = dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3)

@@ -76,7 +76,7 @@ def test_pnl_vs_spot_has_every_horizon_and_expiry_with_the_engine_breakevens(des
     labels = list(dict.fromkeys(desk.payoff["horizon"]))
     assert [t.name for t in lines] == labels
     assert labels[-1].startswith("expiry") and lines[-1].line.dash == "dash"
-    for line, label in zip(lines, labels):
+    for line, label in zip(lines, labels, strict=True):
         curve = desk.payoff[desk.payoff["horizon"] == label]
         np.testing.assert_allclose(line.y, curve["pnl"])
     markers = {t.legendgroup: t for t in fig.data if t.mode == "markers"}
@@ -116,7 +116,8 @@ def test_strike_profile_says_when_there_are_no_options():
 
 def test_greeks_vs_spot_are_the_profile(desk):
     fig = figures.greeks_vs_spot(desk)
-    for trace, column in zip(fig.data, ("delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")):
+    columns = ("delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
+    for trace, column in zip(fig.data, columns, strict=True):
         np.testing.assert_allclose(trace.y, desk.profile[column])
         np.testing.assert_allclose(trace.x, desk.profile["spot_shock"] * 100)
 

@@ -6,21 +6,21 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from components import text_of
 from dash import no_update
 
 from dashboard import liquidation as liq
 from dashboard import state
 from dashboard.account import default_account, health
 from dashboard.layout import frame_rows
+from engine.instruments import parse_instrument
 from engine.liquidation import simulate_auction
 from engine.liquidation.plan import account_state, compare_policies, prepared_plan
 from engine.liquidation.replay import preset_path, replay
 from engine.margin.account import account_health
 from engine.margin.core import Universe
 from engine.portfolio import Book, Position
-from engine.instruments import parse_instrument
 from engine.scenarios import instrument_arrays
-from components import text_of
 
 PUSH = {"mode": "push", "spot_shock": 0.0, "collateral": None}
 
@@ -61,7 +61,7 @@ def test_push_goes_past_the_liquidation_price_and_the_plan_table_is_the_engine_p
 
     # A buy pays the mark plus its cost per contract, a sale receives the mark less it.
     arr = instrument_arrays(account_state(state.book_of(book), state.market_of(market), 0.0).instruments, at)
-    marks = dict(zip(arr.names, Universe(arr).base))
+    marks = dict(zip(arr.names, Universe(arr).base, strict=True))
     steps = plan.steps
     expected = steps["instrument"].map(marks) + np.sign(steps["quantity"]) * steps["cost"] / steps["quantity"].abs()
     assert np.allclose(steps["price"], expected)

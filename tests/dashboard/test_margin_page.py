@@ -6,20 +6,19 @@ import sys
 
 import numpy as np
 import pytest
+from components import text_of
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import account, ids, state
 from dashboard.figures import margin as figures
+from engine.instruments import parse_instrument
 from engine.margin import MODELS, compute, default_params
 from engine.margin.account import account_health
 from engine.margin.span import SpanParams
 from engine.margin.whatif import what_if
 from engine.portfolio import Position
-from engine.instruments import parse_instrument
 from engine.samples import demo_book
-
-from components import text_of
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +85,7 @@ def test_binding_marker_sits_on_the_binding_scenario(stores, model):
     heatmaps = [t for t in fig.data if t.type == "heatmap"]
     markers = [t for t in fig.data if t.type == "scatter"]
     assert len(markers) == len(result.binding_scenario) == len(heatmaps)
-    for heat, marker in zip(heatmaps, markers):
+    for heat, marker in zip(heatmaps, markers, strict=True):
         und = marker.name.removeprefix("binding ")
         assert marker.customdata[0] == result.binding_scenario[und]
         frame = result.scenario_pnl[result.scenario_pnl["underlying"] == und]
@@ -127,7 +126,7 @@ def test_waterfall_counts_a_binding_floor_only_above_the_loss(app_context):
     book = state.book_data(demo_book("naked_short_strangle"))
     acct = account.with_params(account.default_account(), "span", SpanParams(short_option_minimum=0.5))
     result = account.margins(book, market, acct)["span"]
-    steps = dict(figures.im_steps(result))
+    steps = dict(result.waterfall)
     requirement = result.initial / result.params.initial_multiplier
     assert result.components["short_option_minimum"] > result.components["scanning_risk"]
     assert steps["short option minimum (above the scan)"] == pytest.approx(

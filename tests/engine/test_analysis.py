@@ -1,4 +1,5 @@
-"""analyze(): display units, aggregates, linear-instrument values, parity (engine/analysis.py, docs/methodology.md §4, §6, §11).
+"""analyze(): display units, aggregates, linear-instrument values, parity (engine/analysis.py,
+docs/methodology.md §4, §6, §11).
 
 Display Greeks are checked against finite differences of the USD value (a ±1 % spot move, a 1-vol-point
 bump, a small shift of the horizon) and against Black-76 written out by hand; aggregates against the
@@ -93,7 +94,7 @@ def test_theta_per_day_is_black_theta_over_365():
     """theta_per_day = [rV − e^{−rT}·F·n(d1)·σ/(2√T)]/365 per contract (F held fixed), by hand."""
     m = market()
     a = analyze(book(OPTS), m)
-    for (name, q), got in zip(OPTS, a.positions["theta_per_day"]):
+    for (name, q), got in zip(OPTS, a.positions["theta_per_day"], strict=True):
         inst = parse_instrument(name)
         T = m.year_fraction(inst.expiry)
         F, K, sig = SPOT * math.exp(CARRY * T), inst.strike, 0.6

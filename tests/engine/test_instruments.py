@@ -3,7 +3,7 @@
 Expected fields are read off the names by hand using Deribit's convention: DMMMYY expiry at
 08:00 UTC, ``d`` as the decimal point of a strike, ``C``/``P`` for call/put.
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from engine.instruments import InstrumentError, parse_instrument
 
 
 def utc8(y, m, d):
-    return datetime(y, m, d, 8, 0, tzinfo=timezone.utc)
+    return datetime(y, m, d, 8, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text,underlying,expiry,strike,is_call,canonical", [

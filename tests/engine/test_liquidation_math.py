@@ -24,6 +24,7 @@ from engine.liquidation import (
     simulate_auction,
     time_at_discount,
 )
+from engine.liquidation.auction import _Auction, _price_path
 
 # --------------------------------------------------------------------------------------------
 # Almgren–Chriss (paper's example, section 4 of Almgren & Chriss 2000)
@@ -353,3 +354,30 @@ def test_drift_vectorised_and_edge_cases():
     # liquidating b frees b·P·(mr − lf − if) of shortage: check the identity
     b = liquidation_amount(37.0, 0.05, 2_500.0, 0.005, 0.002)
     assert b * 2_500.0 * (0.05 - 0.005 - 0.002) == pytest.approx(37.0)
+
+
+def test_auction_state_follows_the_post_fill_algebra():
+    """_Auction: after taking fraction f of the current book at discount d, BM becomes
+    BM + f·(d·MtM + (1 − d)·R − BM) (module docstring), whichever fill came before."""
+    run = _Auction(300.0, -100.0, -140.0, np.array([1.0, 1.0]), 1e-12)
+    for bidder, d, f in ((0, 1.0, 0.2), (1, 0.9, 0.1)):
+        mtm, _, bm = run.figures()
+        expected = bm + f * (d * mtm + (1 - d) * run.R - bm)
+        taken = f * run.phi
+        run.fill(0.0, bidder, "fast", d, d * 300.0, f, taken, cash=d * 300.0 * taken, payout=0.0)
+        assert run.figures()[2] == pytest.approx(expected)
+    assert run.cap_left.tolist() == pytest.approx([0.8, 1.0 - 0.8 * 0.1])
+    run.end("restored", 5.0)
+    assert run.ended and run.outcome == "restored" and run.end_time == 5.0
+
+
+def test_price_path_phases():
+    """Solvent then insolvent (Derive test parameters: fast 600 s, slow 7,200 s, insolvent
+    3,600 s): d(600) = 0.8 and the last solvent point has d = 0; then the fund's payout ramps
+    from max(−MtM₀, 0) = 0 to −MM'₀ = 100."""
+    t, discount, price, fund, phase = _price_path(300.0, -100.0, DERIVE_TEST, 7800.0, [], 5)
+    assert t.tolist() == [0.0, 600.0, 2850.0, 5700.0, 7800.0, 8550.0, 11400.0]
+    assert discount[1] == pytest.approx(0.8) and discount[4] == 0.0
+    assert phase.tolist() == ["fast", "slow", "slow", "slow", "slow", "insolvent", "insolvent"]
+    assert fund[-1] == pytest.approx(100.0) and fund[5] == pytest.approx(100.0 * 750.0 / 3600.0)
+    assert price[-1] == pytest.approx(-100.0) and price[0] == pytest.approx(300.0)

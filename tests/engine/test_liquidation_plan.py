@@ -12,20 +12,25 @@ import pytest
 
 from engine.instruments import parse_instrument
 from engine.liquidation.costs import CostParams, cost_model
-from engine.liquidation.plan import (BANKRUPT, HEALTHY, PlanParams, account_state, compare_policies,
-                                     liquidation_plan)
+from engine.liquidation.plan import (
+    BANKRUPT,
+    HEALTHY,
+    POLICIES,
+    PlanInputs,
+    PlanParams,
+    account_state,
+    compare_plans,
+    compare_policies,
+    liquidation_plan,
+    plan_liquidation,
+)
 from engine.liquidation.replay import PRESET_PATHS, preset_path, replay, validate_path
-from engine.margin import compute
+from engine.margin import compute, margin_model
 from engine.margin.account import account_health
 from engine.market import STICKY_MONEYNESS
 from engine.portfolio import Book, Position
-from engine.samples import DEMO_BOOKS, demo_book, demo_market
+from engine.samples import DEMO_BOOKS, demo_book
 from engine.scenarios import instrument_arrays, instrument_greeks, instrument_values
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
 
 
 def _book(*rows):
@@ -57,7 +62,7 @@ def test_option_fee_capped_at_mark(market):
     arr = instrument_arrays([inst], market)
     marks = instrument_values(arr)
     costs = cost_model(arr, marks, instrument_greeks(arr)["delta"], np.array([0.55]), CostParams())
-    assert 0.002 * 95_000 > marks[0]
+    assert marks[0] < 0.002 * 95_000
     assert costs.fee[0] == pytest.approx(marks[0])
 
 
@@ -127,7 +132,7 @@ def test_plan_properties(market, key):
     assert reduced <= {p.name for p in book.positions}
     # The independent margin engine agrees on the book that is left.
     state = account_state(book, market, 0.0)
-    left = Book(tuple(Position(i, float(q), None) for i, q in zip(state.instruments, plan.quantities_after)
+    left = Book(tuple(Position(i, float(q), None) for i, q in zip(state.instruments, plan.quantities_after, strict=True)
                       if abs(q) > 1e-12))
     assert compute(left, market, "risk_based").maintenance == pytest.approx(plan.mm_after, rel=1e-9)
 
@@ -196,7 +201,7 @@ def test_replay_without_trigger_matches_revaluation(market):
 
     from engine.pricing import black76_price
     assert market.sticky == STICKY_MONEYNESS
-    for (h, s), eq in zip(path.itertuples(index=False), result.path["equity"]):
+    for (h, s), eq in zip(path.itertuples(index=False), result.path["equity"], strict=True):
         m = replace(market, valuation_time=market.valuation_time + timedelta(hours=h))
         T = m.expiry_years(parse_instrument("BTC-25DEC26-100000-C").expiry_date)
         F = 95_000 * (1 + s) * math.exp(0.05 * T)
@@ -218,3 +223,18 @@ def test_replay_crash_triggers_when_equity_falls_below_mm(market):
     assert (p.loc[p["liquidated"], "equity"] >= p.loc[p["liquidated"], "mm"] - 1e-6).all()
     assert len(result.trades) == int(p["trades"].sum())
     assert result.trades["hours"].min() == p.loc[first, "hours"]
+
+
+def test_plan_inputs_and_compare_plans(market):
+    """PlanInputs: each underlying's perpetual is its hedge, equity is the account's; the
+    comparison table is the same whether built from plans or by compare_policies."""
+    book = demo_book("naked_short_strangle")
+    state = account_state(book, market, 20_000.0)
+    inputs = PlanInputs.prepare(state, market, margin_model("risk_based"))
+    for u, k in enumerate(inputs.hedge_index):
+        assert inputs.names[k] == f"{inputs.und_names[u]}-PERPETUAL"
+    assert inputs.equity == pytest.approx(state.equity(inputs.marks))
+    plans = {p: plan_liquidation(inputs, policy=p) for p in POLICIES}
+    table = compare_plans(plans)
+    assert table.equals(compare_policies(book, market, 20_000.0))
+    assert table.set_index("policy").loc["optimised", "saved_by_optimised"] == 0.0

@@ -2,18 +2,22 @@
 account on its own, the ranking follows the stated order, and the cascade is monotone and stops."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from engine.liquidation.queue import (CascadeParams, PopulationParams, cascade, generate_population,
-                                      liquidatable_vs_shock, margin_queue, read_accounts)
+from engine.liquidation.queue import (
+    CascadeParams,
+    PopulationParams,
+    cascade,
+    generate_population,
+    liquidatable_vs_shock,
+    margin_queue,
+    read_accounts,
+    validate_account_row,
+)
 from engine.margin import compute
 from engine.margin.account import account_health
 from engine.portfolio import Book, Position
-from engine.samples import demo_market
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +27,7 @@ def pop(market):
 
 def _account_book(pop, row):
     q = pop.quantities.getrow(row)
-    return Book(tuple(Position(pop.instruments[j], float(v), None) for j, v in zip(q.indices, q.data)))
+    return Book(tuple(Position(pop.instruments[j], float(v), None) for j, v in zip(q.indices, q.data, strict=True)))
 
 
 def test_population_is_reproducible(market):
@@ -46,14 +50,15 @@ def test_batch_margin_matches_single_account_margin(market, pop):
         assert acc["mm"] == pytest.approx(r.maintenance, rel=1e-9, abs=1e-6)
         # cash folds the entry cost of linear positions: equity = cash + Σ q·price.
         health = account_health(book, market, 0.0)
-        lin_price = sum(p.quantity * v for p, v in zip(book.positions, _prices(book, market)) if p.instrument.kind != "option")
+        lin_price = sum(p.quantity * v for p, v in zip(book.positions, _prices(book, market), strict=True)
+                        if p.instrument.kind != "option")
         assert acc["equity"] == pytest.approx(pop.cash[row] + health.equity + lin_price, rel=1e-9)
 
 
 def _prices(book, market):
     from engine.scenarios import instrument_arrays, instrument_values
     arr = instrument_arrays(book.instruments, market)
-    values = dict(zip(arr.instruments, instrument_values(arr)))
+    values = dict(zip(arr.instruments, instrument_values(arr), strict=True))
     return [values[p.instrument] for p in book.positions]
 
 
@@ -69,7 +74,7 @@ def test_ranking_most_under_water_first(market, pop):
 
 def test_shock_sweep_counts(market, pop):
     sweep = liquidatable_vs_shock(pop, market, [-0.3, 0.0, 0.3])
-    for s, n in zip(sweep["spot_shock"], sweep["accounts"]):
+    for s, n in zip(sweep["spot_shock"], sweep["accounts"], strict=True):
         assert n == int(margin_queue(pop, market, s).accounts["liquidatable"].sum())
 
 
@@ -109,3 +114,52 @@ def test_read_accounts_reports_bad_rows(market):
 def test_read_accounts_header_error(market):
     pop, errors = read_accounts("who,what\n1,2\n", market)
     assert pop is None and errors[0].row == 0 and "account" in errors[0].message
+
+
+def test_read_accounts_checks_rows_like_a_book(market):
+    """The accounts file uses the book's row validator: an expired option (valuation
+    2026-11-24 08:00 UTC, expiry 2026-11-20 08:00) and a negative entry price are refused, and so
+    is negative collateral."""
+    text = ("account,collateral,instrument,quantity,entry_price\n"
+            "a,10000,BTC-20NOV26-100000-C,1,\n"
+            "a,10000,BTC-PERPETUAL,1,-5\n"
+            "b,-3,ETH-PERPETUAL,1,\n"
+            "c,,ETH-PERPETUAL,2,3000\n"
+            "c,2500,ETH-PERPETUAL,1,\n")
+    pop, errors = read_accounts(text, market)
+    assert [(e.row, e.field) for e in errors] == [(1, "instrument"), (2, "entry_price"), (3, "collateral")]
+    assert "expired" in errors[0].message
+    assert list(pop.account_ids) == ["c"]
+    assert pop.collateral[0] == 2500.0  # the first row that states a collateral
+    assert pop.quantities.toarray().tolist() == [[3.0]]
+
+
+def test_validate_account_row(market):
+    errors = []
+    row = validate_account_row({"account": "", "collateral": "100", "instrument": "BTC-PERPETUAL",
+                                "quantity": "2", "entry_price": ""}, 7, market, errors)
+    assert not errors and row.account == "row7" and row.collateral == 100.0 and row.position.quantity == 2.0
+    assert validate_account_row({"account": "x", "collateral": "lots", "instrument": "BTC-PERPETUAL",
+                                 "quantity": "0"}, 8, market, errors) is None
+    assert [(e.row, e.field) for e in errors] == [(8, "quantity"), (8, "collateral")]
+
+
+CSV_CELLS = st.one_of(st.sampled_from(["BTC-PERPETUAL", "ETH-25DEC26", "BTC-20NOV26-100000-C", "BTC-25DEC26-100000-P",
+                                       "NOPE", "", "1", "-2.5", "0", "nan", "inf", "1e400", "x", '"', ","]),
+                      st.text(max_size=6))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(CSV_CELLS, min_size=0, max_size=6), max_size=6),
+       header=st.sampled_from(["account,collateral,instrument,quantity,entry_price", "account,collateral,instrument",
+                               "Account, Collateral ,INSTRUMENT,quantity", ""]))
+def test_fuzz_read_accounts_never_raises(market, rows, header):
+    """Any CSV text gives a population and/or row errors naming a row and field, never an exception."""
+    text = "\n".join([header] + [",".join(r) for r in rows])
+    pop, errors = read_accounts(text, market)
+    assert all(e.row >= 0 and e.field and e.message for e in errors)
+    if pop is None:
+        assert errors
+    else:
+        assert np.isfinite(pop.cash).all() and (pop.collateral >= 0).all()
+        assert pop.quantities.shape == (len(pop.account_ids), len(pop.instruments))

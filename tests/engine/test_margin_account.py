@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from engine import analyze
-from engine.instruments import parse_instrument as P
+from engine.instruments import parse_instrument as P  # noqa: N812 — short for the many names
 from engine.margin import compute
 from engine.margin.account import account_health
 from engine.margin.whatif import optimal_hedge, what_if

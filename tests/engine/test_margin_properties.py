@@ -4,13 +4,14 @@ import pytest
 from scipy import sparse
 
 from engine import analyze
-from engine.instruments import parse_instrument as P
+from engine.instruments import parse_instrument as P  # noqa: N812 — short for the many names
+from engine.listing import listed_instruments
 from engine.margin import MODELS, compute, compute_all, default_params, summary
 from engine.margin.core import Universe, evaluate_accounts
 from engine.margin.span import SpanParams
 from engine.margin.tims import TimsParams
 from engine.portfolio import Book, Position
-from engine.samples import DEMO_BOOKS, demo_book, demo_market, listed_instruments, random_book
+from engine.samples import DEMO_BOOKS, demo_book, demo_market, random_book
 from engine.scenarios import instrument_arrays
 
 MARKET = demo_market()
@@ -88,7 +89,7 @@ def test_by_underlying_and_scenario_frames():
 
 
 def test_empty_book_and_bad_params():
-    for name, r in compute_all(Book(), MARKET).items():
+    for r in compute_all(Book(), MARKET).values():
         assert r.initial == r.maintenance == 0.0 and r.by_position.empty
     with pytest.raises(ValueError, match="unknown margin model"):
         compute(Book(), MARKET, "portfolio")

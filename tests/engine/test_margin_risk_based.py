@@ -9,14 +9,23 @@ import pytest
 from scipy import sparse
 from scipy.special import ndtr
 
-from engine.instruments import parse_instrument as P
+from engine.instruments import parse_instrument as P  # noqa: N812 — short for the many names
+from engine.listing import listed_instruments
 from engine.margin import compute, default_params
 from engine.margin.core import Universe
-from engine.margin.risk_based import (RiskBasedParams, Scenario, account_margins, load_preset, params_from_dict,
-                                      preset_info, preset_names, tier_multiplier)
+from engine.margin.risk_based import (
+    RiskBasedParams,
+    Scenario,
+    account_margins,
+    load_preset,
+    params_from_dict,
+    preset_info,
+    preset_names,
+    tier_multiplier,
+)
 from engine.portfolio import Book, Position
 from engine.pricing import black76_price
-from engine.samples import demo_market, listed_instruments
+from engine.samples import demo_market
 from engine.scenarios import instrument_arrays
 
 S, CARRY = 95000.0, 0.05
@@ -30,7 +39,8 @@ def test_presets_are_data():
     # Deribit 9×3 + 8 tails; Derive 7×3 + ±18 % + 8 tails; OKX 7×3 + ±24 %; Paradex 24 (its docs)
     assert counts == {"deribit": 35, "derive": 31, "okx": 23, "paradex": 24}
     paradex = load_preset("paradex")
-    assert [round(s.weight, 4) for s in paradex.scenarios[-8:]] == [0.2424, 0.4848, 0.32, 0.16, 0.08, 0.0533, 0.04, 0.032]
+    assert [round(s.weight, 4) for s in paradex.scenarios[-8:]] == [0.2424, 0.4848, 0.32, 0.16, 0.08, 0.0533, 0.04,
+                                                                      0.032]
     assert default_params("risk_based") == load_preset("deribit")
     for name in preset_names():
         load_preset(name).validate()

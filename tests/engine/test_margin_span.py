@@ -6,7 +6,7 @@ below, never copied from the code's output.
 import numpy as np
 import pytest
 
-from engine.instruments import parse_instrument as P
+from engine.instruments import parse_instrument as P  # noqa: N812 — short for the many names
 from engine.margin import compute
 from engine.margin.span import SpanParams, scanning_risk, span_scenarios
 from engine.portfolio import Book, Position

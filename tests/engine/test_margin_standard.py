@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.instruments import parse_instrument as P
+from engine.instruments import parse_instrument as P  # noqa: N812 — short for the many names
 from engine.margin import compute
 from engine.margin.standard import StandardParams
 from engine.market import market_from_dict

@@ -7,7 +7,7 @@ import copy
 import io
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -46,7 +46,7 @@ def test_design_example_loads():
      "underlyings": {"BTC": {"spot": 95000.0, "carry": 0.05,
        "smile": [{"expiry": "2026-12-25", "atm_vol": 0.55, "skew": -0.10, "curvature": 0.20}]}}}"""
     m = load_market(text)
-    assert m.valuation_time == datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
+    assert m.valuation_time == datetime(2026, 11, 24, 8, tzinfo=UTC)
     assert m.usd_rate == 0.0 and m.sticky == "moneyness"
     btc = m.underlying("BTC")
     assert (btc.spot, btc.carry) == (95000.0, 0.05)
@@ -242,7 +242,7 @@ def test_vol_vectorised_over_strikes_and_expiries():
     T = np.array([10, 60, 200]) / 365
     K = np.array([90.0, 100.0, 110.0])
     vec = m.vol("BTC", K, T)
-    for k, t, v in zip(K, T, vec):
+    for k, t, v in zip(K, T, vec, strict=True):
         assert vol1(m, k, t) == pytest.approx(v, rel=1e-14)
 
 

@@ -10,13 +10,6 @@ import pytest
 
 from engine.instruments import parse_instrument
 from engine.portfolio import MAX_BYTES, Book, Position, read_positions, write_positions
-from engine.samples import demo_market
-
-
-@pytest.fixture(scope="module")
-def market():
-    """Demo market: valuation 2026-11-24 08:00 UTC, underlyings BTC and ETH."""
-    return demo_market()
 
 
 def book_of(*rows):

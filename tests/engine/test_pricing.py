@@ -4,6 +4,7 @@ Expected values come from put–call parity, central finite differences of ``bla
 QuantLib's ``BlackCalculator`` (an independent C++ implementation) and Hull's textbook example;
 none is copied from the engine's output.
 """
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -24,7 +25,7 @@ R_GRID = (0.0, 0.05, -0.01)
 def grid():
     """Flattened broadcast arrays (F, K, T, σ, r, is_call) over the whole grid."""
     rows = list(itertools.product(F_GRID, K_GRID, T_GRID, SIG_GRID, R_GRID, (True, False)))
-    return tuple(np.array(col) for col in zip(*rows))
+    return tuple(np.array(col) for col in zip(*rows, strict=True))
 
 
 def norm_cdf(x):
@@ -69,7 +70,7 @@ def test_greeks_price_matches_black76_price():
 
 def test_price_against_closed_form_by_hand():
     """Black-76 written out with math.erf, point by point."""
-    for F, K, T, sig, r, call in zip(*grid()):
+    for F, K, T, sig, r, call in zip(*grid(), strict=True):
         s = sig * math.sqrt(T)
         d1 = (math.log(F / K) + 0.5 * s * s) / s
         d2 = d1 - s
@@ -79,10 +80,8 @@ def test_price_against_closed_form_by_hand():
 
 
 ql = None
-try:
-    import QuantLib as ql  # noqa: F811
-except ImportError:  # the Hull and finite-difference checks above and below still run
-    pass
+with contextlib.suppress(ImportError):  # the Hull and finite-difference checks above and below still run
+    import QuantLib as ql  # noqa: F811, N813
 
 needs_quantlib = pytest.mark.skipif(ql is None, reason="QuantLib not installed (pip install .[test])")
 
@@ -120,7 +119,7 @@ def test_against_quantlib_black_calculator(F, K, T, sig, r, call):
 # --------------------------------------------------------------------------------------------
 
 
-def V(F, K, T, sig, r, call):
+def V(F, K, T, sig, r, call):  # noqa: N802 — V, the option value, as in the formulas
     return black76_price(F, K, T, sig, r, call)
 
 
@@ -288,7 +287,7 @@ def test_broadcasting_shapes(shapes):
     """Output shape is numpy's broadcast of the six inputs, and each cell equals the scalar price."""
     rng = np.random.default_rng(7)
     lo_hi = ((50, 150), (60, 140), (0.05, 2.0), (0.1, 1.0), (0.0, 0.05))
-    args = [rng.uniform(lo, hi, size=shp) for (lo, hi), shp in zip(lo_hi, shapes[:5])]
+    args = [rng.uniform(lo, hi, size=shp) for (lo, hi), shp in zip(lo_hi, shapes[:5], strict=True)]
     args.append(rng.random(shapes[5]) < 0.5)
     expected_shape = np.broadcast_shapes(*shapes)
     price = black76_price(*args)

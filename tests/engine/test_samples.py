@@ -3,24 +3,20 @@
 Counts are worked out by hand from the shipped files and from the generator's documented rules.
 """
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import numpy as np
 import pytest
 
 from engine import analyze
+from engine.listing import listed_instruments
 from engine.portfolio import read_positions, write_positions
-from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market, listed_instruments, random_book
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
+from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, random_book
 
 
 def test_demo_market(market):
-    assert market.valuation_time == datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
+    assert market.valuation_time == datetime(2026, 11, 24, 8, tzinfo=UTC)
     assert set(market.underlyings) == {"BTC", "ETH"}
     assert market.spot("BTC") == 95000.0 and market.spot("ETH") == 3400.0
     assert all(len(u.smile) == 7 for u in market.underlyings.values())

@@ -17,8 +17,15 @@ from engine.market import load_market
 from engine.portfolio import Book, Position
 from engine.pricing import black76_price
 from engine.samples import demo_market, random_book
-from engine.scenarios import (DEFAULT_GRID, ShockGrid, breakevens, instrument_arrays, instrument_values,
-                              net_quantities, stress_grid)
+from engine.scenarios import (
+    DEFAULT_GRID,
+    ShockGrid,
+    breakevens,
+    instrument_arrays,
+    instrument_values,
+    net_quantities,
+    stress_grid,
+)
 
 VAL_ISO = "2026-01-01T08:00:00Z"
 SPOT, CARRY, RATE = 100.0, 0.03, 0.02
