@@ -238,7 +238,7 @@ def read_history(source, label: str = "uploaded history") -> PriceHistory:
     non-positive or non-numeric price, or a duplicate date raises HistoryError naming the row.
     """
     try:
-        if isinstance(source, (str, os.PathLike)) and "\n" not in str(source):
+        if isinstance(source, os.PathLike) or (isinstance(source, str) and os.path.isfile(source)):
             frame = pd.read_csv(source)
         else:
             text = source.read() if hasattr(source, "read") else source
