@@ -443,7 +443,7 @@ class VarResult:
                              "var": self.var, "es": self.es, "standard_error": se})
 
     def by_position(self, confidence: float) -> pd.DataFrame:
-        k = self._index(confidence)
+        k = self.confidence_index(confidence)
         return pd.DataFrame({"position": np.arange(len(self.instruments)), "instrument": self.instruments,
                              "underlying": self.position_underlying,
                              "component_var": self.component_var[k], "component_es": self.component_es[k]})
@@ -452,7 +452,7 @@ class VarResult:
         return (self.by_position(confidence).groupby("underlying", sort=True)[["component_var", "component_es"]]
                 .sum().reset_index())
 
-    def _index(self, confidence: float) -> int:
+    def confidence_index(self, confidence: float) -> int:
         k = int(np.argmin(np.abs(np.asarray(self.confidences) - confidence)))
         if abs(self.confidences[k] - confidence) > 1e-9:
             raise ValueError(f"confidence {confidence:g} was not computed (have {self.confidences})")
