@@ -160,10 +160,11 @@ def boundary_traces(rs: ReverseStress) -> list[go.Scatter]:
     the stress heatmap's coordinates (x spot shock %, y vol shock points): add them to any
     spot × vol figure, e.g. the Stress page's heatmap (:func:`with_boundary`)."""
     b = rs.boundary
+    sides = [col for col in ("spot_down", "spot_up") if b[col].notna().any()]
     traces = [go.Scatter(x=100 * b[col], y=100 * b["vol_shock"], mode="lines", name="equity = MM",
-                         line={"color": "#111", "width": 3}, showlegend=col == "spot_down" or b["spot_down"].isna().all(),
+                         line={"color": "#111", "width": 3}, showlegend=k == 0,
                          hovertemplate="boundary: spot %{x:+.1f} %, vol %{y:+.0f} pts<extra></extra>")
-              for col in ("spot_down", "spot_up") if b[col].notna().any()]
+              for k, col in enumerate(sides)]
     if rs.most_likely is not None:
         m = rs.most_likely
         traces.append(go.Scatter(
@@ -193,8 +194,10 @@ def boundary_heatmap(rs: ReverseStress) -> go.Figure:
     sub = ("the account cannot be liquidated inside this plane" if m is None else
            f"most likely break: spot {100 * m['spot_shock']:+.1f} %, vol {100 * m['vol_shock']:+.1f} pts, "
            f"{m['distance']:.2f} standard deviations, probability ≈ {m['probability']:.2g}")
-    if rs.depeg_to_liquidate is not None:
+    if rs.depeg_to_liquidate is not None and rs.depeg_to_liquidate <= 1.0:
         sub += f" · a stable-coin depeg of {100 * rs.depeg_to_liquidate:.1f} % alone liquidates"
+    elif rs.depeg_to_liquidate is not None:
+        sub += " · even a total loss of the stable coin alone does not liquidate"
     return styled(fig, f"Liquidation boundary<br><sup>{sub}</sup>", xaxis_title=SPOT_SHOCK, yaxis_title=VOL_SHOCK,
                   height=480)
 
