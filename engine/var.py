@@ -43,7 +43,7 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .analysis import Analysis
 from .market import Market
@@ -565,8 +565,8 @@ def _cf_var_es(mean, var, skew, kurt, c: float):
     ES = −(1/(1−c))·∫₀^{1−c} q(u) du by 48-point Gauss–Legendre."""
     sd = np.sqrt(np.maximum(var, 0.0))
     alpha = 1.0 - c
-    var_c = -(mean + sd * cornish_fisher(stats.norm.ppf(alpha), skew, kurt))
-    z_tail = stats.norm.ppf(alpha * 0.5 * (_GL_NODES + 1.0))
+    var_c = -(mean + sd * cornish_fisher(special.ndtri(alpha), skew, kurt))
+    z_tail = special.ndtri(alpha * 0.5 * (_GL_NODES + 1.0))
     q = cornish_fisher(z_tail, np.asarray(skew)[..., None], np.asarray(kurt)[..., None])
     es_c = -(mean + sd * (q * (0.5 * _GL_WEIGHTS)).sum(axis=-1))
     return var_c, es_c
