@@ -120,11 +120,12 @@ def backtest_chart(bt: Backtest) -> go.Figure:
 
 def replay_chart(replay: EpisodeReplay) -> go.Figure:
     """Top: the episode's spot move (%) per underlying and ATM vol change (vol points); bottom:
-    equity against MM (and IM) along the path, the first liquidatable moment marked."""
+    equity against MM (and IM) along the path with the margin ratio MM/equity (right axis; a
+    ratio ≥ 100 % is liquidatable), the first liquidatable moment marked."""
     p = replay.path
     unds = [c[5:] for c in p.columns if c.startswith("spot_")]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.45, 0.55],
-                        specs=[[{"secondary_y": True}], [{}]])
+                        specs=[[{"secondary_y": True}], [{"secondary_y": True}]])
     for k, u in enumerate(unds):
         fig.add_trace(go.Scatter(x=p["hours"], y=100 * p[f"spot_{u}"], name=f"{u} spot %", mode="lines+markers",
                                  line={"color": color(k)}), 1, 1)
@@ -138,6 +139,9 @@ def replay_chart(replay: EpisodeReplay) -> go.Figure:
     fig.add_trace(go.Scatter(x=p["hours"], y=p["mm"], name="MM", mode="lines", line={"color": LOSS, "width": 2}), 2, 1)
     fig.add_trace(go.Scatter(x=p["hours"], y=p["im"], name="IM", mode="lines", line={"color": WARN, "dash": "dash"}),
                   2, 1)
+    ratio = np.where(np.isfinite(p["margin_ratio"]), 100 * p["margin_ratio"], None)
+    fig.add_trace(go.Scatter(x=p["hours"], y=ratio, name="margin ratio MM/equity (%)", mode="lines",
+                             line={"color": "#868e96", "dash": "dot"}), 2, 1, secondary_y=True)
     if replay.liquidation_hours is not None:
         fig.add_vline(x=replay.liquidation_hours, line={"color": LOSS, "width": 2, "dash": "dot"},
                       annotation={"text": f"liquidatable at {replay.liquidation_hours:g} h",
@@ -150,7 +154,8 @@ def replay_chart(replay: EpisodeReplay) -> go.Figure:
     fig = styled(fig, title, height=560)
     fig.update_yaxes(title_text="Spot move (%)", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="ATM vol change (pts)", row=1, col=1, secondary_y=True, showgrid=False)
-    fig.update_yaxes(title_text="USD", tickformat="$,.3~s", row=2, col=1)
+    fig.update_yaxes(title_text="USD", tickformat="$,.3~s", row=2, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="Margin ratio (%)", row=2, col=1, secondary_y=True, showgrid=False)
     fig.update_xaxes(title_text="Hours from the episode's start", row=2, col=1)
     return fig
 
