@@ -18,6 +18,8 @@ from .style import PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
 
 LOSS = "#b2182b"
 WARN = "#e8590c"
+#: Under the plot: the two-line titles of these figures leave no room above it.
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0}
 
 
 def _pct(c: float) -> str:
@@ -92,7 +94,8 @@ def component_bars(result: VarResult, confidence: float, top: int = 15) -> go.Fi
     k = result.confidence_index(confidence)
     title = (f"Component VaR (Euler), {_pct(confidence)}: shares add up to {usd(result.var[k])}"
              f"<br><sup>red adds risk, blue hedges</sup>")
-    fig = styled(fig, title, height=max(380, 120 + 22 * len(labels)), showlegend=False)
+    fig = styled(fig, title, height=max(380, 120 + 22 * len(labels)), showlegend=False,
+                 margin={"l": 70, "r": 30, "t": 95, "b": 60})
     fig.update_xaxes(title_text="USD of VaR", tickformat="$,.3~s")
     return fig
 
@@ -115,7 +118,8 @@ def backtest_chart(bt: Backtest) -> go.Figure:
              f"{bt.exceptions} exceptions, {bt.expected:.1f} expected"
              f"<br><sup>Kupiec LR {bt.kupiec_lr:.2f} (p {bt.kupiec_p:.2f}) · Christoffersen independence "
              f"LR {c.lr_ind:.2f} (p {c.p_ind:.2f}) · conditional coverage LR {c.lr_cc:.2f} (p {c.p_cc:.2f})</sup>")
-    return styled(fig, title, yaxis_title=PNL, xaxis_title="Date")
+    return styled(fig, title, yaxis_title=PNL, legend=LEGEND_BELOW,
+                  margin={"l": 70, "r": 30, "t": 80, "b": 110})
 
 
 def replay_chart(replay: EpisodeReplay) -> go.Figure:
@@ -143,15 +147,16 @@ def replay_chart(replay: EpisodeReplay) -> go.Figure:
     fig.add_trace(go.Scatter(x=p["hours"], y=ratio, name="margin ratio MM/equity (%)", mode="lines",
                              line={"color": "#868e96", "dash": "dot"}), 2, 1, secondary_y=True)
     if replay.liquidation_hours is not None:
-        fig.add_vline(x=replay.liquidation_hours, line={"color": LOSS, "width": 2, "dash": "dot"},
-                      annotation={"text": f"liquidatable at {replay.liquidation_hours:g} h",
-                                  "font": {"color": LOSS}})
+        fig.add_vline(x=replay.liquidation_hours, line={"color": LOSS, "width": 2, "dash": "dot"})
+        fig.add_annotation(x=replay.liquidation_hours, y=1.0, xref="x", yref="paper", yanchor="bottom",
+                           text=f"liquidatable at {replay.liquidation_hours:g} h", showarrow=False,
+                           font={"color": LOSS})
         when = f"liquidatable after {replay.liquidation_hours:g} h"
     else:
         when = "never liquidatable on this path"
     title = (f"{replay.episode.title}: {when}<br><sup>worst P&L {usd(replay.worst_pnl)} · "
              f"margin model {replay.model}</sup>")
-    fig = styled(fig, title, height=560)
+    fig = styled(fig, title, height=600, legend=LEGEND_BELOW, margin={"l": 70, "r": 70, "t": 80, "b": 130})
     fig.update_yaxes(title_text="Spot move (%)", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="ATM vol change (pts)", row=1, col=1, secondary_y=True, showgrid=False)
     fig.update_yaxes(title_text="USD", tickformat="$,.3~s", row=2, col=1, secondary_y=False)
@@ -204,7 +209,7 @@ def boundary_heatmap(rs: ReverseStress) -> go.Figure:
     elif rs.depeg_to_liquidate is not None:
         sub += " · even a total loss of the stable coin alone does not liquidate"
     return styled(fig, f"Liquidation boundary<br><sup>{sub}</sup>", xaxis_title=SPOT_SHOCK, yaxis_title=VOL_SHOCK,
-                  height=480)
+                  height=520, legend=LEGEND_BELOW, margin={"l": 70, "r": 30, "t": 80, "b": 120})
 
 
 def explain_waterfall(ex: MarginExplain, top: int = 10, title: str = "") -> go.Figure:
