@@ -40,7 +40,7 @@ def var_table(results: dict[str, VarResult], highlight: str | None = None) -> go
                           [usd(e) for *_, e, _ in rows], ["" if s != s else usd(s) for *_, s in rows]],
                "align": ["left", "right", "right", "right", "right"], "height": 26},
     ))
-    return styled(fig, f"VaR and expected shortfall, {horizon:g}-day horizon", height=max(220, 60 + 28 * len(rows)),
+    return styled(fig, f"VaR and expected shortfall, {horizon:g}-day horizon", height=max(220, 90 + 27 * len(rows)),
                   margin={"l": 10, "r": 10, "t": 50, "b": 10})
 
 
@@ -213,7 +213,8 @@ def boundary_heatmap(rs: ReverseStress) -> go.Figure:
 
 
 def explain_waterfall(ex: MarginExplain, top: int = 10, title: str = "") -> go.Figure:
-    """IM before → the ``top`` largest per-position changes (the rest summed) → IM after."""
+    """IM before → the ``top`` largest per-position changes (the rest summed) → IM after; the
+    axis is zoomed on the levels the bars reach so that small changes stay visible."""
     pos = ex.by_position
     shown = pos.iloc[:top]
     labels = list(shown["instrument"])
@@ -226,6 +227,10 @@ def explain_waterfall(ex: MarginExplain, top: int = 10, title: str = "") -> go.F
         measure=["absolute", *["relative"] * len(values), "total"],
         increasing={"marker": {"color": LOSS}}, decreasing={"marker": {"color": "#2166ac"}},
         totals={"marker": {"color": "#495057"}}, hovertemplate="%{x}: %{y:$,.0f}<extra></extra>"))
+    levels = ex.initial_before + np.concatenate([[0.0], np.cumsum(values)])
+    lo, hi = float(min(levels.min(), ex.initial_after)), float(max(levels.max(), ex.initial_after))
+    pad = 0.15 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+    fig.update_yaxes(range=[max(0.0, lo - pad), hi + pad])
     heading = title or f"Margin explain ({ex.model}): IM {usd(ex.initial_before)} → {usd(ex.initial_after)}"
     return styled(fig, f"{heading}<br><sup>change {usd(ex.change)} split by position (Euler shares)</sup>",
                   yaxis_title="Initial margin (USD)", showlegend=False)

@@ -1,6 +1,6 @@
 """Risk page: portfolio VaR / ES three ways with its drivers and a backtest; real crypto crashes
 replayed on the book with the liquidation moment; the spot × vol move that breaks the account;
-the margin change to a crash's worst point explained position by position (docs/var.md).
+the margin change to a crash's most stressed point explained position by position (docs/var.md).
 
 Per-user state beyond the shell's stores, in session ``dcc.Store`` on this page (JSON):
 
@@ -139,12 +139,16 @@ def _inputs_panel():
     )
 
 
+def episode_choices(eps: dict) -> list[dict]:
+    return [{"label": e.title, "value": k} for k, e in eps.items()]
+
+
 def _crash_panel():
     return panel(
         "Historical crashes on this book",
         html.Div([
             _control("Episode", dcc.Dropdown(id=ids.RISK_EPISODE, value=next(iter(LIBRARY)), clearable=False,
-                                             options=[], **KEEP)),
+                                             options=episode_choices(LIBRARY), **KEEP)),
             _control("Stable-coin collateral (USD face)", dcc.Input(id=ids.RISK_STABLE, type="number", value=0, min=0,
                                                                     debounce=True, className="input", **KEEP)),
             dcc.Upload(id=ids.RISK_EPISODE_UPLOAD, className="dropzone", accept=".csv,text/csv",
@@ -161,7 +165,7 @@ def _crash_panel():
                "plus mark-to-market (minus the stable coin's loss); MM and IM come from the margin model chosen on "
                "the Margin page. The dotted line marks the first moment equity falls under MM, and the message "
                "says what the liquidation plan would close then. The waterfall explains the IM change from now to "
-               "the episode's worst point, position by position.",
+               "the liquidation moment (or the episode's most stressed point), position by position.",
     )
 
 
@@ -355,7 +359,7 @@ def correlation_rows(names, matrix) -> tuple[list[dict], list[dict]]:
     columns = [{"field": "factor", "headerName": "", "pinned": "left", "minWidth": 110}] + [
         {"field": str(k), "headerName": n, "editable": {"function": f"params.data.row !== {k}"},
          "type": "rightAligned", "valueFormatter": {"function": "d3.format('.2f')(params.value)"},
-         "minWidth": 90} for k, n in enumerate(names)]
+         "minWidth": 70, "flex": 1} for k, n in enumerate(names)]
     rows = [{"row": i, "factor": n, **{str(k): float(matrix[i][k]) for k in range(len(names))}}
             for i, n in enumerate(names)]
     return columns, rows
@@ -440,7 +444,7 @@ def upload_episode(contents, filename, user):
 
 @callback(Output(ids.RISK_EPISODE, "options"), Input(ids.RISK_EPISODE_STORE, "data"))
 def episode_options(user):
-    return [{"label": e.title, "value": k} for k, e in episodes(user).items()]
+    return episode_choices(episodes(user))
 
 
 def sources_list(e) -> html.Div:
@@ -449,6 +453,16 @@ def sources_list(e) -> html.Div:
     missing = [html.Li(t) for t in e.not_found]
     return html.Div([html.P(e.summary), html.Ul(items),
                      *([html.P(html.Strong("Not found in a source:")), html.Ul(missing)] if missing else [])])
+
+
+def stressed_point(replay) -> int:
+    """Row of the replay the margin explain looks at: the liquidation moment, else the highest
+    margin ratio after the start (the last point when the ratio never rises)."""
+    p = replay.path
+    if replay.liquidation_hours is not None:
+        return int(p.index[p["liquidatable"]][0])
+    later = p.iloc[1:] if len(p) > 1 else p
+    return int(later["margin_ratio"].idxmax())
 
 
 def replay_view(book, market, account, user, key, stable):
@@ -466,9 +480,8 @@ def replay_view(book, market, account, user, key, stable):
         def run():
             r = replay_episode(book_obj, market_obj, e, account["collateral"], account["model"], params,
                                stable_collateral_usd=float(stable))
-            worst = r.path["equity"].idxmin()
             unds = book_obj.underlyings
-            row = r.path.loc[worst]
+            row = r.path.loc[stressed_point(r)]
             moved = shocked_market(market_obj, unds, [row[f"spot_{u}"] for u in unds], [row[f"vol_{u}"] for u in unds])
             ex = margin_explain(compute(book_obj, market_obj, account["model"], params),
                                 compute(book_obj, moved, account["model"], params))
@@ -483,7 +496,7 @@ def replay_view(book, market, account, user, key, stable):
         what = ", ".join(f"{q:+.4g} {i}" for i, q in closes.items()) if closes is not None else "nothing"
         notes.append(f"liquidation plan at {replay.liquidation_hours:g} h ends {p.status}: trades {what}; "
                      f"cost {usd(p.total_cost)}, equity after {usd(p.equity_after)}")
-    fig_ex = figures.explain_waterfall(ex, title=f"IM now → at the worst point ({worst_hours:g} h)")
+    fig_ex = figures.explain_waterfall(ex, title=f"IM now → at the most stressed point ({worst_hours:g} h)")
     return figures.replay_chart(replay), fig_ex, message(note=" · ".join(notes)), sources_list(e)
 
 

@@ -150,3 +150,14 @@ def test_replay_chart_without_liquidation():
     r = replay_episode(Book((), "empty"), demo_market(), flat, 1_000.0, "standard")
     fig = figures.replay_chart(r)
     assert "never liquidatable" in fig.layout.title.text and not fig.layout.shapes
+
+
+def test_stressed_point_is_the_liquidation_moment_else_the_highest_ratio(page):
+    from types import SimpleNamespace
+
+    import pandas as pd
+    path = pd.DataFrame({"hours": [0, 1, 2, 3], "margin_ratio": [0.9, 0.5, 0.7, 1.2],
+                         "liquidatable": [False, False, False, True]})
+    assert page.stressed_point(SimpleNamespace(path=path, liquidation_hours=3.0)) == 3
+    calm = path.assign(margin_ratio=[0.9, 0.5, 0.7, 0.6], liquidatable=False)
+    assert page.stressed_point(SimpleNamespace(path=calm, liquidation_hours=None)) == 2
