@@ -455,6 +455,24 @@ def sources_list(e) -> html.Div:
                      *([html.P(html.Strong("Not found in a source:")), html.Ul(missing)] if missing else [])])
 
 
+def explain_notes(ex) -> list[str]:
+    """The explain's component and scenario view in words: the biggest component changes and
+    the binding scenario per underlying now and then."""
+    notes = []
+    comp = ex.by_component.reindex(ex.by_component["change"].abs().sort_values(ascending=False).index)
+    moved = [f"{r.component} {usd(r.change)}" for r in comp.itertuples() if abs(r.change) >= 0.5][:3]
+    if moved:
+        notes.append("IM components: " + ", ".join(moved))
+    s = ex.by_scenario
+    if len(s):
+        for u, rows in s.groupby("underlying", sort=False):
+            now = rows.loc[rows["binding_before"], "scenario"].tolist()
+            then = rows.loc[rows["binding_after"], "scenario"].tolist()
+            if now != then:
+                notes.append(f"{u} binding scenario {', '.join(map(str, now)) or '—'} → {', '.join(map(str, then)) or '—'}")
+    return notes
+
+
 def stressed_point(replay) -> int:
     """Row of the replay the margin explain looks at: the liquidation moment, else the highest
     margin ratio after the start (the last point when the ratio never rises)."""
@@ -496,6 +514,7 @@ def replay_view(book, market, account, user, key, stable):
         what = ", ".join(f"{q:+.4g} {i}" for i, q in closes.items()) if closes is not None else "nothing"
         notes.append(f"liquidation plan at {replay.liquidation_hours:g} h ends {p.status}: trades {what}; "
                      f"cost {usd(p.total_cost)}, equity after {usd(p.equity_after)}")
+    notes += explain_notes(ex)
     fig_ex = figures.explain_waterfall(ex, title=f"IM now → at the most stressed point ({worst_hours:g} h)")
     return figures.replay_chart(replay), fig_ex, message(note=" · ".join(notes)), sources_list(e)
 

@@ -161,3 +161,17 @@ def test_stressed_point_is_the_liquidation_moment_else_the_highest_ratio(page):
     assert page.stressed_point(SimpleNamespace(path=path, liquidation_hours=3.0)) == 3
     calm = path.assign(margin_ratio=[0.9, 0.5, 0.7, 0.6], liquidatable=False)
     assert page.stressed_point(SimpleNamespace(path=calm, liquidation_hours=None)) == 2
+
+
+def test_explain_notes_name_the_moved_components_and_binding_scenarios(page, desk):
+    from engine.crashes import margin_explain
+    book, market, _, _ = desk
+    b, m = state.book_of(book), state.market_of(market)
+    ex = margin_explain(compute(b, m, "risk_based"), compute(b, m.with_spot_shock(-0.3), "risk_based"))
+    notes = " ".join(page.explain_notes(ex))
+    biggest = ex.by_component.loc[ex.by_component["change"].abs().idxmax(), "component"]
+    assert f"IM components: {biggest}" in notes
+    changed = ex.by_scenario.groupby("underlying").apply(
+        lambda r: r.loc[r["binding_before"], "scenario"].tolist() != r.loc[r["binding_after"], "scenario"].tolist())
+    for u in changed[changed].index:
+        assert f"{u} binding scenario" in notes
