@@ -41,12 +41,14 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq, minimize_scalar
 
+from .liquidation import liquidation_plan
 from .margin import MarginResult, ModelSpec, compute, model_spec
 from .margin.account import position_mtm
 from .margin.core import MarginBook, Universe, evaluate, margin_book
 from .market import VOL_FLOOR, Market, SmileCoefficients
 from .portfolio import Book
 from .scenarios import InstrumentArrays
+from .var import atm_vol
 
 MAX_EPISODE_POINTS = 2_000
 
@@ -107,7 +109,6 @@ class CrashEpisode:
             if key in self.vol_level:
                 if market is None:
                     raise ValueError(f"episode {self.key}: a documented vol level needs the market to set today's ATM")
-                from .var import atm_vol  # a level is relative to today's ATM vol of the book's own underlying
                 change = [(0.0, 0.0)] + [(h, lvl - atm_vol(market, u, tenor_days)) for h, lvl in self.vol_level[key]]
                 return _series(change, hours)
         return np.zeros(len(hours))
@@ -324,7 +325,6 @@ def replay_episode(book: Book, market: Market, episode: CrashEpisode, collateral
              for u in unds if episode.underlyings and u not in episode.underlyings]
     liq = None
     if plan and len(hit):
-        from .liquidation import liquidation_plan  # the plan engine is only needed when the account breaks
         k = hit[0]
         m = shocked_market(market, unds, spot[k], vol[k], skew[k])
         liq = liquidation_plan(book, m, acct.collateral - acct.stable_usd * (1.0 - stable[k]), model, acct.params)
