@@ -530,19 +530,30 @@ def render_replay(*args):
 # ----------------------------------------------------------------------------- reverse stress
 
 
+def reverse_stress_result(book: dict, market: dict, settings: dict, account: dict, corr: dict | None = None,
+                          history_store: dict | None = None, vol_source: str = "market", horizon: int = 1,
+                          stable: float = 0.0):
+    """``engine.crashes.reverse_stress`` of the stores (memoised): the VaR factors at ``horizon``
+    days, the account's collateral and margin model.  The Stress page can draw its boundary on
+    its heatmap with ``figures.risk.with_boundary(fig, reverse_stress_result(...))`` (the
+    boundary is instantaneous: today's time, whatever the heatmap's horizon)."""
+    def run():
+        a = state.analysis(book, market, settings)
+        f = factors_of(a, int(horizon), corr, vol_source, history_store)
+        return reverse_stress(state.book_of(book), state.market_of(market), account["collateral"], f,
+                              account["model"], model_params(account), stable_collateral_usd=float(stable),
+                              arrays=a.arrays)
+    return state.memoise("risk-reverse", [state.digest(book, market, settings), account, corr, history_store,
+                                          vol_source, horizon, stable], run)
+
+
 def boundary_view(book, market, settings, account, corr, history_store, vol_source, horizon, stable):
     """(figure, message) of the reverse stress under the VaR factor model at ``horizon``."""
     if horizon is None or not float(horizon).is_integer() or not 1 <= horizon <= 365 or stable is None or stable < 0:
         return no_update, message(["horizon and stable-coin collateral must be valid (see their controls)"])
     try:
-        def run():
-            a = state.analysis(book, market, settings)
-            f = factors_of(a, int(horizon), corr, vol_source, history_store)
-            return reverse_stress(state.book_of(book), state.market_of(market), account["collateral"], f,
-                                  account["model"], model_params(account), stable_collateral_usd=float(stable),
-                                  arrays=a.arrays)
-        rs = state.memoise("risk-reverse", [state.digest(book, market, settings), account, corr, history_store,
-                                            vol_source, horizon, stable], run)
+        rs = reverse_stress_result(book, market, settings, account, corr, history_store, vol_source, int(horizon),
+                                   float(stable))
     except (ValueError, HistoryError) as exc:
         return no_update, message([str(exc)])
     return figures.boundary_heatmap(rs), ""
