@@ -275,6 +275,8 @@ def var_view(book, market, settings, corr, history_store, method, confidence, ho
     notes = list(r.notes)
     if method in SAMPLE_METHODS:
         notes.append(f"{len(r.pnl):,} scenarios")
+    if distribution == "student_t" and method in ("delta_gamma", "historical", "filtered_historical"):
+        notes.append("the Student-t choice applies to delta-normal and Monte Carlo; this method does not use it")
     return (figures.var_table(results, method), figures.pnl_histogram(r, confidence),
             figures.component_bars(r, confidence), message(note=" · ".join(notes)))
 
