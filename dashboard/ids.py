@@ -178,6 +178,7 @@ PRESENT_TOGGLE = "present-toggle"
 DARK_TOGGLE = "dark-toggle"
 PNL_SCALE = "presenter-pnl-scale"
 PRESENTER_BAR = "presenter-bar"
+
 # Risk page.
 RISK_HISTORY_STORE = "risk-history-store"
 RISK_CORR_STORE = "risk-corr-store"
