@@ -5,14 +5,22 @@ replays where computed, and a methodology appendix; every page stamped (``dashbo
 from __future__ import annotations
 
 import logging
+import math
 import re
 
 import dash
+import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html
 
+from engine.crashes import load_library, replay_episode
+from engine.margin import MODELS
+from engine.var import var_summary
+
 from .. import account, ids, state
+from ..figures import risk as risk_figures
+from ..figures.style import usd
 from ..layout import message, panel, user_action
-from ..report import SECTIONS, ReportData, ReportError, build, context_of
+from ..report import SECTIONS, ExtraSection, ReportData, ReportError, build, context_of
 from .margin import side_by_side
 
 log = logging.getLogger(__name__)
@@ -54,13 +62,48 @@ def horizons(settings: dict, current):
     return [{"label": f"{d:g}", "value": d} for d in days], current if current in days else days[0]
 
 
-def report_data(book: dict, market: dict, settings: dict, acct: dict, horizon: float) -> ReportData:
-    """The engine results of the current state, from the same cache the pages use."""
+def _var_section(analysis) -> ExtraSection:
+    table = var_summary(analysis).table  # market-implied factors, 1 day, the parametric and Monte Carlo methods
+    shown = pd.DataFrame({"Method": table["method"].str.replace("_", " ").str.capitalize(),
+                          "Confidence": [f"{100 * c:g} %" for c in table["confidence"]],
+                          "Horizon (days)": [f"{h:g}" for h in table["horizon_days"]],
+                          "VaR (USD)": [usd(v) for v in table["var"]], "ES (USD)": [usd(v) for v in table["es"]]})
+    return ExtraSection("var", "Value at risk and expected shortfall (1 day)", shown,
+                        note="Risk factors: each underlying's spot return and ATM-vol change, vols implied by the "
+                             "market, the default correlation; Monte Carlo is 10,000 paths of full revaluation "
+                             "(seed 7). Methods and sources: docs/var.md.")
+
+
+def _crash_section(book: dict, market: dict, acct: dict) -> ExtraSection:
+    model = acct["model"]
+    replays = [replay_episode(state.book_of(book), state.market_of(market), episode, float(acct["collateral"]),
+                              model, account.model_params(acct, model), plan=False)
+               for episode in load_library().values()]
+    shown = pd.DataFrame([{
+        "Episode": r.episode.title, "Start": r.episode.start[:10], "Worst P&L (USD)": usd(r.worst_pnl),
+        "Peak margin ratio": "equity ≤ 0" if not math.isfinite(r.path["margin_ratio"].max())
+        else f"{100 * r.path['margin_ratio'].max():.1f} %",
+        "Liquidatable after": "never" if r.liquidation_hours is None else f"{r.liquidation_hours:g} h",
+    } for r in replays])
+    worst = min(replays, key=lambda r: r.worst_pnl)
+    return ExtraSection("crashes", "Historical crash library replayed on the book", shown,
+                        figures=(risk_figures.replay_chart(worst),),
+                        note=f"Each episode's spot and ATM-vol path applied to today's book under the "
+                             f"{MODELS[model].title} model; the chart is the episode that costs the book most.")
+
+
+def report_data(book: dict, market: dict, settings: dict, acct: dict, horizon: float,
+                sections=tuple(SECTIONS)) -> ReportData:
+    """The engine results of the current state, from the same cache the pages use (the VaR and
+    crash sections are computed only when chosen, and memoised like the pages' results)."""
     analysis = state.analysis(book, market, settings)
     health = account.health(book, market, acct)
-    model = acct["model"]
-    return ReportData(context_of(book, market, acct), analysis, float(horizon), side_by_side(account.margins(book, market, acct), health),
-                      health, model)
+    extras = ()
+    if "risk" in sections:
+        extras = state.memoise("report-risk", [book, market, settings, acct],
+                               lambda: (_var_section(analysis), _crash_section(book, market, acct)))
+    return ReportData(context_of(book, market, acct), analysis, float(horizon),
+                      side_by_side(account.margins(book, market, acct), health), health, acct["model"], extras)
 
 
 def _filename(book: dict, market: dict, ext: str) -> str:
@@ -73,7 +116,7 @@ def report_download(fmt: str, sections, horizon, book: dict, market: dict, setti
     if not sections:
         return dash.no_update, message(["choose at least one section"])
     try:
-        data = report_data(book, market, settings, acct, horizon if horizon is not None else 0.0)
+        data = report_data(book, market, settings, acct, horizon if horizon is not None else 0.0, sections)
         content = build(data, sections, fmt)
     except ReportError as exc:
         return dash.no_update, message([str(exc)])

@@ -20,7 +20,7 @@ def current(app_context):
     book, market, settings = state.default_stores()
     acct = account.default_account()
     page = sys.modules["dashboard.pages.report"]
-    return book, market, settings, acct, page.report_data(book, market, settings, acct, 0.0)
+    return book, market, settings, acct, page.report_data(book, market, settings, acct, 0.0, report.SECTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,17 @@ def page_texts(reader) -> list[str]:
     return [" ".join(p.extract_text().split()) for p in reader.pages]
 
 
-def test_pdf_has_a_cover_and_one_page_per_section(full_pdf):
+def section_starts(texts: list[str]) -> list[int]:
+    """Page index where each section's title first appears (a section may run over pages)."""
+    return [next(k for k, t in enumerate(texts) if k > 0 and " ".join(title.split()) in t)
+            for title in report.SECTIONS.values()]
+
+
+def test_pdf_has_a_cover_and_each_section_in_order(full_pdf):
     texts = page_texts(full_pdf)
-    assert len(texts) == 1 + len(report.SECTIONS)
     assert texts[0].count("Portfolio-margin risk report") == 1
-    for title, text in zip(report.SECTIONS.values(), texts[1:], strict=True):
-        assert " ".join(title.split()) in text
+    starts = section_starts(texts)
+    assert starts == sorted(starts) and starts[0] == 1 and len(set(starts)) == len(starts)
 
 
 def test_every_page_is_stamped_with_book_market_time_and_version(full_pdf, current):
@@ -51,15 +56,30 @@ def test_every_page_is_stamped_with_book_market_time_and_version(full_pdf, curre
 def test_pdf_shows_the_numbers_the_pages_show(full_pdf, current):
     data = current[-1]
     texts = page_texts(full_pdf)
-    margin = texts[1 + list(report.SECTIONS).index("margin")]
+    starts = dict(zip(report.SECTIONS, section_starts(texts), strict=True))
+    margin = texts[starts["margin"]]
     for row in data.margin_rows:  # every model's IM and MM as the Margin page formats them
         assert usd(row["initial"]) in margin and usd(row["maintenance"]) in margin
-    health = texts[1 + list(report.SECTIONS).index("health")]
+    health = texts[starts["health"]]
     assert usd(data.health.equity) in health and usd(data.health.maintenance) in health
-    stress = texts[1 + list(report.SECTIONS).index("stress")]
+    stress = texts[starts["stress"]]
     worst = data.analysis.stress_result.pnl[:, :, 0].min()  # the heatmap's worst cell at horizon 0
     assert f"worst cell {usd(worst)}" in stress
     assert usd(data.analysis.totals["value"]) in texts[0]
+
+
+def test_risk_section_shows_var_and_the_crash_library(full_pdf, current):
+    from engine.crashes import load_library
+    from engine.var import var_summary
+
+    texts = page_texts(full_pdf)
+    starts = dict(zip(report.SECTIONS, section_starts(texts), strict=True))
+    text = " ".join(texts[starts["risk"]:starts["methodology"]])
+    table = var_summary(current[-1].analysis).table
+    dn99 = table[(table.method == "delta_normal") & (table.confidence == 0.99)].iloc[0]
+    assert usd(dn99["var"]) in text and usd(dn99["es"]) in text
+    for episode in load_library().values():  # titles may wrap in their cells; start dates do not
+        assert episode.start[:10] in text
 
 
 def test_chosen_sections_only(current):
