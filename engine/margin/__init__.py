@@ -6,7 +6,7 @@
     summary(results) -> DataFrame: model, initial, maintenance, capital_efficiency
 
 Models (``MODELS``): ``standard`` (Deribit standard, per position), ``risk_based`` (scenario
-engine; presets deribit, derive, okx, paradex as data), ``span`` (CME SPAN), ``tims`` (OCC TIMS /
+engine; presets deribit, derive, okx, paradex as data), ``span`` (SPAN-style, CME method), ``tims`` (OCC TIMS /
 Rule 4210), ``greeks_based`` (SIMM-style).  Each module's docstring states its source, formula
 and parameters.  Capital efficiency = standard IM ÷ model IM.
 
@@ -16,17 +16,19 @@ use the same prepared models.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from ..account import Account, AccountError, CollateralValues, VenueFeeds, collateral_values, load_account
+from ..instruments import parse_instrument
 from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import greeks_based, risk_based, span, standard, tims
-from .core import Kernel, Universe, margin_book
+from .core import Kernel, MarginBook, Universe, margin_book
 from .result import MarginResult, build_result, scale_to_total
 
 
@@ -38,8 +40,10 @@ class ModelSpec:
     title: str
     params_type: type
     defaults: Callable[[str | None], object]
-    prepare: Callable[[Universe, object], Kernel]
+    prepare: Callable[..., Kernel]
     presets: tuple[str, ...] = ()
+    #: prepare takes the account context (collateral moving with spot, venue feeds, coin units)
+    venue_aware: bool = False
 
     def resolve(self, params=None):
         """``params`` (None: the defaults) checked for type and validated (ValueError)."""
@@ -68,8 +72,8 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               _no_presets("standard", standard.StandardParams), standard.prepare),
     ModelSpec("risk_based", "Risk-based portfolio margin", risk_based.RiskBasedParams,
               lambda preset: risk_based.load_preset(preset or "deribit"), risk_based.prepare,
-              risk_based.preset_names()),
-    ModelSpec("span", "CME SPAN", span.SpanParams, _no_presets("span", span.SpanParams), span.prepare),
+              risk_based.preset_names(), venue_aware=True),
+    ModelSpec("span", "SPAN-style (CME method)", span.SpanParams, _no_presets("span", span.SpanParams), span.prepare),
     ModelSpec("tims", "OCC TIMS / Rule 4210", tims.TimsParams, _no_presets("tims", tims.TimsParams), tims.prepare),
     ModelSpec("greeks_based", "Greeks-based (SIMM-style)", greeks_based.SimmParams,
               _no_presets("greeks_based", greeks_based.SimmParams), greeks_based.prepare),
@@ -112,29 +116,88 @@ def params_from_dict(model: str, data: dict):
     return spec.resolve(params)
 
 
+@dataclass(frozen=True)
+class AccountBook:
+    """A book with its account on one universe: the vectorised book, the account, the feeds,
+    the collateral values (cash units) and the risk-based context."""
+
+    mb: MarginBook
+    account: Account
+    feeds: VenueFeeds
+    collateral: CollateralValues
+    context: risk_based.MarginContext
+
+    def kernel(self, spec: ModelSpec, params, universe: Universe | None = None) -> Kernel:
+        uni = self.mb.universe if universe is None else universe
+        return spec.prepare(uni, params, self.context) if spec.venue_aware else spec.prepare(uni, params)
+
+    def charges(self, params) -> tuple[float, float]:
+        """(IM, MM) collateral charges in the result's currency."""
+        im, mm = risk_based.collateral_charges(self.account, self.collateral, params)
+        return im * self.context.usd_scale, mm * self.context.usd_scale
+
+
+def account_book(book: Book, market: Market, account=None, feeds: VenueFeeds | None = None,
+                 arrays: InstrumentArrays | None = None) -> AccountBook:
+    """Vectorise ``book`` with ``account`` (an :class:`~engine.account.Account`, its JSON dict, an
+    old store's USD number or None: no collateral).  An underlying that only collateral refers to
+    joins the universe (at zero quantity) so its risk-cancelling value has scenarios."""
+    account = Account() if account is None else load_account(account)
+    feeds = feeds or VenueFeeds()
+    extra = tuple(dict.fromkeys(
+        parse_instrument(c.underlying) for c in account.collateral
+        if c.underlying is not None and c.underlying in market.underlyings and c.underlying not in book.underlyings))
+    if account.is_coin_margined and account.denomination in market.underlyings \
+            and account.denomination not in book.underlyings:
+        extra += (parse_instrument(account.denomination),)
+    mb = margin_book(book, market, None if extra else arrays, extra_instruments=extra)
+    uni = mb.universe
+    for k, c in enumerate(account.collateral):
+        if c.price is None and c.underlying not in uni.arrays.underlyings:
+            raise AccountError(f"collateral[{k}].underlying: no market data for {c.underlying!r}")
+    values = collateral_values(account, uni.arrays.underlyings, uni.und_spot, feeds)
+    return AccountBook(mb, account, feeds, values, risk_based.margin_context(uni, account, feeds, values))
+
+
+def _result(spec: ModelSpec, params, ab: AccountBook) -> MarginResult:
+    r = build_result(spec.name, params, ab.kernel(spec, params), ab.mb)
+    scale = 1.0 if spec.venue_aware else ab.context.usd_scale
+    im_c, mm_c = ab.charges(params)
+    if scale != 1.0:
+        r = replace(r, initial=r.initial * scale, maintenance=r.maintenance * scale,
+                    components={k: v * scale for k, v in r.components.items()})
+    return replace(r, initial=r.initial + im_c, maintenance=r.maintenance + mm_c,
+                   details=dict(r.details, collateral_initial=im_c, collateral_maintenance=mm_c),
+                   currency=ab.account.denomination)
+
+
 def compute(book: Book, market: Market, model: str, params=None, *,
-            arrays: InstrumentArrays | None = None) -> MarginResult:
-    """Margin of ``book`` under ``model`` (docs/methodology.md §6).
+            arrays: InstrumentArrays | None = None, account=None, feeds: VenueFeeds | None = None) -> MarginResult:
+    """Margin of ``book`` under ``model`` (docs/methodology.md §6, docs/venues.md).
 
     ``params``: the model's params dataclass (None: published defaults); invalid values raise
     ValueError with a message for the user.  ``arrays``: an existing InstrumentArrays of the
-    book's instruments (e.g. ``Analysis.arrays``) to reuse.
+    book's instruments (e.g. ``Analysis.arrays``) to reuse.  ``account``: collateral and
+    denomination (:mod:`engine.account`; None: USD cash only, the requirement of the book
+    alone); its haircut charges are added to IM and MM (``details`` names them).  ``feeds``:
+    the venue's oracle values (:class:`~engine.account.VenueFeeds`).  Amounts are in
+    ``result.currency``.
     """
     spec = model_spec(model)
     params = spec.resolve(params)
-    mb = margin_book(book, market, arrays)
-    return build_result(model, params, spec.prepare(mb.universe, params), mb)
+    return _result(spec, params, account_book(book, market, account, feeds, arrays))
 
 
 def compute_all(book: Book, market: Market, models=None, params: dict | None = None, *,
-                arrays: InstrumentArrays | None = None) -> dict[str, MarginResult]:
+                arrays: InstrumentArrays | None = None, account=None,
+                feeds: VenueFeeds | None = None) -> dict[str, MarginResult]:
     """Every model (or ``models``) side by side on one vectorised book; ``params`` maps a model
     name to its params (missing: defaults)."""
     params = params or {}
     specs = [model_spec(m) for m in (models or MODELS)]
     resolved = [s.resolve(params.get(s.name)) for s in specs]
-    mb = margin_book(book, market, arrays)
-    return {s.name: build_result(s.name, p, s.prepare(mb.universe, p), mb) for s, p in zip(specs, resolved)}
+    ab = account_book(book, market, account, feeds, arrays)
+    return {s.name: _result(s, p, ab) for s, p in zip(specs, resolved, strict=True)}
 
 
 def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
@@ -149,5 +212,5 @@ def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "title", "initial", "maintenance", "capital_efficiency"])
 
 
-__all__ = ["MODELS", "MarginResult", "ModelSpec", "compute", "compute_all", "default_params", "model_spec",
+__all__ = ["MODELS", "AccountBook", "MarginResult", "ModelSpec", "account_book", "compute", "compute_all", "default_params", "model_spec",
            "params_from_dict", "params_to_dict", "scale_to_total", "summary"]

@@ -43,7 +43,8 @@ class MarginResult:
     worst weighted scenario.  ``by_position``: position, instrument, underlying, quantity,
     marginal, scaled, marginal_mm, scaled_mm (see the module docstring).  ``by_underlying``:
     each underlying's stand-alone requirement and components.  ``details``: figures shown
-    beside the requirement but not part of it (e.g. SPAN's net option value).
+    beside the requirement but not part of it (e.g. SPAN's net option value).  ``currency``: the
+    unit of every amount ("USD", or the coin of a coin-margined account).
     """
 
     model: str
@@ -56,6 +57,7 @@ class MarginResult:
     by_position: pd.DataFrame
     by_underlying: pd.DataFrame
     details: dict
+    currency: str = "USD"
 
 
 EULER_STEP = 1e-4

@@ -87,12 +87,13 @@ def test_delta_shock_above_liquidity_threshold():
 
 
 def test_derive_perp_contingency_added_outside_the_factor():
-    # 1 perp: worst weighted loss is ±18 % vol up (tails 0.1386 < 0.18) = 17,100.
+    # 1 perp: worst weighted loss is ±18 % vol up (tails 0.036 < 0.18) = 17,100; perp MM 1.5 %,
+    # IM adds 0.5 % on top (the venue's test parameter set).
     r = compute(Book((Position(P("BTC-PERPETUAL"), 1.0),)), demo_market(), "risk_based", load_preset("derive"))
     loss = 0.18 * S
     assert r.components["scenario_loss"] == pytest.approx(loss)
-    assert r.initial == pytest.approx(1.0 * loss + (0.03 + 0.01) * S)
-    assert r.maintenance == pytest.approx(0.8 * loss + 0.03 * S)
+    assert r.initial == pytest.approx(1.0 * loss + (0.015 + 0.005) * S)
+    assert r.maintenance == pytest.approx(0.8 * loss + 0.015 * S)
 
 
 def test_derive_naked_shorts_netted_per_strike():
@@ -132,7 +133,7 @@ def test_paradex_minimum_delta_charge():
 
 
 def test_okx_minimum_charge_tiers():
-    tiers = load_preset("okx").min_charge_tiers
+    tiers = load_preset("okx").minimum_charge.min_charge_tiers
     raw = np.array([0.0, 250_000.0, 250_001.0, 999_999.0, 3_500_000.0, 1e9])
     np.testing.assert_array_equal(tier_multiplier(raw, tiers), [1, 1, 2, 4, 10, 12])
 
@@ -144,11 +145,11 @@ def test_params_round_trip_and_bad_params_refused():
     with pytest.raises(ValueError, match="scenario list is empty"):
         replace(deribit, scenarios=()).validate()
     with pytest.raises(ValueError, match="im_factor"):
-        replace(deribit, im_factor=12.0).validate()
+        replace(deribit, margin=replace(deribit.margin, im_factor=12.0)).validate()
     with pytest.raises(ValueError, match="mm_factor must not exceed"):
-        replace(deribit, mm_factor=1.5).validate()
+        replace(deribit, margin=replace(deribit.margin, mm_factor=1.5)).validate()
     with pytest.raises(ValueError, match="range_up"):
-        replace(deribit, vol_shock=replace(deribit.vol_shock, range_up=-0.5)).validate()
+        replace(deribit, vol_shock=replace(deribit.vol_shock, vol_range_up=-0.5)).validate()
     with pytest.raises(ValueError, match="spot shock"):
         replace(deribit, scenarios=(Scenario(-1.2, "up"),)).validate()
     with pytest.raises(ValueError, match="unknown risk_based preset"):
@@ -156,7 +157,7 @@ def test_params_round_trip_and_bad_params_refused():
     with pytest.raises(ValueError, match="unknown key"):
         params_from_dict({"scenarios": [], "leverage": 3})
     with pytest.raises(ValueError, match="im_factor"):
-        compute(Book(), demo_market(), "risk_based", replace(deribit, im_factor=0.0))
+        compute(Book(), demo_market(), "risk_based", replace(deribit, margin=replace(deribit.margin, im_factor=0.0)))
     with pytest.raises(ValueError, match="RiskBasedParams"):
         compute(Book(), demo_market(), "risk_based", default_params("span"))
 
