@@ -121,7 +121,7 @@ def account_health(book: Book, market: Market, collateral, model: str = "risk_ba
         row = evaluate(kernel, mb.net)
         to_usd = 1.0 / ctx.usd_scale if spec.venue_aware else 1.0
         im_c, mm_c = risk_based.collateral_charges(account, values, params)
-        equity = account.cash + values.total + float(position_mtm(mb, uni.base).sum())
+        equity = account.cash + values.total + float(position_mtm(mb, marked_values(uni, ab.feeds, shock)).sum())
         return equity, float(row[0]) * to_usd + im_c, float(row[1]) * to_usd + mm_c
 
     equity, im, mm = state(0.0)
@@ -146,6 +146,23 @@ def account_health(book: Book, market: Market, collateral, model: str = "risk_ba
     return AccountHealth(model, account.cash + ab.collateral.total, equity, im, mm, ratio, equity - im,
                          bool(liquidatable), down, up, prices(down), prices(up), und_spot, search_range,
                          account.denomination, currency_spot)
+
+
+def marked_values(universe: Universe, feeds: VenueFeeds | None, shock: float = 0.0) -> np.ndarray:
+    """Instrument values per contract with perpetuals at the venue's perp mark (moved by
+    ``shock`` like spot) where the feeds give one."""
+    values = universe.base
+    marks = (feeds.perp_mark if feeds is not None else {})
+    arr = universe.arrays
+    perp = np.flatnonzero(arr.kind == PERPETUAL_CODE)
+    if not marks or not len(perp):
+        return values
+    values = values.copy()
+    for i in perp:
+        mark = marks.get(arr.underlyings[arr.und_index[i]])
+        if mark is not None:
+            values[i] = mark * (1.0 + shock) * arr.multiplier[i]
+    return values
 
 
 def _first_crossing(gap, end: float, steps: int) -> float | None:

@@ -17,6 +17,7 @@ import pytest
 from engine.account import SliceFeed, VenueFeeds, load_account
 from engine.instruments import parse_instrument
 from engine.margin import compute
+from engine.margin.account import account_health
 from engine.margin.risk_based import load_preset, params_from_dict
 from engine.market import SmileCoefficients, market_from_dict
 from engine.portfolio import Book, Position
@@ -88,6 +89,15 @@ def test_derive_case_to_the_cent(name):
         assert not any(expected["scenario_pnl"])
     else:
         np.testing.assert_allclose(frame["weighted_pnl"], expected["scenario_pnl"], rtol=0, atol=CENT)
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if c != "test_61_general_general_test_1"])
+def test_derive_case_equity_is_the_portfolio_mtm(name):
+    # One rate per case (test 61 has five expiries at five rates, which the market's single
+    # usd_rate cannot price): equity = cash + collateral + options + perp P&L at the perp mark.
+    book, market, arrays, account, feeds, params, expected = load_case(name)
+    h = account_health(book, market, account, "risk_based", params, arrays=arrays, feeds=feeds)
+    assert h.equity == pytest.approx(expected["portfolio_mtm"], abs=CENT)
 
 
 def test_twelve_cases_are_transcribed():
