@@ -9,7 +9,7 @@ in ``presets/`` (which parameter set each is: its ``source``/``notes``); this mo
 per-exchange branch.  Parameters are grouped under the venue structs (Derive's names):
 ``vol_shock``, ``margin``, ``static_discount``, ``basis_contingency``, ``other_contingency``,
 ``skew_shock``; Deribit/OKX/Paradex pieces under ``delta_shock``, ``roll_shock``,
-``minimum_charge``.  A zero parameter switches a piece off.
+``extended_table``, ``minimum_charge``.  A zero parameter switches a piece off.
 
 Each underlying u is margined separately.  Options are grouped by expiry e (V_e: the expiry's
 value, V_e⁰ at the snapshot).  Scenario s = (spot multiplier 1 + s, vol direction, weight w):
@@ -47,6 +47,10 @@ Requirements, per underlying (peg = max(0, peg_threshold − stable price)·peg_
 
 Collateral haircuts and the oracle contingency of collateral are account charges
 (:func:`collateral_charges`), added by :func:`engine.margin.compute`.
+
+Extended moves (Deribit's extended table; our definition, consistent with the published
+example): the scenario's edge e is the standard move on its side; its P&L is
+P&L(e) + w·(P&L(m) − P&L(e)·m/e) (USD), and a loss counts beyond extended_dampener only.
 
 Contingencies of the other venues:
 * delta shock (Deribit; our definition): max_delta_shock·max(|Δ$_u| − delta_total_liq_shock_threshold, 0).
@@ -101,10 +105,18 @@ class Scenario:
     spot: float
     vol: str = "none"
     weight: float = 1.0
+    #: extended scenario (Deribit's extended table): the standard scenario (same vol) at this
+    #: spot shock is the edge; P&L = P&L(edge) + weight·(P&L(spot) − P&L(edge)·spot/edge)
+    edge: float | None = None
 
     @property
     def label(self) -> str:
-        text = f"skew {self.vol}" if self.vol in ("linear", "abs") else f"spot {self.spot * 100:+g}% vol {self.vol}"
+        if self.vol in ("linear", "abs"):
+            text = f"skew {self.vol}"
+        elif self.edge is not None:
+            return f"extended {self.spot * 100:+g}% vol {self.vol} (edge {self.edge * 100:+g}%, ×{self.weight:.4g})"
+        else:
+            text = f"spot {self.spot * 100:+g}% vol {self.vol}"
         return text if self.weight == 1.0 else f"{text} ×{self.weight:.4g}"
 
 
@@ -251,6 +263,15 @@ class RollShock:
 
 
 @dataclass(frozen=True)
+class ExtendedTable:
+    """Deribit currency parameter extended_dampener (our definition: an extended move's loss
+    counts beyond this amount, USD)."""
+
+    extended_dampener: float = param(0.0, unit="USD", description="loss of an extended move that is not counted",
+                                     lo=0.0, hi=1e15)
+
+
+@dataclass(frozen=True)
 class MinimumCharge:
     """Paradex minimum delta requirement and OKX MR7.  ``min_charge_tiers``: (upper bound of the
     raw charge in USD, multiplier), ascending; beyond the last bound the last multiplier applies."""
@@ -279,6 +300,7 @@ class RiskBasedParams:
     skew_shock: SkewShock = field(default_factory=SkewShock)
     delta_shock: DeltaShock = field(default_factory=DeltaShock)
     roll_shock: RollShock = field(default_factory=RollShock)
+    extended_table: ExtendedTable = field(default_factory=ExtendedTable)
     minimum_charge: MinimumCharge = field(default_factory=MinimumCharge)
     settlement_window_minutes: float = param(0.0, unit="minutes",
                                              description="settlement TWAP window: the forward is fixed pro rata",
@@ -294,6 +316,11 @@ class RiskBasedParams:
                       f"scenario {k + 1} vol must be up, none, down, linear or abs (got {s.vol!r})")
             c.require(s.vol not in ("linear", "abs") or s.spot == 0.0,
                       f"scenario {k + 1}: a skew scenario ({s.vol}) takes spot shock 0")
+            if s.edge is not None:
+                c.require(s.edge != 0.0 and s.spot / s.edge > 1.0,
+                          f"scenario {k + 1}: an extended move must lie beyond its edge, on the same side")
+                c.require(any(t.edge is None and t.spot == s.edge and t.vol == s.vol for t in self.scenarios),
+                          f"scenario {k + 1}: no standard scenario at its edge {s.edge:g} with vol {s.vol}")
         check_ranges(self, c)
         c.require(self.margin.mm_factor <= self.margin.im_factor, "mm_factor must not exceed im_factor (IM ≥ MM)")
         tiers = self.minimum_charge.min_charge_tiers
@@ -314,7 +341,8 @@ class RiskBasedParams:
 
 GROUPS = {"vol_shock": VolShock, "margin": Margin, "static_discount": StaticDiscount,
           "basis_contingency": BasisContingency, "other_contingency": OtherContingency, "skew_shock": SkewShock,
-          "delta_shock": DeltaShock, "roll_shock": RollShock, "minimum_charge": MinimumCharge}
+          "delta_shock": DeltaShock, "roll_shock": RollShock, "extended_table": ExtendedTable,
+          "minimum_charge": MinimumCharge}
 
 #: The flat form of earlier versions: old key -> (group, field).
 OLD_KEYS = {
@@ -345,16 +373,21 @@ def _scenario(k: int, s: dict) -> Scenario:
     for key, default in (("spot", None), ("weight", 1.0)):
         raw = s.get(key, default)
         try:
-            values[key] = float(raw)
+            values[key] = float(raw)  # type: ignore[arg-type]  # None is refused below
         except (TypeError, ValueError):
             raise ValueError(f"scenario {k} {key}: {raw!r} is not a number") from None
-    return Scenario(values["spot"], s.get("vol", "none"), values["weight"])
+    edge = s.get("edge")
+    try:
+        edge = None if edge is None else float(edge)
+    except (TypeError, ValueError):
+        raise ValueError(f"scenario {k} edge: {edge!r} is not a number") from None
+    return Scenario(values["spot"], s.get("vol", "none"), values["weight"], edge)
 
 
 def _scenarios_from_spec(spec) -> tuple[Scenario, ...]:
     """Explicit list of {spot, vol, weight}, or the compact preset form: a ``grid`` (spot × vol),
-    ``extra`` scenarios, ``tails`` (vol, weight = weight_numerator/|spot|), then ``after`` and
-    ``skew`` scenarios."""
+    ``extra`` scenarios, ``tails`` (vol, weight = weight_numerator/|spot|), ``extended`` moves
+    (vol, edge ±, weight = weight_numerator/|spot|), then ``after`` and ``skew`` scenarios."""
     if isinstance(spec, (list, tuple)):
         return tuple(_scenario(k, s) for k, s in enumerate(spec, start=1))
     out = []
@@ -366,6 +399,10 @@ def _scenarios_from_spec(spec) -> tuple[Scenario, ...]:
     if tails:
         out += [Scenario(float(s), tails.get("vol", "up"), float(tails["weight_numerator"]) / abs(float(s)))
                 for s in tails["spot"]]
+    ext = spec.get("extended")
+    if ext:
+        out += [Scenario(float(s), ext.get("vol", "up"), float(ext["weight_numerator"]) / abs(float(s)),
+                         math.copysign(float(ext["edge"]), float(s))) for s in ext["spot"]]
     for key in ("after", "skew"):
         out += [_scenario(k, s) for k, s in enumerate(spec.get(key, []), start=len(out) + 1)]
     return tuple(out)
@@ -589,7 +626,8 @@ class RiskBasedKernel(Kernel):
         n, n_s, E = universe.n_instruments, len(p.scenarios), universe.n_buckets
         self.spots = np.array([s.spot for s in p.scenarios])
         self.direction = np.array([VOL_DIRECTIONS[s.vol] for s in p.scenarios])
-        self.weights = np.array([s.weight for s in p.scenarios])
+        extended = np.array([s.edge is not None for s in p.scenarios], dtype=bool)
+        self.weights = np.where(extended, 1.0, [s.weight for s in p.scenarios])
         self.labels = [s.label for s in p.scenarios]
         coin = np.zeros(universe.n_underlyings, dtype=bool) if ctx.coin is None else ctx.coin
         inst_coin = coin[arr.und_index]
@@ -612,15 +650,27 @@ class RiskBasedKernel(Kernel):
                              f"got {np.shape(instrument_pnl)}")
         else:
             Vs = V0 + np.asarray(instrument_pnl, dtype=float)[o].T
+        # Linear instruments: P&L at their reference price (perps: the perp mark).
+        pnl_lin = (ref * arr.multiplier)[lin] * self.spots[:, None]
+        if instrument_pnl is not None:
+            pnl_lin = np.asarray(instrument_pnl, dtype=float)[lin].T
+        # Extended moves count the edge's P&L plus weight × what lies beyond its linear
+        # extrapolation (USD); a coin-measured result converts at the edge's prices.
         smult = 1.0 + self.spots[:, None]
+        ext = np.flatnonzero(extended)
+        if len(ext):
+            edge = np.array([self._edge_row(int(k)) for k in ext])
+            ratio = (self.spots[ext] / self.spots[edge])[:, None]
+            w = np.array([p.scenarios[k].weight for k in ext])[:, None]
+            Vs = Vs.copy()
+            Vs[ext] = Vs[edge] + w * ((Vs[ext] - V0) - (Vs[edge] - V0) * ratio)
+            pnl_lin[ext] = pnl_lin[edge] + w * (pnl_lin[ext] - pnl_lin[edge] * ratio)
+            smult[ext] = smult[edge]
         c_o = inst_coin[o]
         V0_m = np.where(c_o, V0 / np.where(c_o, opt.F, 1.0), V0)
         dV = np.where(c_o, Vs / np.where(c_o, opt.forward(smult), 1.0), Vs) - V0_m
-        # Linear instruments: P&L at their reference price (perps: the perp mark); coin: ÷ P·(1+s).
-        pnl_lin = (ref * arr.multiplier)[lin] * self.spots[:, None]
+        # Coin-measured underlyings: an inverse contract's P&L, ÷ P·(1 + s).
         pnl_lin = np.where(inst_coin[lin], pnl_lin / (ref[lin] * smult), pnl_lin)
-        if instrument_pnl is not None:
-            pnl_lin = np.asarray(instrument_pnl, dtype=float)[lin].T
         self.instrument_pnl = np.zeros((n, n_s))
         self.instrument_pnl[o] = dV.T
         self.instrument_pnl[lin] = pnl_lin.T
@@ -686,8 +736,19 @@ class RiskBasedKernel(Kernel):
         stable = ctx.feeds.stable_price
         self.peg = (oc.peg_loss_threshold - stable) * oc.peg_loss_factor if stable < oc.peg_loss_threshold else 0.0
         self.out_scale = np.where(coin, 1.0, ctx.usd_scale)
+        self.extended = extended
+        # Risk-cancelling collateral is linear: an extended move counts its edge's move.
+        self.rc_spots = self.spots.copy()
+        self.rc_spots[ext] = self.spots[[self._edge_row(int(k)) for k in ext]]
+        self.dampener = np.where(coin, p.extended_table.extended_dampener / universe.und_spot,
+                                 p.extended_table.extended_dampener)
         self.threshold = np.where(coin, p.delta_shock.delta_total_liq_shock_threshold / universe.und_spot,
                                   p.delta_shock.delta_total_liq_shock_threshold)
+
+    def _edge_row(self, k: int) -> int:
+        s = self.params.scenarios[k]
+        return next(j for j, t in enumerate(self.params.scenarios)
+                    if t.edge is None and t.spot == s.edge and t.vol == s.vol)
 
     @staticmethod
     def _confidences(universe: Universe, feeds: VenueFeeds) -> tuple[np.ndarray, np.ndarray]:
@@ -727,8 +788,13 @@ class RiskBasedKernel(Kernel):
         x = dV + (factor - 1.0) * Vs
         skew = np.isin(self.direction, SKEW)
         x[:, skew, :] = -np.abs(x[:, skew, :])
-        other = lin[:, self.sl_other] + self.rc[und][:, None] * self.spots[None, :]
-        return (x.sum(axis=2) + other) * self.weights
+        other = lin[:, self.sl_other] + self.rc[und][:, None] * self.rc_spots[None, :]
+        pnl = (x.sum(axis=2) + other) * self.weights
+        if self.extended.any():
+            damp = self.dampener[und][:, None]
+            ext = pnl[:, self.extended]
+            pnl[:, self.extended] = np.where(ext < 0.0, np.minimum(ext + damp, 0.0), ext)
+        return pnl
 
     def per_underlying(self, lin, grp, und):
         p = self.params

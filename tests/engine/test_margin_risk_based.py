@@ -49,10 +49,15 @@ def test_short_call_deribit_by_hand():
     m = (30.0 / days) ** 0.13                           # T > 30 days: long-term power
     up = max(0.5, sigma * (1 + 0.5 * m))                # min_vol_up 0.5
     down = sigma * max(0.0, 1 - 0.25 * m)
-    states = [(s, v, 1.0) for s in DERIBIT_SPOTS for v in (up, sigma, down)]
-    states += [(s, up, 0.16 / abs(s)) for s in TAILS]
-    # one short contract: P&L = −(V(shocked) − V0), weighted
-    pnl = [-w * (float(black76_price(F0 * (1 + s), K, T, v, 0.0, True)) - V0) for s, v, w in states]
+    def short(s, v):  # one short contract: P&L = −(V(shocked) − V0)
+        return -(float(black76_price(F0 * (1 + s), K, T, v, 0.0, True)) - V0)
+
+    pnl = [short(s, v) for s in DERIBIT_SPOTS for v in (up, sigma, down)]
+    # extended moves: edge P&L (±16 %, vol up) + 0.16/|m| of what lies beyond its linear extrapolation
+    for m in TAILS:
+        e = math.copysign(0.16, m)
+        ext = short(e, up) + 0.16 / abs(m) * (short(m, up) - short(e, up) * m / e)
+        pnl.append(min(ext + 100_000.0, 0.0) if ext < 0 else ext)  # extended_dampener 100,000 USD
     loss = max(0.0, -min(pnl))
     # roll shock: |forward delta|·S·max(0.01, 0.075·T) = N(d1)·95,000·0.01 (0.075·31/365 < 0.01)
     d1 = (math.log(F0 / K) + 0.5 * sigma * sigma * T) / (sigma * math.sqrt(T))
@@ -82,7 +87,7 @@ def test_delta_shock_above_liquidity_threshold():
     # 300 BTC perp = $28.5M of delta; threshold $20M → 0.1 × 8.5M = 850,000.
     r = compute(Book((Position(P("BTC-PERPETUAL"), 300.0),)), demo_market(), "risk_based")
     assert r.components["delta_shock"] == pytest.approx(0.1 * (300 * S - 20e6))
-    # linear: worst is ±16 % (the tails weigh 0.16/|move|, so they tie) → 0.16·28.5M
+    # linear: worst is ±16 % (an extended move of a linear book is its edge's P&L) → 0.16·28.5M
     assert r.components["scenario_loss"] == pytest.approx(0.16 * 300 * S)
 
 

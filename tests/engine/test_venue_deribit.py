@@ -2,14 +2,14 @@
 
 The fixture transcribes the example response of Deribit's API documentation (source in the
 file): a BTC-margined (inverse) book of a perpetual and the 28JUN24 future.  Reproduced: each
-instrument's standard risk vector (9 price moves × 3 vol scenarios, in BTC), the aggregated
-vector (gains capped at max_offsetable_pnl = 0), the worst case, the roll shock, the delta shock,
-the risk-matrix margin and MM = 0.8 × it.  Not reproduced: the extended table's values — Deribit
-does not publish its dampener formula (the example's extended entries equal the ±16 % edge
-values), so the test margins on the standard table; MMP and open-order margins are not modelled.
+instrument's risk vectors, standard (9 price moves × 3 vol scenarios) and extended (8 moves,
+vol up), in BTC; the aggregated vectors (gains capped at max_offsetable_pnl = 0, the extended
+losses dampened); the worst case, the roll shock, the delta shock, the risk-matrix margin and
+MM = 0.8 × it.  The extended-table and dampener formulas are our definitions (Deribit publishes
+none; docs/venues.md): this example is what they are checked against.  MMP and open-order
+margins are not modelled.
 """
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,12 +36,10 @@ def example():
         "BTC": {"spot": S, "carry": carry, "smile": [{"expiry": "2024-06-28", "atm_vol": 0.5}]}}})
     book = Book(tuple(Position(parse_instrument(n), q) for n, q in EXAMPLE["position"].items()))
     feeds = VenueFeeds(perp_mark={"BTC": EXAMPLE["ticker"]["BTC-PERPETUAL"]})
-    params = load_preset("deribit")
-    standard = replace(params, scenarios=tuple(s for s in params.scenarios if abs(s.spot) <= 0.16))
-    return book, market, feeds, standard
+    return book, market, feeds, load_preset("deribit")
 
 
-def test_standard_risk_vectors_per_instrument_in_btc():
+def test_risk_vectors_per_instrument_in_btc():
     book, market, feeds, params = example()
     ab = account_book(book, market, Account(denomination="BTC"), feeds)
     kernel = ab.kernel(MODELS["risk_based"], params)
@@ -50,7 +48,9 @@ def test_standard_risk_vectors_per_instrument_in_btc():
         i = names.index(name)
         vector = kernel.instrument_pnl[i] * EXAMPLE["position"][name]
         # 27 entries: each price move under vol up / unchanged / down (equal for linear contracts)
-        np.testing.assert_allclose(vector, np.repeat(expected, 3), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(vector[:27], np.repeat(expected, 3), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(vector[27:], EXAMPLE["initial_risk_vectors_extended"][name], rtol=1e-12,
+                                   atol=1e-15)
 
 
 def test_aggregated_vector_worst_case_roll_shock_and_margins():
@@ -58,7 +58,8 @@ def test_aggregated_vector_worst_case_roll_shock_and_margins():
     r = compute(book, market, "risk_based", params, account=Account(denomination="BTC"), feeds=feeds)
     assert r.currency == "BTC"
     aggregated = np.minimum(r.scenario_pnl["weighted_pnl"].to_numpy(), 0.0)  # max_offsetable_pnl 0
-    np.testing.assert_allclose(aggregated, np.repeat(EXAMPLE["aggregated_standard"], 3), rtol=1e-12, atol=1e-15)
+    expected = np.concatenate([np.repeat(EXAMPLE["aggregated_standard"], 3), EXAMPLE["aggregated_extended"]])
+    np.testing.assert_allclose(aggregated, expected, rtol=1e-12, atol=1e-15)
     assert r.components["scenario_loss"] == pytest.approx(EXAMPLE["worst_case"], rel=1e-12)
     assert r.components["roll_shock"] == pytest.approx(EXAMPLE["roll_shock"], rel=1e-9)
     assert r.components["delta_shock"] == EXAMPLE["delta_shock"]
