@@ -560,25 +560,33 @@ class OptionInputs:
         return black76_price(self.forward(spot_mult), self.K, self.T, sigma, self.rate, self.is_call) * self.mult
 
 
+def _slice_feeds(universe: Universe, feeds: VenueFeeds) -> tuple[np.ndarray, np.ndarray]:
+    """Per option (option order): the expiry's rate (the market's where the feeds give none)
+    and the minimum of its forward, rate and vol confidences."""
+    arr = universe.arrays
+    o = arr.option_index
+    rate, conf = np.full(len(o), float(arr.rate)), np.ones(len(o))
+    if feeds.slices and len(o):
+        keys = [(arr.underlyings[u], arr.instruments[i].expiry_date) for u, i in zip(arr.und_index[o], o, strict=True)]
+        for key in set(keys) & set(feeds.slices):
+            rows = np.array([k == key for k in keys])
+            feed = feeds.slices[key]
+            conf[rows] = feed.confidence
+            if feed.rate is not None:
+                rate[rows] = feed.rate
+    return rate, conf
+
+
 def option_inputs(universe: Universe, feeds: VenueFeeds, window_minutes: float) -> OptionInputs:
     arr = universe.arrays
     o = arr.option_index
     T = np.maximum(arr.T[o], 0.0)
-    unds = np.asarray(arr.underlyings, dtype=object)[arr.und_index[o]]
-    slices = [feeds.slice(u, arr.instruments[i].expiry_date) for u, i in zip(unds, o, strict=True)]
-    rate = np.array([arr.rate if s.rate is None else s.rate for s in slices], dtype=float)
+    rate, _ = _slice_feeds(universe, feeds)
     window = window_minutes * 60.0
     seconds = T * SECONDS_PER_YEAR
     fixed = np.clip(1.0 - seconds / window, 0.0, 1.0) if window > 0 else np.zeros(len(o))
     return OptionInputs(arr.forward()[o], arr.strike[o], T, universe.vol[o], rate, arr.is_call[o],
                         arr.multiplier[o], fixed)
-
-
-def _slice_confidence(universe: Universe, feeds: VenueFeeds) -> np.ndarray:
-    arr = universe.arrays
-    o = arr.option_index
-    unds = np.asarray(arr.underlyings, dtype=object)[arr.und_index[o]]
-    return np.array([feeds.slice(u, arr.instruments[i].expiry_date).confidence for u, i in zip(unds, o, strict=True)])
 
 
 def scenario_option_values(opt: OptionInputs, params: RiskBasedParams) -> np.ndarray:
@@ -588,12 +596,14 @@ def scenario_option_values(opt: OptionInputs, params: RiskBasedParams) -> np.nda
     sigma = np.empty((len(spots), len(opt.F)))
     for d in (-1, 0, 1):
         rows = direction == d
-        sigma[rows] = params.vol_shock.shocked(opt.sigma, opt.T, d)
-    sqrt_T = np.sqrt(opt.T)
-    with np.errstate(divide="ignore"):
-        k = np.log(opt.K / opt.forward(1.0))
+        if rows.any():
+            sigma[rows] = params.vol_shock.shocked(opt.sigma, opt.T, d)
     for d in SKEW:
-        sigma[direction == d] = opt.sigma * params.skew_shock.multiplier(k, sqrt_T, d == 3)
+        rows = direction == d
+        if rows.any():
+            with np.errstate(divide="ignore"):
+                k = np.log(opt.K / opt.forward(1.0))
+            sigma[rows] = opt.sigma * params.skew_shock.multiplier(k, np.sqrt(opt.T), d == 3)
     return opt.values(spots, sigma)
 
 
@@ -675,12 +685,22 @@ class RiskBasedKernel(Kernel):
         self.instrument_pnl[o] = dV.T
         self.instrument_pnl[lin] = pnl_lin.T
         bucket = universe.bucket
-        val = np.zeros((n, n_s, E))
-        val[o, :, bucket[o]] = dV.T
-        base = np.zeros((n, E))
-        base[o, bucket[o]] = V0_m
-        other = np.zeros((n, n_s))
-        other[lin] = pnl_lin.T
+        # Per-expiry columns only when a per-expiry nonlinearity needs them (static discount,
+        # skew scenarios); otherwise the options' P&L per scenario suffices.
+        sd = p.static_discount
+        self.per_expiry = bool(np.isin(self.direction, SKEW).any()) or sd != StaticDiscount()
+        E_cols = E if self.per_expiry else 1
+        val = np.zeros((n, n_s, E_cols))
+        val[o, :, bucket[o] if self.per_expiry else 0] = dV.T
+        base = np.zeros((n, E_cols if self.per_expiry else 0))
+        if self.per_expiry:
+            base[o, bucket[o]] = V0_m
+        # Linear instruments' P&L: its own block beside per-expiry option values, else summed in.
+        other = np.zeros((n, n_s if self.per_expiry else 0))
+        if self.per_expiry:
+            other[lin] = pnl_lin.T
+        else:
+            val[lin, :, 0] = pnl_lin.T
         # Basis scenarios (vol unchanged): options repriced, dated futures along their forward.
         bc = p.basis_contingency
         fwd = np.zeros((n, 2))
@@ -696,15 +716,16 @@ class RiskBasedKernel(Kernel):
         not_spot = arr.kind != SPOT_CODE
         delta_usd = universe.spot_delta * S * per_usd
         self.n_s, self.E = n_s, E
-        self.sl_val = slice(0, n_s * E)
-        self.sl_base = slice(self.sl_val.stop, self.sl_val.stop + E)
-        self.sl_other = slice(self.sl_base.stop, self.sl_base.stop + n_s)
+        self.E_cols = E_cols
+        self.sl_val = slice(0, n_s * E_cols)
+        self.sl_base = slice(self.sl_val.stop, self.sl_val.stop + base.shape[1])
+        self.sl_other = slice(self.sl_base.stop, self.sl_base.stop + other.shape[1])
         self.col_delta = self.sl_other.stop
         self.sl_roll = slice(self.col_delta + 1, self.col_delta + 1 + E)
         self.sl_fwd_up = slice(self.sl_roll.stop, self.sl_roll.stop + E)
         self.sl_fwd_down = slice(self.sl_fwd_up.stop, self.sl_fwd_up.stop + E)
         linear = np.hstack([
-            val.reshape(n, n_s * E), base, other, delta_usd[:, None],
+            val.reshape(n, n_s * E_cols), base, other, delta_usd[:, None],
             universe.by_bucket(universe.fwd_delta * S * per_usd, not_spot),
             universe.by_bucket(fwd[:, 0], dated), universe.by_bucket(fwd[:, 1], dated),
         ])
@@ -718,10 +739,8 @@ class RiskBasedKernel(Kernel):
                                      p.minimum_charge.min_charge_rate * notional),
             GroupTerm.per_instrument(universe, perp, notional, notional),
             _naked_short_term(universe, per_usd) if len(o) else GroupTerm.per_instrument(universe, False, 0.0, 0.0),
-            GroupTerm.per_instrument(universe, universe.is_option, oracle_rate(conf[0], oc) * notional,
-                                     oracle_rate(conf[0], oc) * notional),
-            GroupTerm.per_instrument(universe, universe.is_option, oracle_rate(conf[1], oc) * notional,
-                                     oracle_rate(conf[1], oc) * notional),
+            *(GroupTerm.per_instrument(universe, universe.is_option & (rate > 0), rate * notional, rate * notional)
+              for rate in (oracle_rate(conf[0], oc), oracle_rate(conf[1], oc))),
         )
         super().__init__(universe, linear, groups)
         T_e = universe.bucket_T
@@ -758,11 +777,9 @@ class RiskBasedKernel(Kernel):
         without, with_perp = np.ones(n), np.ones(n)
         o = arr.option_index
         if len(o):
-            unds = [arr.underlyings[k] for k in arr.und_index[o]]
-            spot = np.array([feeds.spot_conf(u) for u in unds])
-            perp = np.array([feeds.perp_conf(u) for u in unds])
-            slice_c = _slice_confidence(universe, feeds)
-            without[o] = np.minimum(spot, slice_c)
+            spot = np.array([feeds.spot_conf(u) for u in arr.underlyings])[arr.und_index[o]]
+            perp = np.array([feeds.perp_conf(u) for u in arr.underlyings])[arr.und_index[o]]
+            without[o] = np.minimum(spot, _slice_feeds(universe, feeds)[1])
             with_perp[o] = np.minimum(without[o], perp)
         return without, with_perp
 
@@ -780,16 +797,19 @@ class RiskBasedKernel(Kernel):
     def scenario_pnl(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
         """(n, S) weighted scenario P&L of n underlying-portfolios."""
         n = len(lin)
-        dV = lin[:, self.sl_val].reshape(n, self.n_s, self.E)
-        V0 = lin[:, self.sl_base][:, None, :]
-        Vs = V0 + dV
-        disc = self.discount[und]
-        factor = np.where(Vs >= 0.0, disc[:, None, :, 0], disc[:, None, :, 1])
-        x = dV + (factor - 1.0) * Vs
-        skew = np.isin(self.direction, SKEW)
-        x[:, skew, :] = -np.abs(x[:, skew, :])
-        other = lin[:, self.sl_other] + self.rc[und][:, None] * self.rc_spots[None, :]
-        pnl = (x.sum(axis=2) + other) * self.weights
+        other = self.rc[und][:, None] * self.rc_spots[None, :]
+        if self.per_expiry:
+            other = other + lin[:, self.sl_other]
+            dV = lin[:, self.sl_val].reshape(n, self.n_s, self.E)
+            Vs = lin[:, self.sl_base][:, None, :] + dV
+            disc = self.discount[und]
+            factor = np.where(Vs >= 0.0, disc[:, None, :, 0], disc[:, None, :, 1])
+            x = dV + (factor - 1.0) * Vs
+            skew = np.isin(self.direction, SKEW)
+            x[:, skew, :] = -np.abs(x[:, skew, :])
+            pnl = (x.sum(axis=2) + other) * self.weights
+        else:
+            pnl = (lin[:, self.sl_val] + other) * self.weights
         if self.extended.any():
             damp = self.dampener[und][:, None]
             ext = pnl[:, self.extended]
