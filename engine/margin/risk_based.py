@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 
 import numpy as np
@@ -105,8 +105,8 @@ class Scenario:
     spot: float
     vol: str = "none"
     weight: float = 1.0
-    #: extended scenario (Deribit's extended table): the standard scenario (same vol) at this
-    #: spot shock is the edge; P&L = P&L(edge) + weight·(P&L(spot) − P&L(edge)·spot/edge)
+    #: extended scenario (Deribit's extended table): ``edge`` is the spot shock of the table's
+    #: edge on its side; P&L = P&L(edge) + weight·(P&L(spot) − P&L(edge)·spot/edge), same vol
     edge: float | None = None
 
     @property
@@ -306,6 +306,16 @@ class RiskBasedParams:
                                              description="settlement TWAP window: the forward is fixed pro rata",
                                              lo=0.0, hi=1440.0)
 
+    @property
+    def im_factor(self) -> float:
+        """``margin.im_factor`` (the name of earlier versions)."""
+        return self.margin.im_factor
+
+    @property
+    def mm_factor(self) -> float:
+        """``margin.mm_factor`` (the name of earlier versions)."""
+        return self.margin.mm_factor
+
     def validate(self) -> None:
         c = ParamCheck(f"risk_based ({self.preset})")
         c.require(len(self.scenarios) > 0, "the scenario list is empty: at least one scenario is needed")
@@ -317,10 +327,8 @@ class RiskBasedParams:
             c.require(s.vol not in ("linear", "abs") or s.spot == 0.0,
                       f"scenario {k + 1}: a skew scenario ({s.vol}) takes spot shock 0")
             if s.edge is not None:
-                c.require(s.edge != 0.0 and s.spot / s.edge > 1.0,
+                c.require(s.vol in ("up", "none", "down") and s.edge != 0.0 and s.spot / s.edge > 1.0,
                           f"scenario {k + 1}: an extended move must lie beyond its edge, on the same side")
-                c.require(any(t.edge is None and t.spot == s.edge and t.vol == s.vol for t in self.scenarios),
-                          f"scenario {k + 1}: no standard scenario at its edge {s.edge:g} with vol {s.vol}")
         check_ranges(self, c)
         c.require(self.margin.mm_factor <= self.margin.im_factor, "mm_factor must not exceed im_factor (IM ≥ MM)")
         tiers = self.minimum_charge.min_charge_tiers
@@ -668,14 +676,18 @@ class RiskBasedKernel(Kernel):
         # extrapolation (USD); a coin-measured result converts at the edge's prices.
         smult = 1.0 + self.spots[:, None]
         ext = np.flatnonzero(extended)
+        edge_spots = self.spots.copy()
         if len(ext):
-            edge = np.array([self._edge_row(int(k)) for k in ext])
-            ratio = (self.spots[ext] / self.spots[edge])[:, None]
+            edges = [Scenario(float(p.scenarios[k].edge or 0.0), p.scenarios[k].vol) for k in ext]
+            edge_spots[ext] = [e.spot for e in edges]
+            V_edge = scenario_option_values(opt, replace(p, scenarios=tuple(edges)))
+            lin_edge = (ref * arr.multiplier)[lin] * edge_spots[ext][:, None]
+            ratio = (self.spots[ext] / edge_spots[ext])[:, None]
             w = np.array([p.scenarios[k].weight for k in ext])[:, None]
             Vs = Vs.copy()
-            Vs[ext] = Vs[edge] + w * ((Vs[ext] - V0) - (Vs[edge] - V0) * ratio)
-            pnl_lin[ext] = pnl_lin[edge] + w * (pnl_lin[ext] - pnl_lin[edge] * ratio)
-            smult[ext] = smult[edge]
+            Vs[ext] = V_edge + w * ((Vs[ext] - V0) - (V_edge - V0) * ratio)
+            pnl_lin[ext] = lin_edge + w * (pnl_lin[ext] - lin_edge * ratio)
+            smult[ext] = 1.0 + edge_spots[ext][:, None]
         c_o = inst_coin[o]
         V0_m = np.where(c_o, V0 / np.where(c_o, opt.F, 1.0), V0)
         dV = np.where(c_o, Vs / np.where(c_o, opt.forward(smult), 1.0), Vs) - V0_m
@@ -757,17 +769,11 @@ class RiskBasedKernel(Kernel):
         self.out_scale = np.where(coin, 1.0, ctx.usd_scale)
         self.extended = extended
         # Risk-cancelling collateral is linear: an extended move counts its edge's move.
-        self.rc_spots = self.spots.copy()
-        self.rc_spots[ext] = self.spots[[self._edge_row(int(k)) for k in ext]]
+        self.rc_spots = edge_spots
         self.dampener = np.where(coin, p.extended_table.extended_dampener / universe.und_spot,
                                  p.extended_table.extended_dampener)
         self.threshold = np.where(coin, p.delta_shock.delta_total_liq_shock_threshold / universe.und_spot,
                                   p.delta_shock.delta_total_liq_shock_threshold)
-
-    def _edge_row(self, k: int) -> int:
-        s = self.params.scenarios[k]
-        return next(j for j, t in enumerate(self.params.scenarios)
-                    if t.edge is None and t.spot == s.edge and t.vol == s.vol)
 
     @staticmethod
     def _confidences(universe: Universe, feeds: VenueFeeds) -> tuple[np.ndarray, np.ndarray]:
