@@ -1,14 +1,18 @@
 """Margin models (docs/methodology.md §6): one entry point, five models, the same result type.
 
-    compute(book, market, model, params=None, *, arrays=None) -> MarginResult
-    compute_all(book, market, models=None, params=None, *, arrays=None) -> dict[str, MarginResult]
+    compute(book, market, model, params=None, *, arrays=None, account=None, feeds=None) -> MarginResult
+    compute_all(book, market, models=None, params=None, *, arrays=None, account=None, feeds=None)
     default_params(model, preset=None) -> frozen params dataclass (published defaults)
     summary(results) -> DataFrame: model, initial, maintenance, capital_efficiency
 
 Models (``MODELS``): ``standard`` (Deribit standard, per position), ``risk_based`` (scenario
-engine; presets deribit, derive, okx, paradex as data), ``span`` (SPAN-style, CME method), ``tims`` (OCC TIMS /
-Rule 4210), ``greeks_based`` (SIMM-style).  Each module's docstring states its source, formula
-and parameters.  Capital efficiency = standard IM ÷ model IM.
+engine; presets deribit, derive, okx, paradex as data; docs/venues.md), ``span`` (SPAN-style, CME
+method), ``tims`` (OCC TIMS / Rule 4210), ``greeks_based`` (SIMM-style).  Each module's docstring
+states its source, formula and parameters.  Capital efficiency = standard IM ÷ model IM.
+
+``account`` (:mod:`engine.account`: cash, collateral, denomination) adds collateral haircuts to
+every model and, in ``risk_based``, risk-cancelling collateral in the scenarios, the venue feeds'
+contingencies and coin measurement; ``result.currency`` names the unit.
 
 Account health, liquidation prices (:mod:`.account`), what-if and optimal hedges
 (:mod:`.whatif`) and the exchange-wide account margins (:func:`.risk_based.account_margins`)
