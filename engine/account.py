@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -289,10 +289,6 @@ def collateral_values(account: Account, underlyings, spots, feeds: VenueFeeds = 
     return CollateralValues(value, und_index, conf)
 
 
-def account_with_cash(account: Account, cash: float) -> Account:
-    return replace(account, cash=float(cash))
-
-
 __all__ = ["Account", "AccountError", "CollateralAsset", "CollateralValues", "DENOMINATIONS", "NO_FEEDS",
-           "SliceFeed", "VenueFeeds", "account_from_dict", "account_to_dict", "account_with_cash",
+           "SliceFeed", "VenueFeeds", "account_from_dict", "account_to_dict",
            "collateral_values", "feeds_from_market_dict", "load_account"]

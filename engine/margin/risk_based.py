@@ -76,7 +76,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..account import NO_FEEDS, Account, CollateralValues, VenueFeeds
+from ..account import NO_FEEDS, Account, AccountError, CollateralValues, VenueFeeds
 from ..pricing import black76_price
 from .core import (
     OPTION_CODE,
@@ -515,8 +515,8 @@ def margin_context(universe: Universe, account: Account | None, feeds: VenueFeed
     scale = 1.0
     if account is not None and account.is_coin_margined:
         if account.denomination not in unds:
-            raise ValueError(f"denomination {account.denomination}: the book has no {account.denomination} "
-                             f"positions to price it (add market data for it)")
+            raise AccountError(f"denomination: no market data for {account.denomination} to convert the "
+                               f"account's amounts (add it to the market)")
         k = unds.index(account.denomination)
         coin[k] = True
         scale = 1.0 / float(universe.und_spot[k])

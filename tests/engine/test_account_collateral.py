@@ -104,3 +104,30 @@ def test_liquidation_price_moves_the_collateral_with_spot(denomination):
     # Without the wrong-way move, the same USD value as cash liquidates further away.
     cash = account_health(SHORT_PUT, MARKET, {"cash": 4.0 * S, "denomination": "USD"}, "risk_based")
     assert cash.liquidation_shock_down is None or cash.liquidation_shock_down < h.liquidation_shock_down
+
+
+def test_venue_feed_fields_ride_in_the_market_json():
+    data = {"valuation_time": "2026-11-24T08:00:00Z", "stable_price": 0.99, "stable_confidence": 0.9,
+            "underlyings": {"BTC": {"spot": 95000.0, "spot_confidence": 0.5, "perp_mark": 95100.0,
+                                    "perp_confidence": 0.7,
+                                    "smile": [{"expiry": "2026-12-25", "atm_vol": 0.5, "forward_confidence": 0.6,
+                                               "rate": 0.04}]}}}
+    from datetime import date
+
+    from engine.account import feeds_from_market_dict
+    from engine.market import market_from_dict
+    assert market_from_dict(data).spot("BTC") == 95000.0  # the market loader ignores the feed fields
+    feeds = feeds_from_market_dict(data)
+    assert (feeds.stable_price, feeds.stable_confidence) == (0.99, 0.9)
+    assert feeds.spot_conf("BTC") == 0.5 and feeds.perp_mark["BTC"] == 95100.0 and feeds.perp_conf("BTC") == 0.7
+    s = feeds.slice("BTC", date(2026, 12, 25))
+    assert s.forward_confidence == 0.6 and s.rate == 0.04 and s.confidence == 0.6
+    assert feeds.slice("BTC", date(2027, 1, 1)).confidence == 1.0 and feeds.spot_conf("ETH") == 1.0
+
+
+def test_coin_denomination_without_market_data_names_the_field():
+    from engine.market import market_from_dict
+    btc_only = market_from_dict({"valuation_time": "2026-11-24T08:00:00Z", "underlyings": {
+        "BTC": {"spot": 95000.0, "smile": [{"expiry": "2026-12-25", "atm_vol": 0.5}]}}})
+    with pytest.raises(AccountError, match="denomination"):
+        compute(SHORT_PUT, btc_only, "risk_based", account={"cash": 0.0, "denomination": "ETH"})
