@@ -79,6 +79,7 @@ import numpy as np
 from ..account import NO_FEEDS, Account, AccountError, CollateralValues, VenueFeeds
 from ..pricing import black76_price
 from .core import (
+    FUTURE_CODE,
     OPTION_CODE,
     PERPETUAL_CODE,
     SECONDS_PER_YEAR,
@@ -628,8 +629,9 @@ def tier_multiplier(raw: np.ndarray, tiers) -> np.ndarray:
 
 class RiskBasedKernel(Kernel):
     """Linear features: option value change per (scenario, expiry) (S·E), option value per
-    expiry (E), linear instruments' P&L per scenario (S), net spot delta (1), forward delta by
-    expiry (E), basis-scenario P&L up and down by expiry (2E).  Group terms: long and short spot
+    expiry (E) and linear instruments' P&L per scenario (S) — or, when no static discount or skew
+    scenario needs expiries, every instrument's P&L per scenario (S) —, net spot delta (1),
+    forward delta by expiry (E), basis-scenario P&L up and down by expiry (2E).  Group terms: long and short spot
     delta per instrument, gross derivative notional, perp notional, naked shorts per (expiry,
     strike), gross option contracts × oracle rate (two terms: without and with a perp held)."""
 
@@ -672,22 +674,9 @@ class RiskBasedKernel(Kernel):
         pnl_lin = (ref * arr.multiplier)[lin] * self.spots[:, None]
         if instrument_pnl is not None:
             pnl_lin = np.asarray(instrument_pnl, dtype=float)[lin].T
-        # Extended moves count the edge's P&L plus weight × what lies beyond its linear
-        # extrapolation (USD); a coin-measured result converts at the edge's prices.
-        smult = 1.0 + self.spots[:, None]
-        ext = np.flatnonzero(extended)
-        edge_spots = self.spots.copy()
-        if len(ext):
-            edges = [Scenario(float(p.scenarios[k].edge or 0.0), p.scenarios[k].vol) for k in ext]
-            edge_spots[ext] = [e.spot for e in edges]
-            V_edge = scenario_option_values(opt, replace(p, scenarios=tuple(edges)))
-            lin_edge = (ref * arr.multiplier)[lin] * edge_spots[ext][:, None]
-            ratio = (self.spots[ext] / edge_spots[ext])[:, None]
-            w = np.array([p.scenarios[k].weight for k in ext])[:, None]
-            Vs = Vs.copy()
-            Vs[ext] = V_edge + w * ((Vs[ext] - V0) - (V_edge - V0) * ratio)
-            pnl_lin[ext] = lin_edge + w * (pnl_lin[ext] - lin_edge * ratio)
-            smult[ext] = 1.0 + edge_spots[ext][:, None]
+        Vs, pnl_lin, edge_spots = self._extend(opt, V0, Vs, (ref * arr.multiplier)[lin], pnl_lin, extended)
+        # a coin-measured result converts at the scenario's prices (an extended move: its edge's)
+        smult = 1.0 + edge_spots[:, None]
         c_o = inst_coin[o]
         V0_m = np.where(c_o, V0 / np.where(c_o, opt.F, 1.0), V0)
         dV = np.where(c_o, Vs / np.where(c_o, opt.forward(smult), 1.0), Vs) - V0_m
@@ -713,22 +702,14 @@ class RiskBasedKernel(Kernel):
             other[lin] = pnl_lin.T
         else:
             val[lin, :, 0] = pnl_lin.T
-        # Basis scenarios (vol unchanged): options repriced, dated futures along their forward.
         bc = p.basis_contingency
-        fwd = np.zeros((n, 2))
         dated = (arr.kind != SPOT_CODE) & ~perp
-        for j, m in enumerate((bc.scenario_spot_up, bc.scenario_spot_down)):
-            v = opt.values(np.array([[m]]), opt.sigma[None])[0]
-            fwd[o, j] = np.where(c_o, v / np.where(c_o, opt.forward(m), 1.0), v) - V0_m
-            fut = np.flatnonzero(dated & (arr.kind != OPTION_CODE))
-            move = (ref * arr.multiplier)[fut] * (m - 1.0)
-            fwd[fut, j] = np.where(inst_coin[fut], move / (ref[fut] * m), move)
+        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down))
         S = arr.spot
         per_usd = np.where(inst_coin, 1.0 / S, 1.0)
         not_spot = arr.kind != SPOT_CODE
         delta_usd = universe.spot_delta * S * per_usd
         self.n_s, self.E = n_s, E
-        self.E_cols = E_cols
         self.sl_val = slice(0, n_s * E_cols)
         self.sl_base = slice(self.sl_val.stop, self.sl_val.stop + base.shape[1])
         self.sl_other = slice(self.sl_base.stop, self.sl_base.stop + other.shape[1])
@@ -774,6 +755,26 @@ class RiskBasedKernel(Kernel):
                                  p.extended_table.extended_dampener)
         self.threshold = np.where(coin, p.delta_shock.delta_total_liq_shock_threshold / universe.und_spot,
                                   p.delta_shock.delta_total_liq_shock_threshold)
+
+    def _extend(self, opt: OptionInputs, V0, Vs, lin_value, pnl_lin, extended):
+        """Extended moves: the edge's P&L plus weight × what lies beyond its linear
+        extrapolation (USD).  Returns option values, linear P&L and each scenario's edge spot
+        (its own spot for the others)."""
+        p = self.params
+        ext = np.flatnonzero(extended)
+        edge_spots = self.spots.copy()
+        if not len(ext):
+            return Vs, pnl_lin, edge_spots
+        edges = [Scenario(float(p.scenarios[k].edge or 0.0), p.scenarios[k].vol) for k in ext]
+        edge_spots[ext] = [e.spot for e in edges]
+        V_edge = scenario_option_values(opt, replace(p, scenarios=tuple(edges)))
+        lin_edge = lin_value * edge_spots[ext][:, None]
+        ratio = (self.spots[ext] / edge_spots[ext])[:, None]
+        w = np.array([p.scenarios[k].weight for k in ext])[:, None]
+        Vs, pnl_lin = Vs.copy(), pnl_lin.copy()
+        Vs[ext] = V_edge + w * ((Vs[ext] - V0) - (V_edge - V0) * ratio)
+        pnl_lin[ext] = lin_edge + w * (pnl_lin[ext] - lin_edge * ratio)
+        return Vs, pnl_lin, edge_spots
 
     @staticmethod
     def _confidences(universe: Universe, feeds: VenueFeeds) -> tuple[np.ndarray, np.ndarray]:
@@ -851,6 +852,23 @@ class RiskBasedKernel(Kernel):
         pnl = self.scenario_pnl(lin, np.arange(len(lin)))
         return scenario_table(self.universe, self.labels, self.spots, self.direction,
                               np.full(len(self.spots), np.nan), self.weights, pnl)
+
+
+def _basis_pnl(universe: Universe, opt: OptionInputs, V0_m, ref, inst_coin, multipliers) -> np.ndarray:
+    """(instruments, 2) P&L per contract of the basis scenarios (spot × each multiplier, vol
+    unchanged): options repriced, dated futures along their forward; coin-measured where
+    ``inst_coin``."""
+    arr = universe.arrays
+    o = arr.option_index
+    c_o = inst_coin[o]
+    fut = np.flatnonzero(arr.kind == FUTURE_CODE)
+    out = np.zeros((universe.n_instruments, len(multipliers)))
+    for j, m in enumerate(multipliers):
+        v = opt.values(np.array([[m]]), opt.sigma[None])[0]
+        out[o, j] = np.where(c_o, v / np.where(c_o, opt.forward(m), 1.0), v) - V0_m
+        move = (ref * arr.multiplier)[fut] * (m - 1.0)
+        out[fut, j] = np.where(inst_coin[fut], move / (ref[fut] * m), move)
+    return out
 
 
 def _naked_short_term(universe: Universe, per_usd: np.ndarray) -> GroupTerm:
