@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ..account import AccountError, VenueFeeds, collateral_values
+from ..account import AccountError, VenueFeeds, collateral_values, load_account
 from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
@@ -175,7 +175,16 @@ def _first_crossing(gap, end: float, steps: int) -> float | None:
     return None
 
 
-def account_equity(mb: MarginBook, collateral: float, universe: Universe | None = None) -> float:
-    """collateral + Σ mark-to-market at ``universe`` (default: the book's own snapshot)."""
+def account_equity(mb: MarginBook, collateral, universe: Universe | None = None) -> float:
+    """collateral + Σ mark-to-market at ``universe`` (default: the book's own snapshot).
+
+    ``collateral``: USD, or an account (:func:`engine.account.load_account` input) whose assets
+    are valued at ``universe``'s spots (an asset priced from an underlying the book does not hold
+    must carry its own price)."""
     uni = mb.universe if universe is None else universe
-    return collateral + float(position_mtm(mb, uni.base).sum())
+    if isinstance(collateral, (int, float)) and not isinstance(collateral, bool):
+        total = float(collateral)
+    else:
+        account = load_account(collateral)
+        total = account.cash + collateral_values(account, uni.arrays.underlyings, uni.und_spot).total
+    return total + float(position_mtm(mb, uni.base).sum())

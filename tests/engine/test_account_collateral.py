@@ -131,3 +131,13 @@ def test_coin_denomination_without_market_data_names_the_field():
         "BTC": {"spot": 95000.0, "smile": [{"expiry": "2026-12-25", "atm_vol": 0.5}]}}})
     with pytest.raises(AccountError, match="denomination"):
         compute(SHORT_PUT, btc_only, "risk_based", account={"cash": 0.0, "denomination": "ETH"})
+
+
+def test_account_equity_takes_an_account():
+    from engine.margin.account import account_equity
+    from engine.margin.core import margin_book
+    mb = margin_book(SHORT_PUT, MARKET)
+    shocked = mb.universe.shocked(-0.1)
+    account = {"cash": 1000.0, "collateral": [{"asset": "BTC", "amount": 2.0, "underlying": "BTC"}]}
+    # the collateral is worth 2 BTC at the moved spot
+    assert account_equity(mb, account, shocked) == pytest.approx(account_equity(mb, 1000.0 + 2 * 0.9 * S, shocked))
