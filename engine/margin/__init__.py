@@ -163,13 +163,28 @@ def account_book(book: Book, market: Market, account=None, feeds: VenueFeeds | N
     return AccountBook(mb, account, feeds, values, risk_based.margin_context(uni, account, feeds, values))
 
 
+def _scaled(r: MarginResult, scale: float) -> MarginResult:
+    """Every amount of ``r`` × ``scale`` (USD → the account's coin)."""
+    def frame(df, columns):
+        out = df.copy()
+        cols = [c for c in columns if c in out.columns]
+        out[cols] = out[cols] * scale
+        return out
+
+    return replace(r, initial=r.initial * scale, maintenance=r.maintenance * scale,
+                   components={k: v * scale for k, v in r.components.items()},
+                   details={k: v * scale for k, v in r.details.items()},
+                   scenario_pnl=frame(r.scenario_pnl, ("pnl", "weighted_pnl")),
+                   by_position=frame(r.by_position, ("marginal", "scaled", "marginal_mm", "scaled_mm")),
+                   by_underlying=frame(r.by_underlying, [c for c in r.by_underlying.columns if c != "underlying"]))
+
+
 def _result(spec: ModelSpec, params, ab: AccountBook) -> MarginResult:
     r = build_result(spec.name, params, ab.kernel(spec, params), ab.mb)
     scale = 1.0 if spec.venue_aware else ab.context.usd_scale
     im_c, mm_c = ab.charges(params)
     if scale != 1.0:
-        r = replace(r, initial=r.initial * scale, maintenance=r.maintenance * scale,
-                    components={k: v * scale for k, v in r.components.items()})
+        r = _scaled(r, scale)
     return replace(r, initial=r.initial + im_c, maintenance=r.maintenance + mm_c,
                    details=dict(r.details, collateral_initial=im_c, collateral_maintenance=mm_c),
                    currency=ab.account.denomination)

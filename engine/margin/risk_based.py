@@ -849,7 +849,8 @@ class RiskBasedKernel(Kernel):
         return out * self.out_scale[und][:, None]
 
     def scenario_table(self, lin):
-        pnl = self.scenario_pnl(lin, np.arange(len(lin)))
+        und = np.arange(len(lin))
+        pnl = self.scenario_pnl(lin, und) * self.out_scale[und][:, None]
         return scenario_table(self.universe, self.labels, self.spots, self.direction,
                               np.full(len(self.spots), np.nan), self.weights, pnl)
 

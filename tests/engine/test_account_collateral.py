@@ -141,3 +141,11 @@ def test_account_equity_takes_an_account():
     account = {"cash": 1000.0, "collateral": [{"asset": "BTC", "amount": 2.0, "underlying": "BTC"}]}
     # the collateral is worth 2 BTC at the moved spot
     assert account_equity(mb, account, shocked) == pytest.approx(account_equity(mb, 1000.0 + 2 * 0.9 * S, shocked))
+
+
+@pytest.mark.parametrize("model", ["standard", "span", "tims", "greeks_based"])
+def test_coin_account_results_of_other_models_are_usd_over_spot(model):
+    usd = compute(SHORT_PUT, MARKET, model)
+    coin = compute(SHORT_PUT, MARKET, model, account={"cash": 0.0, "denomination": "BTC"})
+    assert coin.currency == "BTC" and coin.initial == pytest.approx(usd.initial / S)
+    assert coin.by_position["marginal"].sum() == pytest.approx(usd.by_position["marginal"].sum() / S)
