@@ -34,7 +34,8 @@ from .core import Kernel, MarginBook, evaluate_changes
 class MarginResult:
     """Requirements of one book under one model (USD).
 
-    ``initial`` ≥ ``maintenance`` ≥ 0.  ``components``: the named pieces of the model's formula
+    ``initial`` ≥ ``maintenance`` ≥ 0 (except a risk_based mm_factor above its im_factor, which
+    Derive accepts).  ``components``: the named pieces of the model's formula
     (how they combine is the model's docstring; ``initial`` is authoritative).
     ``scenario_pnl``: the grid the model evaluated, one row per (underlying, scenario) with
     columns underlying, scenario (label), spot_shock, vol_direction (+1 up, 0, −1 down),

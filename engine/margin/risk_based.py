@@ -164,7 +164,8 @@ class Margin:
     """Derive MarginParameters: factors on the worst scenario loss."""
 
     im_factor: float = param(1.0, unit="×", description="IM factor on the worst loss", lo=0.0, hi=10.0, lo_open=True)
-    mm_factor: float = param(1.0, unit="×", description="MM factor on the worst loss", lo=0.0, hi=10.0)
+    mm_factor: float = param(1.0, unit="×", description="MM factor on the worst loss (Derive accepts it above "
+                             "im_factor: MM may then exceed IM)", lo=0.0, hi=10.0)
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,6 @@ class RiskBasedParams:
                 c.require(s.vol in ("up", "none", "down") and s.edge != 0.0 and s.spot / s.edge > 1.0,
                           f"scenario {k + 1}: an extended move must lie beyond its edge, on the same side")
         check_ranges(self, c)
-        c.require(self.margin.mm_factor <= self.margin.im_factor, "mm_factor must not exceed im_factor (IM ≥ MM)")
         tiers = self.minimum_charge.min_charge_tiers
         bounds = [t[0] for t in tiers]
         c.require(all(b > 0 for b in bounds) and bounds == sorted(bounds),

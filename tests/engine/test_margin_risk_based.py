@@ -151,8 +151,10 @@ def test_params_round_trip_and_bad_params_refused():
         replace(deribit, scenarios=()).validate()
     with pytest.raises(ValueError, match="im_factor"):
         replace(deribit, margin=replace(deribit.margin, im_factor=12.0)).validate()
-    with pytest.raises(ValueError, match="mm_factor must not exceed"):
-        replace(deribit, margin=replace(deribit.margin, mm_factor=1.5)).validate()
+    # Derive accepts an MM factor above the IM factor (its test portfolio 87: MM 10, IM 1)
+    replace(deribit, margin=replace(deribit.margin, mm_factor=10.0)).validate()
+    with pytest.raises(ValueError, match="mm_factor"):
+        replace(deribit, margin=replace(deribit.margin, mm_factor=10.5)).validate()
     with pytest.raises(ValueError, match="range_up"):
         replace(deribit, vol_shock=replace(deribit.vol_shock, vol_range_up=-0.5)).validate()
     with pytest.raises(ValueError, match="spot shock"):
