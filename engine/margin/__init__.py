@@ -1,8 +1,8 @@
 """Margin models (docs/methodology.md §6): one entry point, five models, the same result type.
 
-    compute(book, market, model, params=None, *, arrays=None) -> MarginResult
+    compute(book, market, model, params=None, *, arrays=None, account=None, feeds=None) -> MarginResult
     margin_model(model, params=None) -> MarginModel (a model resolved with validated params)
-    compute_all(book, market, models=None, params=None, *, arrays=None) -> dict[str, MarginResult]
+    compute_all(book, market, models=None, params=None, *, arrays=None, account=None, feeds=None)
     default_params(model, preset=None) -> frozen params dataclass (published defaults)
     summary(results) -> DataFrame: model, initial, maintenance, capital_efficiency
 
@@ -12,9 +12,13 @@ params type, whose fields carry unit, description and range (:mod:`.params`); a 
 ``waterfall`` builds its IM up step by step (:mod:`.waterfall`).
 
 Models (``MODELS``): ``standard`` (Deribit standard, per position), ``risk_based`` (scenario
-engine; presets deribit, derive, okx, paradex as data), ``span`` (CME SPAN), ``tims`` (OCC TIMS /
-Rule 4210), ``greeks_based`` (SIMM-style).  Each module's docstring states its source, formula
-and parameters.  Capital efficiency = standard IM ÷ model IM.
+engine; presets deribit, derive, okx, paradex as data; docs/venues.md), ``span`` (SPAN-style, CME
+method), ``tims`` (OCC TIMS / Rule 4210), ``greeks_based`` (SIMM-style).  Each module's docstring
+states its source, formula and parameters.  Capital efficiency = standard IM ÷ model IM.
+
+``account`` (:mod:`engine.account`: cash, collateral, denomination) adds collateral haircuts to
+every model and, in ``risk_based``, risk-cancelling collateral in the scenarios, the venue feeds'
+contingencies and coin measurement; ``result.currency`` names the unit.
 
 Account health, liquidation prices (:mod:`.account`), what-if and optimal hedges
 (:mod:`.whatif`) and the exchange-wide account margins (:func:`.risk_based.account_margins`)
@@ -23,17 +27,19 @@ use the same prepared models.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..account import Account, AccountError, CollateralValues, VenueFeeds, collateral_values, load_account
+from ..instruments import parse_instrument
 from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import greeks_based, risk_based, span, standard, tims
-from .core import Kernel, Universe, margin_book
+from .core import Kernel, MarginBook, Universe, margin_book
 from .params import from_dict
 from .result import MarginResult, build_result, scale_to_total
 
@@ -54,10 +60,12 @@ class ModelSpec:
     short_name: str
     params_type: type[Any]
     defaults: Callable[[str | None], Any]
-    prepare: Callable[[Universe, Any], Kernel]
+    prepare: Callable[..., Kernel]
     presets: tuple[str, ...] = ()
     source: str = ""
     no_grid: str = ""
+    #: prepare takes the account context (collateral moving with spot, venue feeds, coin units)
+    venue_aware: bool = False
 
     def resolve(self, params: Any = None) -> Any:
         """``params`` (None: the defaults) checked for type and validated (ValueError)."""
@@ -95,7 +103,8 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("risk_based", "Risk-based portfolio margin", "Risk-based", risk_based.RiskBasedParams,
               lambda preset: risk_based.load_preset(preset or "deribit"), risk_based.prepare,
               risk_based.preset_names(),
-              source="Each venue's published parameters, one preset per venue (the preset names its source)."),
+              source="Each venue's published parameters, one preset per venue (the preset names its source; "
+                     "docs/venues.md).", venue_aware=True),
     ModelSpec("span", "SPAN-style (CME method)", "SPAN", span.SpanParams, _no_presets("span", span.SpanParams),
               span.prepare,
               source="CME SPAN's structure (16 scenarios, extreme moves at 35 %; McMillan ch. 34). Scan ranges, "
@@ -191,28 +200,102 @@ def params_from_dict(model: str, data: dict):
     return spec.resolve(params)
 
 
+@dataclass(frozen=True)
+class AccountBook:
+    """A book with its account on one universe: the vectorised book, the account, the feeds,
+    the collateral values (cash units) and the risk-based context."""
+
+    mb: MarginBook
+    account: Account
+    feeds: VenueFeeds
+    collateral: CollateralValues
+    context: risk_based.MarginContext
+
+    def kernel(self, spec: ModelSpec, params, universe: Universe | None = None) -> Kernel:
+        uni = self.mb.universe if universe is None else universe
+        return spec.prepare(uni, params, self.context) if spec.venue_aware else spec.prepare(uni, params)
+
+    def charges(self, params) -> tuple[float, float]:
+        """(IM, MM) collateral charges in the result's currency."""
+        im, mm = risk_based.collateral_charges(self.account, self.collateral, params)
+        return im * self.context.usd_scale, mm * self.context.usd_scale
+
+
+def account_book(book: Book, market: Market, account=None, feeds: VenueFeeds | None = None,
+                 arrays: InstrumentArrays | None = None) -> AccountBook:
+    """Vectorise ``book`` with ``account`` (an :class:`~engine.account.Account`, its JSON dict, an
+    old store's USD number or None: no collateral).  An underlying that only collateral refers to
+    joins the universe (at zero quantity) so its risk-cancelling value has scenarios."""
+    account = Account() if account is None else load_account(account)
+    feeds = feeds or VenueFeeds()
+    extra = tuple(dict.fromkeys(
+        parse_instrument(c.underlying) for c in account.collateral
+        if c.underlying is not None and c.underlying in market.underlyings and c.underlying not in book.underlyings))
+    if account.is_coin_margined and account.denomination in market.underlyings \
+            and account.denomination not in book.underlyings:
+        extra += (parse_instrument(account.denomination),)
+    mb = margin_book(book, market, None if extra else arrays, extra_instruments=extra)
+    uni = mb.universe
+    for k, c in enumerate(account.collateral):
+        if c.price is None and c.underlying not in uni.arrays.underlyings:
+            raise AccountError(f"collateral[{k}].underlying: no market data for {c.underlying!r}")
+    values = collateral_values(account, uni.arrays.underlyings, uni.und_spot, feeds)
+    return AccountBook(mb, account, feeds, values, risk_based.margin_context(uni, account, feeds, values))
+
+
+def _scaled(r: MarginResult, scale: float) -> MarginResult:
+    """Every amount of ``r`` × ``scale`` (USD → the account's coin)."""
+    def frame(df, columns):
+        out = df.copy()
+        cols = [c for c in columns if c in out.columns]
+        out[cols] = out[cols] * scale
+        return out
+
+    return replace(r, initial=r.initial * scale, maintenance=r.maintenance * scale,
+                   components={k: v * scale for k, v in r.components.items()},
+                   details={k: v * scale for k, v in r.details.items()},
+                   scenario_pnl=frame(r.scenario_pnl, ("pnl", "weighted_pnl")),
+                   by_position=frame(r.by_position, ("marginal", "scaled", "marginal_mm", "scaled_mm")),
+                   by_underlying=frame(r.by_underlying, [c for c in r.by_underlying.columns if c != "underlying"]))
+
+
+def _result(model: MarginModel, ab: AccountBook) -> MarginResult:
+    spec, params = model.spec, model.params
+    r = build_result(spec.name, params, ab.kernel(spec, params), ab.mb)
+    scale = 1.0 if spec.venue_aware else ab.context.usd_scale
+    im_c, mm_c = ab.charges(params)
+    if scale != 1.0:
+        r = _scaled(r, scale)
+    return replace(r, initial=r.initial + im_c, maintenance=r.maintenance + mm_c,
+                   details=dict(r.details, collateral_initial=im_c, collateral_maintenance=mm_c),
+                   currency=ab.account.denomination)
+
+
 def compute(book: Book, market: Market, model: str | MarginModel, params=None, *,
-            arrays: InstrumentArrays | None = None) -> MarginResult:
-    """Margin of ``book`` under ``model`` (docs/methodology.md §6).
+            arrays: InstrumentArrays | None = None, account=None, feeds: VenueFeeds | None = None) -> MarginResult:
+    """Margin of ``book`` under ``model`` (docs/methodology.md §6, docs/venues.md).
 
     ``model``: a name with ``params``, the model's params dataclass (None: published defaults;
     invalid values raise ValueError with a message for the user), or a resolved
-    :class:`MarginModel`.  ``arrays``: an existing InstrumentArrays of the book's instruments
-    (e.g. ``Analysis.arrays``) to reuse.
+    :class:`MarginModel`.  ``arrays``: an existing InstrumentArrays of the
+    book's instruments (e.g. ``Analysis.arrays``) to reuse.  ``account``: collateral and
+    denomination (:mod:`engine.account`; None: USD cash only, the requirement of the book
+    alone); its haircut charges are added to IM and MM (``details`` names them).  ``feeds``:
+    the venue's oracle values (:class:`~engine.account.VenueFeeds`).  Amounts are in
+    ``result.currency``.
     """
-    m = margin_model(model, params)
-    mb = margin_book(book, market, arrays)
-    return build_result(m.name, m.params, m.prepare(mb.universe), mb)
+    return _result(margin_model(model, params), account_book(book, market, account, feeds, arrays))
 
 
 def compute_all(book: Book, market: Market, models=None, params: dict | None = None, *,
-                arrays: InstrumentArrays | None = None) -> dict[str, MarginResult]:
+                arrays: InstrumentArrays | None = None, account=None,
+                feeds: VenueFeeds | None = None) -> dict[str, MarginResult]:
     """Every model (or ``models``: names or resolved :class:`MarginModel`) side by side on one
     vectorised book; ``params`` maps a model name to its params (missing: defaults)."""
     params = params or {}
     resolved = [m if isinstance(m, MarginModel) else margin_model(m, params.get(m)) for m in (models or MODELS)]
-    mb = margin_book(book, market, arrays)
-    return {m.name: build_result(m.name, m.params, m.prepare(mb.universe), mb) for m in resolved}
+    ab = account_book(book, market, account, feeds, arrays)
+    return {m.name: _result(m, ab) for m in resolved}
 
 
 def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
@@ -227,5 +310,6 @@ def summary(results: dict[str, MarginResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "title", "initial", "maintenance", "capital_efficiency"])
 
 
-__all__ = ["MODELS", "MarginModel", "MarginResult", "ModelSpec", "compute", "compute_all", "default_params",
-           "margin_model", "model_spec", "params_from_dict", "params_to_dict", "scale_to_total", "summary"]
+__all__ = ["MODELS", "AccountBook", "MarginModel", "MarginResult", "ModelSpec", "account_book", "compute",
+           "compute_all", "default_params", "margin_model", "model_spec", "params_from_dict", "params_to_dict",
+           "scale_to_total", "summary"]

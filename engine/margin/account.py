@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from ..account import AccountError, VenueFeeds, collateral_values, load_account
 from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
-from . import MarginModel, margin_model
-from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate, margin_book
+from . import MarginModel, account_book, margin_model, risk_based
+from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class AccountHealth:
     liquidation_price_up: dict | None
     spot: dict
     search_range: float
+    #: the account's denomination and its spot (USD per coin; 1 for USD): amount_coin = amount_USD / spot
+    currency: str = "USD"
+    currency_spot: float = 1.0
+
+    def in_currency(self, usd: float) -> float:
+        """A USD amount of this health in the account's denomination."""
+        return usd / self.currency_spot
 
     @property
     def distance_down_pct(self) -> float | None:
@@ -84,25 +92,39 @@ def position_mtm(mb: MarginBook, values: np.ndarray) -> np.ndarray:
     return np.where((kind == FUTURE_CODE) | (kind == PERPETUAL_CODE), mb.quantity * (v - ref), mb.quantity * v)
 
 
-def account_health(book: Book, market: Market, collateral: float, model: str | MarginModel = "risk_based",
-                   params=None, *,
+def account_health(book: Book, market: Market, collateral, model: str | MarginModel = "risk_based", params=None, *,
                    search_range: float = 0.5, search_steps: int = 20,
-                   arrays: InstrumentArrays | None = None) -> AccountHealth:
-    """Equity, IM, MM, margin ratio and liquidation prices of ``book`` with ``collateral`` USD.
+                   arrays: InstrumentArrays | None = None, feeds: VenueFeeds | None = None) -> AccountHealth:
+    """Equity, IM, MM, margin ratio and liquidation prices of ``book`` (amounts in USD).
 
+    ``collateral``: the account — an :class:`~engine.account.Account`, its JSON dict, or an old
+    store's USD number.  Collateral tied to an underlying is repriced with it at every searched
+    move (wrong-way: coin collateral falls with spot), both in equity and in the model's
+    scenarios; a coin-margined account's requirement is converted at the moved spot.
     ``model``: a name with its ``params`` or a resolved MarginModel; ``arrays``: an existing
-    InstrumentArrays of the book's instruments (e.g. ``Analysis.arrays``) to reuse."""
+    InstrumentArrays of the book's instruments (e.g. ``Analysis.arrays``) to reuse.
+    """
     if not 0.0 < search_range < 1.0:
         raise ValueError(f"search_range must be in (0, 1) (got {search_range:g})")
-    if not np.isfinite(collateral):
-        raise ValueError(f"collateral must be a finite number (got {collateral!r})")
+    if collateral is None or isinstance(collateral, (str, bool)):
+        raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
     resolved = margin_model(model, params)
-    mb = margin_book(book, market, arrays)
+    spec, params = resolved.spec, resolved.params
+    ab = account_book(book, market, collateral, feeds, arrays)
+    mb, account = ab.mb, ab.account
+    unds = mb.arrays.underlyings
 
     def state(shock: float):
         uni = mb.universe if shock == 0.0 else mb.universe.shocked(shock)
-        row = evaluate(resolved.prepare(uni), mb.net)
-        return account_equity(mb, collateral, uni), float(row[0]), float(row[1])
+        values = collateral_values(account, unds, uni.und_spot, ab.feeds, spot_shock=0.0) if shock == 0.0 else \
+            collateral_values(account, unds, mb.universe.und_spot, ab.feeds, spot_shock=shock)
+        ctx = risk_based.margin_context(uni, account, ab.feeds, values)
+        kernel = spec.prepare(uni, params, ctx) if spec.venue_aware else spec.prepare(uni, params)
+        row = evaluate(kernel, mb.net)
+        to_usd = 1.0 / ctx.usd_scale if spec.venue_aware else 1.0
+        im_c, mm_c = risk_based.collateral_charges(account, values, params)
+        equity = account.cash + values.total + float(position_mtm(mb, marked_values(uni, ab.feeds, shock)).sum())
+        return equity, float(row[0]) * to_usd + im_c, float(row[1]) * to_usd + mm_c
 
     equity, im, mm = state(0.0)
     liquidatable = equity < mm
@@ -118,14 +140,33 @@ def account_health(book: Book, market: Market, collateral: float, model: str | M
     else:
         down = _first_crossing(gap, -search_range, search_steps)
         up = _first_crossing(gap, search_range, search_steps)
-    und_spot = dict(zip(mb.arrays.underlyings, map(float, mb.universe.und_spot), strict=True))
+    und_spot = dict(zip(unds, map(float, mb.universe.und_spot), strict=True))
 
     def prices(shock):
         return None if shock is None else {u: s * (1.0 + shock) for u, s in und_spot.items()}
 
     ratio = mm / equity if equity > 0 else (np.inf if mm > 0 else 0.0)
-    return AccountHealth(resolved.name, float(collateral), equity, im, mm, ratio, equity - im, bool(liquidatable),
-                         down, up, prices(down), prices(up), und_spot, search_range)
+    currency_spot = und_spot.get(account.denomination, 1.0)
+    return AccountHealth(resolved.name, account.cash + ab.collateral.total, equity, im, mm, ratio, equity - im,
+                         bool(liquidatable), down, up, prices(down), prices(up), und_spot, search_range,
+                         account.denomination, currency_spot)
+
+
+def marked_values(universe: Universe, feeds: VenueFeeds | None, shock: float = 0.0) -> np.ndarray:
+    """Instrument values per contract with perpetuals at the venue's perp mark (moved by
+    ``shock`` like spot) where the feeds give one."""
+    values = universe.base
+    marks = (feeds.perp_mark if feeds is not None else {})
+    arr = universe.arrays
+    perp = np.flatnonzero(arr.kind == PERPETUAL_CODE)
+    if not marks or not len(perp):
+        return values
+    values = values.copy()
+    for i in perp:
+        mark = marks.get(arr.underlyings[arr.und_index[i]])
+        if mark is not None:
+            values[i] = mark * (1.0 + shock) * arr.multiplier[i]
+    return values
 
 
 def _first_crossing(gap, end: float, steps: int) -> float | None:
@@ -138,7 +179,16 @@ def _first_crossing(gap, end: float, steps: int) -> float | None:
     return None
 
 
-def account_equity(mb: MarginBook, collateral: float, universe: Universe | None = None) -> float:
-    """collateral + Σ mark-to-market at ``universe`` (default: the book's own snapshot)."""
+def account_equity(mb: MarginBook, collateral, universe: Universe | None = None) -> float:
+    """collateral + Σ mark-to-market at ``universe`` (default: the book's own snapshot).
+
+    ``collateral``: USD, or an account (:func:`engine.account.load_account` input) whose assets
+    are valued at ``universe``'s spots (an asset priced from an underlying the book does not hold
+    must carry its own price)."""
     uni = mb.universe if universe is None else universe
-    return collateral + float(position_mtm(mb, uni.base).sum())
+    if isinstance(collateral, (int, float)) and not isinstance(collateral, bool):
+        total = float(collateral)
+    else:
+        account = load_account(collateral)
+        total = account.cash + collateral_values(account, uni.arrays.underlyings, uni.und_spot).total
+    return total + float(position_mtm(mb, uni.base).sum())

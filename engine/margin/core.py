@@ -421,7 +421,8 @@ def scenario_table(universe: Universe, labels, spot_shocks, vol_direction, vol_s
         "vol_direction": np.tile(np.asarray(vol_direction, dtype=float), n_und),
         "vol_shock": np.tile(np.asarray(vol_shock, dtype=float), n_und),
         "weight": np.tile(w, n_und),
-        "pnl": (weighted_pnl / w).ravel(),
+        # A weight of 0 (a switched-off scenario) shows a P&L of 0.
+        "pnl": np.divide(weighted_pnl, w, out=np.zeros_like(weighted_pnl), where=w != 0).ravel(),
         "weighted_pnl": weighted_pnl.ravel(),
         "binding": binding.ravel(),
     })

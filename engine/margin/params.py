@@ -48,7 +48,8 @@ class ParamInfo:
 
 def param(default, *, unit: str, description: str, lo: float | None = None, hi: float | None = None,
           lo_open: bool = False, group: str = "") -> Any:
-    """A dataclass field with its :class:`ParamInfo` in the field metadata."""
+    """A dataclass field with its :class:`ParamInfo` in the field metadata (typed ``Any``, as
+    ``dataclasses.field`` is, so ``x: float = param(...)`` type-checks)."""
     info = dict(unit=unit, description=description, lo=lo, hi=hi, lo_open=lo_open, group=group)
     return field(default=default, metadata={_KEY: info})
 

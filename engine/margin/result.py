@@ -35,7 +35,8 @@ from .waterfall import im_steps
 class MarginResult:
     """Requirements of one book under one model (USD).
 
-    ``initial`` ≥ ``maintenance`` ≥ 0.  ``components``: the named pieces of the model's formula
+    ``initial`` ≥ ``maintenance`` ≥ 0 (except a risk_based mm_factor above its im_factor, which
+    Derive accepts).  ``components``: the named pieces of the model's formula
     (how they combine is the model's docstring; ``initial`` is authoritative).
     ``scenario_pnl``: the grid the model evaluated, one row per (underlying, scenario) with
     columns underlying, scenario (label), spot_shock, vol_direction (+1 up, 0, −1 down),
@@ -45,8 +46,9 @@ class MarginResult:
     marginal, scaled, marginal_mm, scaled_mm (see the module docstring).  ``by_underlying``:
     each underlying's stand-alone requirement and components.  ``details``: figures shown
     beside the requirement but not part of it (e.g. SPAN's net option value).  ``waterfall``:
-    (label, USD) steps from the components to ``initial``, in the order the model's formula
-    applies them (:func:`.waterfall.im_steps`).
+    (label, amount) steps from the components to ``initial``, in the order the model's formula
+    applies them (:func:`.waterfall.im_steps`).  ``currency``: the unit of every amount ("USD",
+    or the coin of a coin-margined account).
     """
 
     model: str
@@ -60,6 +62,7 @@ class MarginResult:
     by_underlying: pd.DataFrame
     details: dict
     waterfall: tuple[tuple[str, float], ...] = ()
+    currency: str = "USD"
 
 
 EULER_STEP = 1e-4

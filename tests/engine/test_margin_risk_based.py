@@ -59,10 +59,15 @@ def test_short_call_deribit_by_hand():
     m = (30.0 / days) ** 0.13                           # T > 30 days: long-term power
     up = max(0.5, sigma * (1 + 0.5 * m))                # min_vol_up 0.5
     down = sigma * max(0.0, 1 - 0.25 * m)
-    states = [(s, v, 1.0) for s in DERIBIT_SPOTS for v in (up, sigma, down)]
-    states += [(s, up, 0.16 / abs(s)) for s in TAILS]
-    # one short contract: P&L = −(V(shocked) − V0), weighted
-    pnl = [-w * (float(black76_price(F0 * (1 + s), K, T, v, 0.0, True)) - V0) for s, v, w in states]
+    def short(s, v):  # one short contract: P&L = −(V(shocked) − V0)
+        return -(float(black76_price(F0 * (1 + s), K, T, v, 0.0, True)) - V0)
+
+    pnl = [short(s, v) for s in DERIBIT_SPOTS for v in (up, sigma, down)]
+    # extended moves: edge P&L (±16 %, vol up) + 0.16/|m| of what lies beyond its linear extrapolation
+    for m in TAILS:
+        e = math.copysign(0.16, m)
+        ext = short(e, up) + 0.16 / abs(m) * (short(m, up) - short(e, up) * m / e)
+        pnl.append(min(ext + 100_000.0, 0.0) if ext < 0 else ext)  # extended_dampener 100,000 USD
     loss = max(0.0, -min(pnl))
     # roll shock: |forward delta|·S·max(0.01, 0.075·T) = N(d1)·95,000·0.01 (0.075·31/365 < 0.01)
     d1 = (math.log(F0 / K) + 0.5 * sigma * sigma * T) / (sigma * math.sqrt(T))
@@ -92,17 +97,18 @@ def test_delta_shock_above_liquidity_threshold():
     # 300 BTC perp = $28.5M of delta; threshold $20M → 0.1 × 8.5M = 850,000.
     r = compute(Book((Position(P("BTC-PERPETUAL"), 300.0),)), demo_market(), "risk_based")
     assert r.components["delta_shock"] == pytest.approx(0.1 * (300 * S - 20e6))
-    # linear: worst is ±16 % (the tails weigh 0.16/|move|, so they tie) → 0.16·28.5M
+    # linear: worst is ±16 % (an extended move of a linear book is its edge's P&L) → 0.16·28.5M
     assert r.components["scenario_loss"] == pytest.approx(0.16 * 300 * S)
 
 
 def test_derive_perp_contingency_added_outside_the_factor():
-    # 1 perp: worst weighted loss is ±18 % vol up (tails 0.1386 < 0.18) = 17,100.
+    # 1 perp: worst weighted loss is ±18 % vol up (tails 0.036 < 0.18) = 17,100; perp MM 1.5 %,
+    # IM adds 0.5 % on top (the venue's test parameter set).
     r = compute(Book((Position(P("BTC-PERPETUAL"), 1.0),)), demo_market(), "risk_based", load_preset("derive"))
     loss = 0.18 * S
     assert r.components["scenario_loss"] == pytest.approx(loss)
-    assert r.initial == pytest.approx(1.0 * loss + (0.03 + 0.01) * S)
-    assert r.maintenance == pytest.approx(0.8 * loss + 0.03 * S)
+    assert r.initial == pytest.approx(1.0 * loss + (0.015 + 0.005) * S)
+    assert r.maintenance == pytest.approx(0.8 * loss + 0.015 * S)
 
 
 def test_derive_naked_shorts_netted_per_strike():
@@ -142,7 +148,7 @@ def test_paradex_minimum_delta_charge():
 
 
 def test_okx_minimum_charge_tiers():
-    tiers = load_preset("okx").min_charge_tiers
+    tiers = load_preset("okx").minimum_charge.min_charge_tiers
     raw = np.array([0.0, 250_000.0, 250_001.0, 999_999.0, 3_500_000.0, 1e9])
     np.testing.assert_array_equal(tier_multiplier(raw, tiers), [1, 1, 2, 4, 10, 12])
 
@@ -154,11 +160,13 @@ def test_params_round_trip_and_bad_params_refused():
     with pytest.raises(ValueError, match="scenario list is empty"):
         replace(deribit, scenarios=()).validate()
     with pytest.raises(ValueError, match="im_factor"):
-        replace(deribit, im_factor=12.0).validate()
-    with pytest.raises(ValueError, match="mm_factor must not exceed"):
-        replace(deribit, mm_factor=1.5).validate()
+        replace(deribit, margin=replace(deribit.margin, im_factor=12.0)).validate()
+    # Derive accepts an MM factor above the IM factor (its test portfolio 87: MM 10, IM 1)
+    replace(deribit, margin=replace(deribit.margin, mm_factor=10.0)).validate()
+    with pytest.raises(ValueError, match="mm_factor"):
+        replace(deribit, margin=replace(deribit.margin, mm_factor=10.5)).validate()
     with pytest.raises(ValueError, match="range_up"):
-        replace(deribit, vol_shock=replace(deribit.vol_shock, range_up=-0.5)).validate()
+        replace(deribit, vol_shock=replace(deribit.vol_shock, vol_range_up=-0.5)).validate()
     with pytest.raises(ValueError, match="spot shock"):
         replace(deribit, scenarios=(Scenario(-1.2, "up"),)).validate()
     with pytest.raises(ValueError, match="unknown risk_based preset"):
@@ -166,7 +174,7 @@ def test_params_round_trip_and_bad_params_refused():
     with pytest.raises(ValueError, match="unknown key"):
         params_from_dict({"scenarios": [], "leverage": 3})
     with pytest.raises(ValueError, match="im_factor"):
-        compute(Book(), demo_market(), "risk_based", replace(deribit, im_factor=0.0))
+        compute(Book(), demo_market(), "risk_based", replace(deribit, margin=replace(deribit.margin, im_factor=0.0)))
     with pytest.raises(ValueError, match="RiskBasedParams"):
         compute(Book(), demo_market(), "risk_based", default_params("span"))
 
