@@ -150,10 +150,13 @@ def test_attribution_top_positions_group_the_rest(stores, page):
     assert result.by_position["scaled"].sum() == pytest.approx(result.initial)
     condor = account.margins(state.book_data(demo_book("short_iron_condor")), market, acct)["risk_based"]
     assert condor.by_position["marginal"].sum() < 0
-    # The binding scenario is a fall: the short put carries the largest share, the long put wing
-    # that hedges it a negative one, and the shares still add up to IM.
+    # The short leg on the binding scenario's side carries the largest share, the long wing that
+    # hedges it a negative one, and the shares still add up to IM.
     shares = condor.by_position.set_index("instrument")["scaled"]
-    assert shares.idxmax() == "BTC-25DEC26-80000-P" and shares["BTC-25DEC26-65000-P"] < 0
+    rise = condor.binding_scenario["BTC"].startswith("spot +")
+    short_leg, wing = (("BTC-25DEC26-110000-C", "BTC-25DEC26-125000-C") if rise
+                       else ("BTC-25DEC26-80000-P", "BTC-25DEC26-65000-P"))
+    assert shares.idxmax() == short_leg and shares[wing] < 0
     assert shares.sum() == pytest.approx(condor.initial)
 
 
@@ -179,8 +182,8 @@ def test_gauge_figure_uses_the_level_colour(stores):
 
 @pytest.mark.parametrize("model, name, value, expected", [
     ("span", "price_scan_range", "-0.1", "price_scan_range must be in (0, 0.9]"),
-    ("risk_based", "im_factor", "11", "im_factor must be in (0, 10]"),
-    ("risk_based", "vol_shock.range_up", "abc", "vol_shock.range_up must be a number"),
+    ("risk_based", "margin.im_factor", "-1", "margin.im_factor must be in"),
+    ("risk_based", "vol_shock.vol_range_up", "abc", "vol_shock.vol_range_up must be a number"),
     ("tims", "vol_shocks", "[]", "vol_shocks is empty"),
     ("tims", "vol_shocks", "0.1", "vol_shocks must be a list"),
     ("greeks_based", "delta_risk_weight", None, "delta_risk_weight must be a number"),
@@ -248,7 +251,7 @@ def test_presets_and_reset_to_published_defaults(page, stores):
     b, m = engine_of(book, market)
     okx = compute(b, m, "risk_based", default_params("risk_based", "okx")).initial
     assert account.margins(book, market, data)["risk_based"].initial == pytest.approx(okx)
-    edited, *_ = param_edit(page, data, book, market, "im_factor", "2")
+    edited, *_ = param_edit(page, data, book, market, "margin.im_factor", "2")
     reset, note, *_ = page.edit_params(ids.PARAMS_RESET, 1, None, edited, book, market)
     assert "published defaults restored" in str(note)
     assert account.model_params(reset, "risk_based") == default_params("risk_based", "okx")
