@@ -47,7 +47,17 @@ from pathlib import Path
 import numpy as np
 
 from .instruments import EXPIRY_TIME
-from .smile import SVI, points_variance, svi_total_variance
+from .smile import (
+    CHECK_POINTS,
+    SVI,
+    ArbitrageWarning,
+    butterfly_check,
+    calendar_check,
+    numeric_derivatives,
+    points_variance,
+    svi_derivatives,
+    svi_total_variance,
+)
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
 VOL_FLOOR = 0.01
@@ -639,3 +649,56 @@ def save_market(market: Market, target=None) -> str:
     else:
         Path(target).write_text(text, encoding="utf-8")
     return text
+
+
+# ----------------------------------------------------------------------------- arbitrage diagnostics
+
+
+def _atm_total_variance(market: Market, underlying: str, s: SmileSlice) -> float:
+    return float(slice_total_variance(market, underlying, s, np.zeros(1))[0])
+
+
+def _butterfly_grid(market: Market, underlying: str, s: SmileSlice) -> np.ndarray:
+    """k range a slice's density is checked on: SVI far into its wings (it defines them), a
+    quadratic inside its wing clamp, strike points strictly between the outer points (flat vol
+    beyond is the convention, not a quote)."""
+    t = max(market.expiry_years(s.expiry), MIN_SMILE_T)
+    spread = math.sqrt(max(_atm_total_variance(market, underlying, s), 1e-12))
+    if s.points:
+        fwd = float(market.forward(underlying, t))
+        k = np.log(np.array([p[0] for p in s.points]) / fwd)
+        if len(k) < 3:
+            return np.zeros(0)
+        pad = 0.02 * (k[-1] - k[0])
+        return np.linspace(k[0] + pad, k[-1] - pad, 2 * CHECK_POINTS)
+    reach = max(1.5, 6.0 * spread) if s.svi is not None else min(6.0 * spread, 0.99 * WING_CLAMP * math.sqrt(t))
+    return np.linspace(-reach, reach, CHECK_POINTS)
+
+
+def surface_arbitrage(market: Market, underlyings=None) -> tuple[ArbitrageWarning, ...]:
+    """Butterfly (g(k) < 0) and calendar (w(k, T) falling in T) failures of the live slices of
+    ``underlyings`` (default all), each naming the expiry and the k range; nothing is changed."""
+    out = []
+    for und in underlyings or market.underlyings:
+        live = [s for s in market.underlying(und).smile if market.expiry_years(s.expiry) > 0]
+        for s in live:
+            k = _butterfly_grid(market, und, s)
+            if len(k) < 3:
+                continue
+            if s.svi is not None:
+                w, w1, w2 = svi_derivatives(s.svi.as_array(), k)
+            else:
+                w = slice_total_variance(market, und, s, k)
+                w1, w2 = numeric_derivatives(k, w)
+                k, w, w1, w2 = (a[2:-2] for a in (k, w, w1, w2))  # one-sided differences at the ends
+            found = butterfly_check(und, s.expiry, k, w, w1, w2)
+            if found:
+                out.append(found)
+        for near, far in zip(live, live[1:], strict=False):
+            spread = math.sqrt(max(_atm_total_variance(market, und, far), 1e-12))
+            k = np.linspace(-1.0, 1.0, CHECK_POINTS) * float(np.clip(3.0 * spread, 0.1, 1.5))
+            found = calendar_check(und, near.expiry, far.expiry, k, slice_total_variance(market, und, near, k),
+                                   slice_total_variance(market, und, far, k))
+            if found:
+                out.append(found)
+    return tuple(out)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Callable
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from .instruments import FUTURE, OPTION, PERPETUAL, SPOT, Instrument
 from .market import STICKY_MONEYNESS, VOL_FLOOR, Market, SmileCoefficients, smile_coefficients, smile_vol
+from .portfolio import Book
 from .pricing import black76_greeks, black76_price
 
 DAYS_PER_YEAR = 365.0
@@ -359,3 +361,49 @@ def instrument_greeks(arr: InstrumentArrays, spot_shock=0.0) -> dict[str, np.nda
         out["charm_per_day"][..., o] = m * g.charm * dfds / DAYS_PER_YEAR
     out["delta_usd"] = out["delta"] * S
     return out
+
+
+# ----------------------------------------------------------------------------- time roll
+
+
+@dataclass(frozen=True)
+class TimeRoll:
+    """A book carried to a later valuation time: the positions still open, the market seen from
+    then (:meth:`Market.rolled_to`), and what settled on the way — one row per settled position
+    (instrument, expiry, quantity, settlement_price, cash, pnl in USD) — and its total cash."""
+
+    book: Book
+    market: Market
+    settled: pd.DataFrame
+    cash: float
+
+
+def roll_book(book: Book, market: Market, when: datetime) -> TimeRoll:
+    """Move the valuation time to ``when``; options and futures expiring by then settle into cash.
+
+    The rule is the stress grid's horizon rule with no shock: at its expiry a dated instrument's
+    forward has rolled down to spot, so an option pays its intrinsic value on spot,
+    q·m·max(±(S − K), 0), and a future q·m·(S − entry) (0 without an entry price, as its equity
+    contribution is then 0).  Equity is continuous: just before expiry the position is worth what
+    it pays just after.  ``pnl`` is cash less the option premium paid, q·m·entry (NaN if unknown).
+    """
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    rows, keep = [], []
+    for p in book.positions:
+        inst = p.instrument
+        if inst.expiry is None or inst.expiry > when:
+            keep.append(p)
+            continue
+        S = market.spot(inst.underlying)
+        m = p.quantity * inst.multiplier
+        entry = np.nan if p.entry_price is None else p.entry_price
+        if inst.kind == OPTION:
+            cash = m * max((S - inst.strike) if inst.is_call else (inst.strike - S), 0.0)
+            pnl = cash - m * entry
+        else:
+            cash = 0.0 if np.isnan(entry) else m * (S - entry)
+            pnl = cash if not np.isnan(entry) else np.nan
+        rows.append({"instrument": inst.name, "expiry": inst.expiry_date.isoformat(), "quantity": p.quantity,
+                     "settlement_price": S, "cash": cash, "pnl": pnl})
+    settled = pd.DataFrame(rows, columns=["instrument", "expiry", "quantity", "settlement_price", "cash", "pnl"])
+    return TimeRoll(book.with_positions(keep), market.rolled_to(when), settled, float(settled["cash"].sum()))

@@ -229,10 +229,11 @@ class ArbitrageWarning:
 
     def __str__(self) -> str:
         if self.kind == "butterfly":
-            return (f"{self.underlying} {self.expiry}: butterfly arbitrage, density g(k) < 0 for k in "
-                    f"[{self.k_from:.3f}, {self.k_to:.3f}] (min {self.value:.4f} at k = {self.k:.3f})")
-        return (f"{self.underlying} {self.expiry} → {self.later}: calendar arbitrage, total variance falls "
-                f"for k in [{self.k_from:.3f}, {self.k_to:.3f}] (by {-self.value:.5f} at k = {self.k:.3f})")
+            return (f"{self.underlying} {self.expiry}: butterfly arbitrage, density g(k) < 0 at k = {self.k:.3f} "
+                    f"(g = {self.value:.4f}; failing points between k = {self.k_from:.3f} and {self.k_to:.3f})")
+        return (f"{self.underlying} {self.expiry} → {self.later}: calendar arbitrage, total variance falls by "
+                f"{-self.value:.5f} at k = {self.k:.3f} (failing points between k = {self.k_from:.3f} "
+                f"and {self.k_to:.3f})")
 
 
 def butterfly_check(underlying: str, expiry: date, k, w, w1, w2) -> ArbitrageWarning | None:
