@@ -34,7 +34,9 @@ from scipy.optimize import least_squares
 CHECK_POINTS = 161
 #: Tolerance below zero before a check reports (numerical noise of a flat wing).
 ARBITRAGE_TOL = 1e-9
-_PENALTY = 10.0
+_PENALTY = 100.0
+#: The penalised fit aims slightly above g = 0 so the density stays ≥ 0 between grid points.
+_G_MARGIN = 1e-3
 
 
 class SmileError(ValueError):
@@ -186,21 +188,29 @@ def fit_svi(strikes, vols, forward: float, T: float, weights=None) -> SVIFit:
     x0 = np.clip(_initial_guess(k, w), lower + 1e-9, upper - 1e-9)
     p = least_squares(resid, x0, jac=jac, bounds=(lower, upper), method="trf", x_scale="jac",
                       ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=400).x
-    grid = np.linspace(k_lo, k_hi, 41)
-    if not _slice_ok(p, grid):
-        def penalised(q):
-            w_, w1, w2 = svi_derivatives(q, grid)
-            g = density_g(grid, np.maximum(w_, 1e-12), w1, w2)
-            wing = max(q[1] * (1.0 + abs(q[2])) - 2.0, 0.0)
-            floor = min(q[0] + q[1] * q[4] * np.sqrt(1.0 - q[2] ** 2), 0.0)
-            return np.concatenate([resid(q), _PENALTY * np.minimum(g, 0.0), [_PENALTY * wing, _PENALTY * floor]])
-
-        p = least_squares(penalised, p, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=600).x
+    grid = np.linspace(k_lo, k_hi, 121)
+    penalty = _PENALTY
+    while not _slice_ok(p, grid) and penalty <= 1e4 * _PENALTY:
+        p = least_squares(_penalised(resid, grid, penalty), p, bounds=(lower, upper), method="trf",
+                          x_scale="jac", max_nfev=600).x
+        penalty *= 10.0
     params = SVI(*(float(x) for x in p))
     fitted = np.sqrt(np.maximum(svi_total_variance(p, k), 0.0) / T)
     err = fitted - np.sqrt(w / T)
     return SVIFit(params, float(np.sqrt(np.mean(err * err))), float(np.abs(err).max()), len(k),
                   _slice_ok(p, grid))
+
+
+def _penalised(resid, grid, penalty: float):
+    """Residuals plus penalty terms for g < 0 on ``grid``, the Lee wing bound and w < 0."""
+    def f(q):
+        w, w1, w2 = svi_derivatives(q, grid)
+        g = density_g(grid, np.maximum(w, 1e-12), w1, w2)
+        wing = max(q[1] * (1.0 + abs(q[2])) - 2.0, 0.0)
+        floor = min(q[0] + q[1] * q[4] * np.sqrt(1.0 - q[2] ** 2), 0.0)
+        return np.concatenate([resid(q), penalty * np.minimum(g - _G_MARGIN, 0.0), [penalty * wing, penalty * floor]])
+
+    return f
 
 
 def _slice_ok(p, grid) -> bool:
