@@ -213,7 +213,8 @@ class Market:
         return replace(self, underlyings=unds)
 
     def rolled_to(self, when: datetime) -> Market:
-        """The same market seen from ``when``: spot, forwards and each live slice's vols in k kept.
+        """The same market seen from ``when``: spot, each expiry's implied carry and rate, and each
+        live slice's vols in k kept — the stress grid's horizon rule, so forwards roll down to spot.
 
         SVI slices hold total variance, so a and b are rescaled by T_new/T_old to keep
         √(w/T); slices and futures that expire by ``when`` are dropped (unless no slice would
@@ -224,16 +225,23 @@ class Market:
         rolled = replace(self, valuation_time=when)
         unds = {}
         for name, u in self.underlyings.items():
+            def shrink(d: date) -> float:
+                """T_new/T_old for an expiry: implied carries and vols are kept, so a forward
+                F = S·e^{bT} becomes S·(F/S)^{T_new/T_old} and SVI's a, b scale by it."""
+                return rolled.expiry_years(d) / max(self.expiry_years(d), MIN_SMILE_T)
+
             live = []
             for s in u.smile:
-                t_new = rolled.expiry_years(s.expiry)
-                if t_new <= 0:
+                if rolled.expiry_years(s.expiry) <= 0:
                     continue
+                f = shrink(s.expiry)
                 if s.svi is not None:
-                    f = t_new / max(self.expiry_years(s.expiry), MIN_SMILE_T)
                     s = replace(s, svi=replace(s.svi, a=s.svi.a * f, b=s.svi.b * f))
+                if s.forward is not None:
+                    s = replace(s, forward=u.spot * (s.forward / u.spot) ** f)
                 live.append(s)
-            futures = tuple((d, p) for d, p in u.futures if rolled.expiry_years(d) > 0)
+            futures = tuple((d, u.spot * (p / u.spot) ** shrink(d)) for d, p in u.futures
+                            if rolled.expiry_years(d) > 0)
             unds[name] = replace(u, smile=tuple(live) or u.smile, futures=futures)
         return replace(rolled, underlyings=unds)
 

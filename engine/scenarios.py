@@ -398,12 +398,13 @@ def roll_book(book: Book, market: Market, when: datetime) -> TimeRoll:
         m = p.quantity * inst.multiplier
         entry = np.nan if p.entry_price is None else p.entry_price
         if inst.kind == OPTION:
-            cash = m * max((S - inst.strike) if inst.is_call else (inst.strike - S), 0.0)
+            K = float(inst.strike or 0.0)
+            cash = m * max((S - K) if inst.is_call else (K - S), 0.0)
             pnl = cash - m * entry
         else:
             cash = 0.0 if np.isnan(entry) else m * (S - entry)
             pnl = cash if not np.isnan(entry) else np.nan
-        rows.append({"instrument": inst.name, "expiry": inst.expiry_date.isoformat(), "quantity": p.quantity,
+        rows.append({"instrument": inst.name, "expiry": inst.expiry.date().isoformat(), "quantity": p.quantity,
                      "settlement_price": S, "cash": cash, "pnl": pnl})
     settled = pd.DataFrame(rows, columns=["instrument", "expiry", "quantity", "settlement_price", "cash", "pnl"])
     return TimeRoll(book.with_positions(keep), market.rolled_to(when), settled, float(settled["cash"].sum()))

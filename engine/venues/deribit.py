@@ -31,8 +31,16 @@ import pandas as pd
 from scipy.special import ndtr
 
 from ..instruments import FUTURE, OPTION, PERPETUAL, InstrumentError, parse_instrument
-from ..market import (MIN_SMILE_T, Market, MarketError, SmileSlice, UnderlyingMarket, market_text, parse_json,
-                      surface_arbitrage)
+from ..market import (
+    MIN_SMILE_T,
+    Market,
+    MarketError,
+    SmileSlice,
+    UnderlyingMarket,
+    market_text,
+    parse_json,
+    surface_arbitrage,
+)
 from ..portfolio import Book, PositionsImport, RowError, positions_from_records
 from ..smile import SmileError, fit_svi
 
@@ -162,7 +170,9 @@ def _timestamp(rows_ts: list[float]) -> datetime:
 
 
 def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[float], dict[str, list[float]]]:
-    quotes, stamps, index = [], [], {}
+    quotes: list[dict] = []
+    stamps: list[float] = []
+    index: dict[str, list[float]] = {}
     for n, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             errors.append(RowError(n, "row", "expected an object"))
@@ -200,7 +210,10 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
 
 
 def _future_marks(rows: list[dict], errors: list, offset: int):
-    futures, perps, stamps, index = {}, {}, [], {}
+    futures: dict[str, dict] = {}
+    perps: dict[str, float] = {}
+    stamps: list[float] = []
+    index: dict[str, list[float]] = {}
     for n, row in enumerate(rows, start=offset):
         if not isinstance(row, dict):
             errors.append(RowError(n, "row", "expected an object"))
@@ -225,7 +238,7 @@ def _future_marks(rows: list[dict], errors: list, offset: int):
         if edp is not None:
             index.setdefault(inst.underlying, []).append(edp)
         # The inverse (coin-settled) contract is the reference when a linear twin is listed too.
-        target = futures.setdefault(inst.underlying, {}) if inst.kind == FUTURE else perps
+        target: dict = futures.setdefault(inst.underlying, {}) if inst.kind == FUTURE else perps
         key = inst.expiry_date if inst.kind == FUTURE else inst.underlying
         if key not in target or not _is_linear(name):
             target[key] = mark
