@@ -565,7 +565,8 @@ def _underlying_dict(u: UnderlyingMarket) -> dict:
 
 
 def market_to_dict(market: Market) -> dict:
-    t = market.valuation_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = market.valuation_time.astimezone(UTC)
+    t = when.replace(tzinfo=None).isoformat(timespec="seconds" if not when.microsecond else "microseconds") + "Z"
     return {
         "valuation_time": t,
         "usd_rate": market.usd_rate,

@@ -285,10 +285,10 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
     fut, perps, fut_stamps, fut_index = _future_marks(fut_rows, errors, len(opt_rows) + 1)
     for und, values in fut_index.items():
         index.setdefault(und, []).extend(values)
-    when = _timestamp(stamps + fut_stamps)
     names = list(dict.fromkeys([q["underlying"] for q in quotes] + list(fut) + list(perps)))
     if not names:
         raise VenueError("no usable option or future row: " + "; ".join(map(str, errors[:5])))
+    when = _timestamp(stamps + fut_stamps)
     frame = pd.DataFrame(quotes)
     probe = Market(when, {})
     fits, unds = [], {}
