@@ -245,13 +245,18 @@ def _future_marks(rows: list[dict], errors: list, offset: int):
     return futures, perps, stamps, index
 
 
-def _smile_slice(und: str, expiry, group: pd.DataFrame, T: float, notes: list) -> tuple[SmileSlice, ExpiryFit]:
-    fwd = float(median(group["forward"]))
-    rate = float(median(group["rate"]))
+def _smile_slice(und: str, expiry, group: list[dict], T: float, notes: list) -> tuple[SmileSlice, ExpiryFit]:
+    fwd = float(median(q["forward"] for q in group))
+    rate = float(median(q["rate"] for q in group))
+    strike = np.array([q["strike"] for q in group])
+    call = np.array([q["is_call"] for q in group])
+    iv = np.array([q["mark_iv"] for q in group])
     # Out-of-the-money side per strike (calls above the forward, puts below), else whichever is quoted.
-    otm = group.assign(otm=np.where(group["is_call"], group["strike"] >= fwd, group["strike"] < fwd))
-    per_strike = otm.sort_values("otm").groupby("strike", sort=True).last()
-    strikes, vols = per_strike.index.to_numpy(float), per_strike["mark_iv"].to_numpy(float)
+    otm = np.where(call, strike >= fwd, strike < fwd)
+    order = np.lexsort((otm, strike))
+    strike, iv = strike[order], iv[order]
+    last = np.r_[strike[1:] != strike[:-1], True]
+    strikes, vols = strike[last], iv[last]
     if len(strikes) >= MIN_SVI_QUOTES:
         try:
             fit = fit_svi(strikes, vols, fwd, T)
@@ -289,7 +294,9 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
     if not names:
         raise VenueError("no usable option or future row: " + "; ".join(map(str, errors[:5])))
     when = _timestamp(stamps + fut_stamps)
-    frame = pd.DataFrame(quotes)
+    groups: dict[str, dict] = {}
+    for q in quotes:
+        groups.setdefault(q["underlying"], {}).setdefault(q["expiry"], []).append(q)
     probe = Market(when, {})
     fits, unds = [], {}
     for und in names:
@@ -297,15 +304,14 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
             raise VenueError(f"{und}: no estimated_delivery_price in any row, the spot (index) is unknown")
         spot = float(median(index[und]))
         slices = []
-        if len(frame):
-            for expiry, group in frame[frame["underlying"] == und].groupby("expiry", sort=True):
-                T = (group["expiry_time"].iloc[0] - when).total_seconds() / (365.0 * 86400)
-                if T <= 0:
-                    notes.append(f"{und} {expiry}: expired before the snapshot time, skipped")
-                    continue
-                one, fit = _smile_slice(und, expiry, group, max(T, MIN_SMILE_T), notes)
-                slices.append(one)
-                fits.append(fit)
+        for expiry, group in sorted(groups.get(und, {}).items()):
+            T = (group[0]["expiry_time"] - when).total_seconds() / (365.0 * 86400)
+            if T <= 0:
+                notes.append(f"{und} {expiry}: expired before the snapshot time, skipped")
+                continue
+            one, fit = _smile_slice(und, expiry, group, max(T, MIN_SMILE_T), notes)
+            slices.append(one)
+            fits.append(fit)
         marks = {d: p for d, p in fut.get(und, {}).items() if probe.expiry_years(d) > 0}
         nodes = [(s.expiry, s.forward) for s in slices] + list(marks.items())
         carry = 0.0
@@ -315,7 +321,8 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
         unds[und] = UnderlyingMarket(spot, carry, tuple(slices), tuple(sorted(marks.items())), perps.get(und))
     market = Market(when, unds)
     notes.extend(str(w) for w in surface_arbitrage(market))
-    return VenueMarket(market, _quote_table(frame, market), tuple(fits), tuple(errors), tuple(notes))
+    return VenueMarket(market, _quote_table(pd.DataFrame(quotes), market), tuple(fits), tuple(errors),
+                       tuple(notes))
 
 
 def _quote_table(frame: pd.DataFrame, market: Market) -> pd.DataFrame:
