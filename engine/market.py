@@ -53,6 +53,7 @@ from .smile import (
     ArbitrageWarning,
     butterfly_check,
     calendar_check,
+    fit_svi,
     numeric_derivatives,
     points_variance,
     svi_derivatives,
@@ -711,3 +712,34 @@ def surface_arbitrage(market: Market, underlyings=None) -> tuple[ArbitrageWarnin
             if found:
                 out.append(found)
     return tuple(out)
+
+
+def convert_slice(market: Market, underlying: str, s: SmileSlice, form: str, strikes: int = 9) -> SmileSlice:
+    """The slice ``s`` re-expressed in another smile ``form``, fitted to its own current vols
+    (forward and rate kept): SVI by :func:`engine.smile.fit_svi` on 41 points over ±3 ATM
+    standard deviations, weighted by exp(−k²/2σ²T) like vega; strike points sampled at ``strikes`` strikes over ±2 deviations;
+    quadratic by least squares in x = k/√T over ±2 deviations.  Raises MarketError for an
+    unknown form or an expired slice."""
+    if form not in FORMS:
+        raise MarketError(f"form: {form!r} is not one of {', '.join(FORMS)}")
+    t = market.expiry_years(s.expiry)
+    if t <= 0:
+        raise MarketError(f"{underlying} {s.expiry}: expired at the valuation time, nothing to convert")
+    if form == s.form:
+        return s
+    spread = math.sqrt(max(_atm_total_variance(market, underlying, s), 1e-8))
+    F = float(market.forward(underlying, t))
+    keep = {"forward": s.forward, "rate": s.rate}
+    if form == SVI_FORM:
+        k = np.linspace(-3.0, 3.0, 41) * spread
+        vols = np.sqrt(slice_total_variance(market, underlying, s, k) / max(t, MIN_SMILE_T))
+        vega_like = np.exp(-0.5 * (k / spread) ** 2)  # the fit matters most where options have vega
+        return SmileSlice(s.expiry, svi=fit_svi(F * np.exp(k), vols, F, t, vega_like).params, **keep)
+    k = np.linspace(-2.0, 2.0, strikes if form == POINTS else 41) * spread
+    vols = np.sqrt(slice_total_variance(market, underlying, s, k) / max(t, MIN_SMILE_T))
+    if form == POINTS:
+        return SmileSlice(s.expiry, points=tuple((float(F * math.exp(x)), float(v)) for x, v in zip(k, vols, strict=True)),
+                          **keep)
+    x = k / math.sqrt(max(t, MIN_SMILE_T))
+    c, b, a = np.polyfit(x, vols, 2)
+    return SmileSlice(s.expiry, float(max(a, VOL_FLOOR)), float(b), float(c), **keep)

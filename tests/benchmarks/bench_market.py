@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from engine import analyze
-from engine.market import SmileSlice, slice_total_variance
+from engine.market import convert_slice
 from engine.samples import demo_market, random_book
-from engine.smile import SVI, fit_svi
+from engine.smile import SVI
 from engine.venues import market_from_book_summary
 
 ENFORCE = os.environ.get("PMDASH_BENCH_ENFORCE") == "1"
@@ -47,17 +47,8 @@ def chain_rows(expiries: int = 20, strikes: int = 35) -> list[dict]:
 
 def svi_version(market):
     """The demo market with every slice refitted as raw SVI to its own quadratic smile."""
-    unds = {}
-    for name, u in market.underlyings.items():
-        slices = []
-        for s in u.smile:
-            T = max(market.expiry_years(s.expiry), 1 / 365)
-            k = np.linspace(-2.5, 2.5, 41) * s.atm_vol * math.sqrt(T)
-            w = slice_total_variance(market, name, s, k)
-            fwd = float(market.forward(name, T))
-            fit = fit_svi(fwd * np.exp(k), np.sqrt(w / T), fwd, T)
-            slices.append(SmileSlice(s.expiry, svi=fit.params))
-        unds[name] = replace(u, smile=tuple(slices))
+    unds = {name: replace(u, smile=tuple(convert_slice(market, name, s, "svi") for s in u.smile))
+            for name, u in market.underlyings.items()}
     return replace(market, underlyings=unds)
 
 
