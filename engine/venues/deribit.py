@@ -148,8 +148,8 @@ class ExpiryFit:
 @dataclass(frozen=True)
 class VenueMarket:
     """An imported snapshot: the market, the quotes it was built from (one row per option:
-    underlying, expiry, instrument, strike, option_type, forward, T, mark_iv, bid_iv, ask_iv,
-    mark_usd — vols decimal), the fit per expiry, rows skipped (with reasons) and notes
+    underlying, expiry, instrument, strike, option_type, forward, rate, T, mark_iv, bid_iv,
+    ask_iv, mark_usd — vols decimal), the fit per expiry, rows skipped (with reasons) and notes
     (including every static-arbitrage warning of the built surface)."""
 
     market: Market
@@ -245,29 +245,50 @@ def _future_marks(rows: list[dict], errors: list, offset: int):
     return futures, perps, stamps, index
 
 
-def _smile_slice(und: str, expiry, group: list[dict], T: float, notes: list) -> tuple[SmileSlice, ExpiryFit]:
-    fwd = float(median(q["forward"] for q in group))
-    rate = float(median(q["rate"] for q in group))
-    strike = np.array([q["strike"] for q in group])
-    call = np.array([q["is_call"] for q in group])
-    iv = np.array([q["mark_iv"] for q in group])
-    # Out-of-the-money side per strike (calls above the forward, puts below), else whichever is quoted.
-    otm = np.where(call, strike >= fwd, strike < fwd)
+def fit_expiry(underlying: str, expiry, strike, is_call, mark_iv, forward: float, rate: float, T: float,
+               notes: list | None = None) -> tuple[SmileSlice, ExpiryFit]:
+    """One expiry's smile from its quotes (arrays of strike USD, is_call, mark vol decimal): SVI
+    fitted to the out-of-the-money vol per strike (calls at or above the forward, puts below;
+    the other side where only it is quoted), or strike points with fewer than
+    ``MIN_SVI_QUOTES`` strikes or when the fit fails (noted in ``notes``)."""
+    strike, call, iv = (np.asarray(a) for a in (strike, is_call, mark_iv))
+    otm = np.where(call, strike >= forward, strike < forward)
     order = np.lexsort((otm, strike))
-    strike, iv = strike[order], iv[order]
+    strike, iv = strike[order].astype(float), iv[order].astype(float)
     last = np.r_[strike[1:] != strike[:-1], True]
     strikes, vols = strike[last], iv[last]
     if len(strikes) >= MIN_SVI_QUOTES:
         try:
-            fit = fit_svi(strikes, vols, fwd, T)
-            return (SmileSlice(expiry, svi=fit.params, forward=fwd, rate=rate),
-                    ExpiryFit(und, expiry.isoformat(), T, fwd, fit.quotes, "svi", fit.rmse_vol, fit.max_error_vol,
-                              fit.butterfly_free))
+            fit = fit_svi(strikes, vols, forward, T)
+            return (SmileSlice(expiry, svi=fit.params, forward=forward, rate=rate),
+                    ExpiryFit(underlying, expiry.isoformat(), T, forward, fit.quotes, "svi", fit.rmse_vol,
+                              fit.max_error_vol, fit.butterfly_free))
         except SmileError as e:
-            notes.append(f"{und} {expiry}: SVI fit failed ({e}); using the marks as strike points")
+            if notes is not None:
+                notes.append(f"{underlying} {expiry}: SVI fit failed ({e}); using the marks as strike points")
     points = tuple((float(k), float(v)) for k, v in zip(strikes, vols, strict=True))
-    return (SmileSlice(expiry, points=points, forward=fwd, rate=rate),
-            ExpiryFit(und, expiry.isoformat(), T, fwd, len(points), "points", 0.0, 0.0, True))
+    return (SmileSlice(expiry, points=points, forward=forward, rate=rate),
+            ExpiryFit(underlying, expiry.isoformat(), T, forward, len(points), "points", 0.0, 0.0, True))
+
+
+def _smile_slice(und: str, expiry, group: list[dict], T: float, notes: list) -> tuple[SmileSlice, ExpiryFit]:
+    fwd = float(median(q["forward"] for q in group))
+    rate = float(median(q["rate"] for q in group))
+    return fit_expiry(und, expiry, [q["strike"] for q in group], [q["is_call"] for q in group],
+                      [q["mark_iv"] for q in group], fwd, rate, T, notes)
+
+
+def split_book_summary(rows: list) -> tuple[list, list]:
+    """(option rows, other rows) of a mixed book-summary response, by instrument name."""
+    options, others = [], []
+    for row in rows:
+        name = row.get("instrument_name") if isinstance(row, dict) else None
+        try:
+            is_option = isinstance(name, str) and parse_instrument(_canonical_name(name)).kind == OPTION
+        except InstrumentError:
+            is_option = False
+        (options if is_option else others).append(row)
+    return options, others
 
 
 def market_from_book_summary(options=None, futures=None) -> VenueMarket:
@@ -326,8 +347,8 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
 
 
 def _quote_table(frame: pd.DataFrame, market: Market) -> pd.DataFrame:
-    cols = ["underlying", "expiry", "instrument", "strike", "option_type", "forward", "T", "mark_iv", "bid_iv",
-            "ask_iv", "mark_usd"]
+    cols = ["underlying", "expiry", "instrument", "strike", "option_type", "forward", "rate", "T", "mark_iv",
+            "bid_iv", "ask_iv", "mark_usd"]
     if not len(frame):
         return pd.DataFrame(columns=cols)
     T = np.array([market.year_fraction(t) for t in frame["expiry_time"]])
