@@ -399,7 +399,7 @@ def roll_book(book: Book, market: Market, when: datetime) -> TimeRoll:
         entry = np.nan if p.entry_price is None else p.entry_price
         if inst.kind == OPTION:
             K = float(inst.strike or 0.0)
-            cash = m * max((S - K) if inst.is_call else (K - S), 0.0)
+            cash = m * max((S - K) if inst.is_call else (K - S), 0.0) + 0.0  # + 0.0: no −0 for shorts
             pnl = cash - m * entry
         else:
             cash = 0.0 if np.isnan(entry) else m * (S - entry)
