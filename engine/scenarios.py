@@ -17,11 +17,11 @@ holdings track spot; dated futures track the forward.  Values are USD per contra
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -184,7 +184,7 @@ class ShockGrid:
 
     @classmethod
     def build(cls, spot_range=0.5, spot_steps=41, vol_range=0.30, vol_steps=13,
-              horizons_days=(0, 1, 7, 30)) -> "ShockGrid":
+              horizons_days=(0, 1, 7, 30)) -> ShockGrid:
         """Symmetric grid; default −50…+50 % spot in 41 steps, −30…+30 vol points in 13 steps."""
         return cls(np.round(np.linspace(-spot_range, spot_range, spot_steps), 10),
                    np.round(np.linspace(-vol_range, vol_range, vol_steps), 10),
@@ -370,7 +370,7 @@ def instrument_greeks(arr: InstrumentArrays, spot_shock=0.0) -> dict[str, np.nda
 class TimeRoll:
     """A book carried to a later valuation time: the positions still open, the market seen from
     then (:meth:`Market.rolled_to`), and what settled on the way — one row per settled position
-    (instrument, expiry, quantity, settlement_price, cash, pnl in USD) — and its total cash."""
+    (instrument, expiry, quantity, entry_price, settlement_price, cash, pnl in USD) — and its total cash."""
 
     book: Book
     market: Market
@@ -405,6 +405,7 @@ def roll_book(book: Book, market: Market, when: datetime) -> TimeRoll:
             cash = 0.0 if np.isnan(entry) else m * (S - entry)
             pnl = cash if not np.isnan(entry) else np.nan
         rows.append({"instrument": inst.name, "expiry": inst.expiry.date().isoformat(), "quantity": p.quantity,
-                     "settlement_price": S, "cash": cash, "pnl": pnl})
-    settled = pd.DataFrame(rows, columns=["instrument", "expiry", "quantity", "settlement_price", "cash", "pnl"])
+                     "entry_price": entry, "settlement_price": S, "cash": cash, "pnl": pnl})
+    settled = pd.DataFrame(rows, columns=["instrument", "expiry", "quantity", "entry_price", "settlement_price",
+                                          "cash", "pnl"])
     return TimeRoll(book.with_positions(keep), market.rolled_to(when), settled, float(settled["cash"].sum()))

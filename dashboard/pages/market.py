@@ -74,6 +74,7 @@ ROLL_COLUMNS = [
     {"field": "instrument", "headerName": "Settled", "flex": 2},
     {"field": "expiry", "headerName": "Expiry", "width": 120},
     number_column("quantity", "Quantity", ",.6~f", flex=1),
+    number_column("entry_price", "Entry (USD)", ",.2f", flex=1),
     number_column("settlement_price", "Settlement price (USD)", ",.6~f", flex=1),
     number_column("cash", "Cash (USD)", ",.2f", flex=1),
     number_column("pnl", "P&L vs entry (USD)", ",.2f", flex=1),
@@ -398,7 +399,10 @@ def surface_view(market: dict, quotes_data: dict | None, underlying: str | None)
 
 
 def _commit(outcome: state.Outcome):
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+    """(store value, message): an applied change shows its note and, below, what it warns about."""
+    if outcome.data is None:
+        return no_update, message(outcome.problems)
+    return outcome.data, html.Div([message((), outcome.note), message(outcome.problems)])
 
 
 @callback(Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
