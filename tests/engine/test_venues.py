@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.instruments import parse_instrument
 from engine.market import load_market, save_market
@@ -185,3 +187,38 @@ def test_positions_signs_options_and_row_errors():
 def test_positions_file_that_is_not_json_is_one_file_error():
     result = book_from_positions(b"not json")
     assert len(result.book) == 0 and result.errors[0].row == 0
+
+
+# ------------------------------------------------------------------------------ fuzzing
+
+row_values = st.none() | st.booleans() | st.integers(-10 ** 20, 10 ** 20) | st.floats() | st.text(max_size=12)
+FIELDS = ["instrument_name", "mark_iv", "underlying_price", "creation_timestamp", "interest_rate", "mark_price",
+          "bid_price", "ask_price", "estimated_delivery_price"]
+
+
+@settings(max_examples=100, deadline=3000)
+@given(st.lists(st.tuples(st.integers(0, 11), st.sampled_from(FIELDS), row_values), max_size=6),
+       st.sampled_from(["jsonrpc", "bare", "text"]))
+def test_fuzz_book_summary_rows(mutations, form):
+    """Any mutation of the fixture rows: a VenueMarket whose every skipped row is reported, or a VenueError."""
+    rows = response_rows(OPTIONS)
+    for k, key, value in mutations:
+        rows[k] = dict(rows[k], **{key: value})
+    source = {"jsonrpc": "2.0", "result": rows} if form == "jsonrpc" else rows
+    if form == "text":
+        source = json.dumps(rows)
+    try:
+        vm = market_from_book_summary(source)
+    except VenueError:
+        return
+    assert len(vm.quotes) + len({e.row for e in vm.errors}) == len(rows)
+
+
+@settings(max_examples=100, deadline=3000)
+@given(st.lists(st.dictionaries(st.sampled_from(["instrument_name", "kind", "size", "size_currency", "direction",
+                                                 "average_price", "average_price_usd"]), row_values, max_size=7),
+                max_size=5))
+def test_fuzz_positions(rows):
+    result = book_from_positions({"result": rows})
+    assert len(result.book) <= len(rows)
+    assert all(e.row >= 1 for e in result.errors)
