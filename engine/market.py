@@ -74,6 +74,8 @@ MAX_BYTES = 5_000_000
 MAX_UNDERLYINGS = 200
 MAX_SLICES = 500
 MAX_POINTS = 1000
+#: Vols above 2,000 % are taken as a unit mistake (a percentage typed as a decimal).
+MAX_VOL = 20.0
 _UNDERLYING_RE = re.compile(r"[A-Z][A-Z0-9]{0,9}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -396,6 +398,13 @@ def slice_total_variance(market: Market, underlying: str, s: SmileSlice, k) -> n
 # ----------------------------------------------------------------------------- JSON
 
 
+def _vol(value, where: str) -> float:
+    x = _num(value, where, positive=True)
+    if x > MAX_VOL:
+        raise MarketError(f"{where}: {x:g} is above {MAX_VOL:g} ({MAX_VOL:.0%}) — vols are decimals (0.55 = 55 %)")
+    return x
+
+
 def _num(value, where: str, positive=False, nonneg=False) -> float:
     if isinstance(value, bool):
         raise MarketError(f"{where}: {value!r} is not a number")
@@ -458,7 +467,7 @@ def _parse_points(raw, where: str) -> tuple[tuple[float, float], ...]:
         strike = _num(pair[0], f"{where}[{j}].strike", positive=True)
         if strike in out:
             raise MarketError(f"{where}[{j}].strike: {strike:g} listed twice")
-        out[strike] = _num(pair[1], f"{where}[{j}].vol", positive=True)
+        out[strike] = _vol(pair[1], f"{where}[{j}].vol")
     return tuple(sorted(out.items()))
 
 
@@ -474,7 +483,7 @@ def _parse_slice(s, sw: str) -> SmileSlice:
         return SmileSlice(expiry, svi=_parse_svi(s["svi"], f"{sw}.svi"), forward=forward, rate=rate)
     if given == ["points"]:
         return SmileSlice(expiry, points=_parse_points(s["points"], f"{sw}.points"), forward=forward, rate=rate)
-    return SmileSlice(expiry, _num(s.get("atm_vol"), f"{sw}.atm_vol", positive=True),
+    return SmileSlice(expiry, _vol(s.get("atm_vol"), f"{sw}.atm_vol"),
                       _num(s.get("skew", 0.0), f"{sw}.skew"), _num(s.get("curvature", 0.0), f"{sw}.curvature"),
                       forward=forward, rate=rate)
 

@@ -32,7 +32,9 @@ from scipy.special import ndtr
 
 from ..instruments import FUTURE, OPTION, PERPETUAL, InstrumentError, parse_instrument
 from ..market import (
+    MAX_VOL,
     MIN_SMILE_T,
+    SECONDS_PER_YEAR,
     Market,
     MarketError,
     SmileSlice,
@@ -46,6 +48,7 @@ from ..smile import SmileError, fit_svi
 
 #: Quotes needed to fit SVI to an expiry; with fewer, its marks become strike points.
 MIN_SVI_QUOTES = 6
+_MAX_TIMESTAMP_MS = 253402300799999.0  # 9999-12-31T23:59:59.999Z
 _LINEAR = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_(USDC|USDT)-")
 
 
@@ -188,8 +191,12 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
             errors.append(RowError(n, "instrument_name", f"{str(name)[:40]!r} is not an option"))
             continue
         iv = _field(row, "mark_iv", n, errors, positive=True)
+        if iv is not None and iv > 100 * MAX_VOL:
+            errors.append(RowError(n, "mark_iv", f"{iv:g} % is not a plausible implied vol (≤ {100 * MAX_VOL:g} %)"))
         fwd = _field(row, "underlying_price", n, errors, positive=True)
         ts = _field(row, "creation_timestamp", n, errors, positive=True)
+        if ts is not None and ts > _MAX_TIMESTAMP_MS:
+            errors.append(RowError(n, "creation_timestamp", f"{ts:g} ms is beyond the year 9999"))
         rate = _field(row, "interest_rate", n, errors, required=False)
         mark = _field(row, "mark_price", n, errors, required=False, nonneg=True)
         bid = _field(row, "bid_price", n, errors, required=False, nonneg=True)
@@ -205,7 +212,7 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
                        "strike": inst.strike, "is_call": inst.is_call, "forward": fwd, "rate": rate or 0.0,
                        "mark_iv": iv / 100.0, "mark_usd": np.nan if mark is None else mark * coin,
                        "bid_usd": np.nan if not bid else bid * coin, "ask_usd": np.nan if not ask else ask * coin,
-                       "expiry_time": inst.expiry})
+                       "expiry_ts": inst.expiry.timestamp()})
     return quotes, stamps, index
 
 
@@ -230,6 +237,8 @@ def _future_marks(rows: list[dict], errors: list, offset: int):
         before = len(errors)
         mark = _field(row, "mark_price", n, errors, positive=True)
         ts = _field(row, "creation_timestamp", n, errors, required=False, positive=True)
+        if ts is not None and ts > _MAX_TIMESTAMP_MS:
+            errors.append(RowError(n, "creation_timestamp", f"{ts:g} ms is beyond the year 9999"))
         edp = _field(row, "estimated_delivery_price", n, errors, required=False, positive=True)
         if len(errors) > before:
             continue
@@ -280,7 +289,8 @@ def _smile_slice(und: str, expiry, group: list[dict], T: float, notes: list) -> 
 
 def split_book_summary(rows: list) -> tuple[list, list]:
     """(option rows, other rows) of a mixed book-summary response, by instrument name."""
-    options, others = [], []
+    options: list = []
+    others: list = []
     for row in rows:
         name = row.get("instrument_name") if isinstance(row, dict) else None
         try:
@@ -326,7 +336,7 @@ def market_from_book_summary(options=None, futures=None) -> VenueMarket:
         spot = float(median(index[und]))
         slices = []
         for expiry, group in sorted(groups.get(und, {}).items()):
-            T = (group[0]["expiry_time"] - when).total_seconds() / (365.0 * 86400)
+            T = (group[0]["expiry_ts"] - when.timestamp()) / SECONDS_PER_YEAR
             if T <= 0:
                 notes.append(f"{und} {expiry}: expired before the snapshot time, skipped")
                 continue
@@ -351,7 +361,7 @@ def _quote_table(frame: pd.DataFrame, market: Market) -> pd.DataFrame:
             "bid_iv", "ask_iv", "mark_usd"]
     if not len(frame):
         return pd.DataFrame(columns=cols)
-    T = np.array([market.year_fraction(t) for t in frame["expiry_time"]])
+    T = (frame["expiry_ts"].to_numpy(float) - market.valuation_time.timestamp()) / SECONDS_PER_YEAR
     F, K, call = frame["forward"].to_numpy(float), frame["strike"].to_numpy(float), frame["is_call"].to_numpy(bool)
     out = frame.assign(T=T, option_type=np.where(call, "C", "P"),
                        bid_iv=implied_vols(frame["bid_usd"].to_numpy(float), F, K, T, call),

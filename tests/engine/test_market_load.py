@@ -211,3 +211,9 @@ def test_fuzz_valid_svi_round_trips(b, rho, m, sigma):
         assert str(e).startswith("underlyings.BTC.smile[1].svi.a")  # only a negative floor is refused
         return
     assert load_market(save_market(market)) == market
+
+
+def test_a_vol_typed_in_percent_is_refused():
+    d = copy.deepcopy(GOOD)
+    d["underlyings"]["BTC"]["smile"][0]["atm_vol"] = 55
+    assert error_of(d).startswith("underlyings.BTC.smile[0].atm_vol") and "decimals" in error_of(d)
