@@ -738,17 +738,16 @@ def convert_slice(market: Market, underlying: str, s: SmileSlice, form: str, str
         return s
     spread = math.sqrt(max(_atm_total_variance(market, underlying, s), 1e-8))
     F = float(market.forward(underlying, t))
-    keep = {"forward": s.forward, "rate": s.rate}
+    keep = SmileSlice(s.expiry, forward=s.forward, rate=s.rate)  # the expiry's own forward and rate stay
     if form == SVI_FORM:
         k = np.linspace(-3.0, 3.0, 41) * spread
         vols = np.sqrt(slice_total_variance(market, underlying, s, k) / max(t, MIN_SMILE_T))
         vega_like = np.exp(-0.5 * (k / spread) ** 2)  # the fit matters most where options have vega
-        return SmileSlice(s.expiry, svi=fit_svi(F * np.exp(k), vols, F, t, vega_like).params, **keep)
+        return replace(keep, svi=fit_svi(F * np.exp(k), vols, F, t, vega_like).params)
     k = np.linspace(-2.0, 2.0, strikes if form == POINTS else 41) * spread
     vols = np.sqrt(slice_total_variance(market, underlying, s, k) / max(t, MIN_SMILE_T))
     if form == POINTS:
-        return SmileSlice(s.expiry, points=tuple((float(F * math.exp(x)), float(v)) for x, v in zip(k, vols, strict=True)),
-                          **keep)
+        return replace(keep, points=tuple((float(F * math.exp(x)), float(v)) for x, v in zip(k, vols, strict=True)))
     x = k / math.sqrt(max(t, MIN_SMILE_T))
     c, b, a = np.polyfit(x, vols, 2)
-    return SmileSlice(s.expiry, float(max(a, VOL_FLOOR)), float(b), float(c), **keep)
+    return replace(keep, atm_vol=float(max(a, VOL_FLOOR)), skew=float(b), curvature=float(c))

@@ -212,7 +212,7 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
                        "strike": inst.strike, "is_call": inst.is_call, "forward": fwd, "rate": rate or 0.0,
                        "mark_iv": iv / 100.0, "mark_usd": np.nan if mark is None else mark * coin,
                        "bid_usd": np.nan if not bid else bid * coin, "ask_usd": np.nan if not ask else ask * coin,
-                       "expiry_ts": inst.expiry.timestamp()})
+                       "expiry_ts": inst.expiry.timestamp() if inst.expiry else math.nan})
     return quotes, stamps, index
 
 
