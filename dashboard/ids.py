@@ -166,6 +166,7 @@ EX_CASCADE = "ex-cascade"
 
 # Market page and vol surface (issue #9).
 MKT_UPLOAD = "mkt-upload"
+MKT_POSITIONS_UPLOAD = "mkt-positions-upload"
 MKT_DOWNLOAD = "mkt-download"
 MKT_DOWNLOAD_BUTTON = "mkt-download-button"
 MKT_FETCH_CURRENCY = "mkt-fetch-currency"

@@ -36,7 +36,7 @@ from engine.market import (
     surface_arbitrage,
 )
 from engine.scenarios import roll_book
-from engine.venues import VenueError, fit_expiry, market_from_book_summary, split_book_summary
+from engine.venues import VenueError, book_from_positions, fit_expiry, market_from_book_summary, split_book_summary
 
 from .. import ids, state
 from ..figures import surface
@@ -93,11 +93,14 @@ def layout(**_):
             dcc.Dropdown(id=ids.MKT_FETCH_CURRENCY, options=["BTC", "ETH", "USDC"], value="BTC", clearable=False,
                          style={"width": "110px"}),
             html.Button("Fetch Deribit snapshot", id=ids.MKT_FETCH, className="button"),
+            dcc.Upload(id=ids.MKT_POSITIONS_UPLOAD, className="upload",
+                       children=html.Div(["Drop a Deribit ", html.Code("private/get_positions"), " file as the book"])),
         ], className="controls"), html.Div(id=ids.MKT_MESSAGE, role="status"),
             how_to="A Market JSON replaces the market. A Deribit public/get_book_summary_by_currency response "
                    "(kind=option and/or kind=future, saved from the API with or without its jsonrpc wrapper) "
                    "sets its underlyings' spot (index), per-expiry forwards, futures and perp marks and fitted "
-                   "SVI smiles, and the valuation time of the snapshot; other underlyings are kept."),
+                   "SVI smiles, and the valuation time of the snapshot; other underlyings are kept. A positions "
+                   "file replaces the book (futures in coin from size_currency: their size is USD)."),
         panel("Valuation time", html.Div([
             dcc.Input(id=ids.MKT_TIME, type="text", className="input", debounce=True,
                       placeholder="YYYY-MM-DDTHH:MM:SSZ"),
@@ -202,6 +205,14 @@ def load_files(contents_list, filenames, book: dict, market: dict, settings: dic
     if not names:
         return state.Outcome(None, ("no file received",)), None
     return import_venue(option_rows, other_rows, book, market, settings, " + ".join(names))
+
+
+def load_positions(contents, filename, book: dict, market: dict, settings: dict) -> state.Outcome:
+    """A Deribit ``private/get_positions`` file as the new book; any bad row refuses the whole file."""
+    result = book_from_positions(_payload(contents), state.market_of(market), name=filename or "Deribit positions")
+    if result.errors:
+        return state.Outcome(None, tuple(str(e) for e in result.errors[:20]) + (f"{filename}: the book was not changed",))
+    return state.replace_book(result.book, market, settings, f"loaded {len(result.book)} positions from {filename}")
 
 
 def fetch_snapshot(currency: str, get=requests.get) -> tuple[list, list]:
@@ -427,6 +438,15 @@ def upload(contents, filenames, book, market, settings):
     user_action(contents)
     outcome, quotes = load_files(contents, filenames, book, market, settings)
     return (*_commit(outcome), no_update if quotes is None else quotes, None)
+
+
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.MKT_POSITIONS_UPLOAD, "contents"),
+          Input(ids.MKT_POSITIONS_UPLOAD, "contents"), State(ids.MKT_POSITIONS_UPLOAD, "filename"), *STORES,
+          prevent_initial_call=True)
+def upload_positions(contents, filename, book, market, settings):
+    user_action(contents)
+    return (*_commit(load_positions(contents, filename, book, market, settings)), None)
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),

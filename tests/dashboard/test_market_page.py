@@ -239,3 +239,20 @@ def test_surface_figure_matches_market_vol_at_the_slices():
 def test_market_json_in_the_store_is_the_engine_format(stores):
     _, market, _ = stores
     assert market_to_dict(load_market(market)) == market
+
+
+def test_positions_file_becomes_the_book_and_a_bad_one_is_refused(page, stores, tmp_path):
+    book, market, settings = stores
+    rows = [{"instrument_name": "BTC-25DEC26-100000-C", "kind": "option", "size": -1.5, "direction": "sell",
+             "average_price_usd": 3000.0},
+            {"instrument_name": "ETH-PERPETUAL", "kind": "future", "size": 6800, "size_currency": 2.0,
+             "direction": "buy", "average_price": 3400.0}]
+    f = tmp_path / "positions.json"
+    f.write_text(json.dumps({"jsonrpc": "2.0", "result": rows}))
+    data, note, reset = page.upload_positions(upload_of(f), "positions.json", book, market, settings)
+    assert [(p["instrument"], p["quantity"], p["entry_price"]) for p in data["positions"]] == [
+        ("BTC-25DEC26-100000-C", -1.5, 3000.0), ("ETH-PERPETUAL", 2.0, 3400.0)]
+    rows[1].pop("size_currency")
+    f.write_text(json.dumps(rows))
+    data, note, _ = page.upload_positions(upload_of(f), "positions.json", book, market, settings)
+    assert data is no_update and "row 2, size_currency: missing" in text_of(note)
