@@ -17,11 +17,11 @@ holdings track spot; dated futures track the forward.  Values are USD per contra
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -184,7 +184,7 @@ class ShockGrid:
 
     @classmethod
     def build(cls, spot_range=0.5, spot_steps=41, vol_range=0.30, vol_steps=13,
-              horizons_days=(0, 1, 7, 30)) -> ShockGrid:
+              horizons_days=(0, 1, 7, 30)) -> "ShockGrid":
         """Symmetric grid; default −50…+50 % spot in 41 steps, −30…+30 vol points in 13 steps."""
         return cls(np.round(np.linspace(-spot_range, spot_range, spot_steps), 10),
                    np.round(np.linspace(-vol_range, vol_range, vol_steps), 10),
