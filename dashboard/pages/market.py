@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import dash
@@ -327,20 +328,13 @@ def edit_slices(changes, book: dict, market: dict, settings: dict) -> state.Outc
             if field == "form":
                 unds[und][k] = convert_slice(m, und, unds[und][k], str(value))
             elif field in ("forward", "rate"):
-                raw = _slice_dict(market, und, expiry)
-                raw[field] = None if _blank(value) else value
-                unds[und][k] = market_from_dict({**market, "underlyings": {und: {
-                    **market["underlyings"][und], "smile": [raw]}}}).underlying(und).smile[0]
+                unds[und][k] = replace(unds[und][k], **{field: None if _blank(value) else value})
         for und, slices in unds.items():
             m = m.replace_underlying(und, smile=tuple(slices))
-        new = market_to_dict(m)
+        new = market_to_dict(market_from_dict(market_to_dict(m)))  # validates the typed values
     except (MarketError, StopIteration, KeyError, ValueError) as e:
         return state.Outcome(None, (f"{e} — the market was not changed",))
     return state.checked(new, book, new, settings, f"{len(changes or [])} smile edit(s) applied")
-
-
-def _slice_dict(market: dict, und: str, expiry: str) -> dict:
-    return dict(next(s for s in market["underlyings"][und]["smile"] if s["expiry"] == expiry))
 
 
 def fit_to_quotes(quotes_data: dict | None, book: dict, market: dict, settings: dict):

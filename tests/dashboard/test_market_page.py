@@ -256,3 +256,17 @@ def test_positions_file_becomes_the_book_and_a_bad_one_is_refused(page, stores, 
     f.write_text(json.dumps(rows))
     data, note, _ = page.upload_positions(upload_of(f), "positions.json", book, market, settings)
     assert data is no_update and "row 2, size_currency: missing" in text_of(note)
+
+
+def test_forward_edit_sets_the_expiry_forward_and_blank_clears_it(page, stores):
+    book, market, settings = stores
+    data, note, _ = page.edit_slice_cells([{"rowId": "ETH|2027-03-26", "colId": "forward", "value": "3500"}],
+                                          book, market, settings)
+    m = load_market(data)
+    assert float(m.forward("ETH", m.expiry_years(m.underlying("ETH").smile[4].expiry))) == pytest.approx(3500.0)
+    data, note, _ = page.edit_slice_cells([{"rowId": "ETH|2027-03-26", "colId": "forward", "value": ""}],
+                                          book, data, settings)
+    assert "forward" not in data["underlyings"]["ETH"]["smile"][4]
+    data, note, _ = page.edit_slice_cells([{"rowId": "ETH|2027-03-26", "colId": "forward", "value": "-1"}],
+                                          book, market, settings)
+    assert data is no_update and "underlyings.ETH.smile[4].forward" in text_of(note)
