@@ -1,7 +1,7 @@
 """Smile slices in total variance: raw SVI, strike points, fitting and static-arbitrage checks (docs/market.md).
 
 Raw SVI (Gatheral 2004; Gatheral & Jacquier 2014, "Arbitrage-free SVI volatility surfaces",
-Quantitative Finance 14(1), eq. 3.1): the total implied variance w = σ_BS²·T of one expiry at
+Quantitative Finance 14(1), §3.1): the total implied variance w = σ_BS²·T of one expiry at
 log-moneyness k = ln(K/F) is
 
     w(k) = a + b·(ρ(k − m) + √((k − m)² + σ²)),   b ≥ 0, |ρ| < 1, σ > 0, a + bσ√(1−ρ²) ≥ 0.

@@ -3,7 +3,7 @@
 Reference values: the raw SVI formula evaluated by hand; Gatheral & Jacquier (2014),
 "Arbitrage-free SVI volatility surfaces", Quantitative Finance 14(1) 59–71, Example 3.1 (Axel
 Vogt's parameters a = −0.0410, b = 0.1331, m = 0.3586, ρ = 0.3060, σ = 0.4153 at T = 1, a slice
-with butterfly arbitrage: the paper's Figure 2 shows g(k) < 0 on a range of positive k); g is
+with butterfly arbitrage, negative density on a range of positive k); g is
 also checked against a finite-difference density of undiscounted Black call prices.
 """
 import math
@@ -73,7 +73,7 @@ def test_gatheral_jacquier_example_3_1_is_flagged_as_butterfly_arbitrage():
     assert len(found) == 1
     w = found[0]
     assert w.expiry == date(2027, 1, 1) and w.value < 0
-    # The negative-density region lies at positive k (paper, Figure 2); by the formula it is about (0.64, 1.26).
+    # The negative-density region lies at positive k; by the formula (hand evaluation of g) about (0.64, 1.26).
     assert 0.6 < w.k_from < w.k < w.k_to < 1.3
     assert "butterfly" in str(w) and "2027-01-01" in str(w)
 
