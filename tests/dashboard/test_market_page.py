@@ -11,6 +11,9 @@ import pytest
 import requests
 from components import text_of
 from dash import no_update
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from dashboard import state
 from dashboard.figures import surface
@@ -270,3 +273,17 @@ def test_forward_edit_sets_the_expiry_forward_and_blank_clears_it(page, stores):
     data, note, _ = page.edit_slice_cells([{"rowId": "ETH|2027-03-26", "colId": "forward", "value": "-1"}],
                                           book, market, settings)
     assert data is no_update and "underlyings.ETH.smile[4].forward" in text_of(note)
+
+
+@fuzz_settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
+       | st.recursive(st.none() | st.floats() | st.integers() | st.text(max_size=10),
+                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=15), c, max_size=3),
+                      max_leaves=15).map(lambda v: json.dumps(v).encode()))
+def test_fuzz_uploads_never_raise(page, stores, raw):
+    book, market, settings = stores
+    contents = "data:application/json;base64," + base64.b64encode(raw).decode()
+    data, note, quotes, _ = page.upload([contents], ["fuzz.json"], book, market, settings)
+    assert data is no_update or load_market(data)
+    data, note, _ = page.upload_positions(contents, "fuzz.json", book, market, settings)
+    assert data is no_update or isinstance(data["positions"], list)
