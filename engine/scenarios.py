@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 
 import numpy as np
@@ -27,6 +28,7 @@ import pandas as pd
 
 from .instruments import FUTURE, OPTION, PERPETUAL, SPOT, Instrument
 from .market import STICKY_MONEYNESS, VOL_FLOOR, Market, SmileCoefficients, smile_coefficients, smile_vol
+from .portfolio import Book
 from .pricing import black76_greeks, black76_price
 
 DAYS_PER_YEAR = 365.0
@@ -41,7 +43,10 @@ class InstrumentArrays:
     """A set of instruments as parallel arrays against one market snapshot.
 
     ``T`` years to expiry (0 for perpetuals and spot), ``strike`` NaN for non-options,
-    ``spot``/``carry`` of each instrument's underlying, ``multiplier`` units per contract.
+    ``spot`` of each instrument's underlying (a perpetual with a ``perp_mark``: that mark, so it
+    keeps its basis), ``carry`` the implied carry ln(F/S)/T to the instrument's own expiry (the
+    underlying's carry for undated ones), ``multiplier`` units per contract; ``rate`` is the
+    market's ``usd_rate`` and ``option_rate`` each option's own expiry rate (option_index order).
     """
 
     instruments: tuple[Instrument, ...]
@@ -58,6 +63,7 @@ class InstrumentArrays:
     smile: SmileCoefficients  # for the options only, in option_index order
     rate: float
     sticky: str
+    option_rate: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.instruments)
@@ -65,6 +71,11 @@ class InstrumentArrays:
     @cached_property
     def names(self) -> np.ndarray:
         return np.array([i.name for i in self.instruments], dtype=object)
+
+    @property
+    def rates(self):
+        """Discount rate of each option (option_index order); the scalar ``rate`` if not given."""
+        return self.rate if self.option_rate is None else self.option_rate
 
     @cached_property
     def linear_index(self) -> np.ndarray:
@@ -88,34 +99,36 @@ def instrument_arrays(instruments, market: Market, sticky: str | None = None) ->
     unds = tuple(dict.fromkeys(i.underlying for i in instruments))
     und_pos = {u: k for k, u in enumerate(unds)}
     und_index = np.array([und_pos[i.underlying] for i in instruments], dtype=int)
-    und_spot = np.array([market.spot(u) for u in unds])
-    und_carry = np.array([market.underlying(u).carry for u in unds])
     kind = np.array([KIND_CODES[i.kind] for i in instruments], dtype=int)
     T = np.array([market.year_fraction(i.expiry) for i in instruments], dtype=float)
     strike = np.array([np.nan if i.strike is None else i.strike for i in instruments], dtype=float)
     is_call = np.array([bool(i.is_call) for i in instruments], dtype=bool)
     mult = np.array([i.multiplier for i in instruments], dtype=float)
     opt = np.flatnonzero(kind == KIND_CODES[OPTION])
-    smile = _option_smiles(instruments, opt, und_index, unds, T, market)
-    return InstrumentArrays(instruments, unds, und_index, kind,
-                            und_spot[und_index] if len(unds) else np.zeros(0),
-                            und_carry[und_index] if len(unds) else np.zeros(0),
+    spot, carry, rate = np.zeros(len(instruments)), np.zeros(len(instruments)), np.zeros(len(instruments))
+    # One term-structure evaluation per underlying over all its instruments' expiries.
+    for k, und in enumerate(unds):
+        sel = np.flatnonzero(und_index == k)
+        u = market.underlying(und)
+        dated = T[sel] > 0
+        y = market.log_forward(und, T[sel])
+        carry[sel] = np.where(dated, y / np.where(dated, T[sel], 1.0), u.carry)
+        rate[sel] = market.rate(und, T[sel])
+        spot[sel] = np.where(kind[sel] == KIND_CODES[PERPETUAL], u.perp_price, u.spot)
+    smile = _option_smiles(opt, und_index, unds, T, market)
+    return InstrumentArrays(instruments, unds, und_index, kind, spot, carry,
                             strike, is_call, T, mult, opt, smile, market.usd_rate,
-                            sticky or market.sticky)
+                            sticky or market.sticky, rate[opt])
 
 
-def _option_smiles(instruments, opt, und_index, unds, T, market) -> SmileCoefficients:
-    n = len(opt)
-    lo, hi = np.zeros((3, n)), np.zeros((3, n))
-    t_lo, t_hi, weight = np.zeros(n), np.zeros(n), np.zeros(n)
+def _option_smiles(opt, und_index, unds, T, market) -> SmileCoefficients:
+    coeffs = SmileCoefficients.empty(len(opt))
     for k, und in enumerate(unds):
         sel = np.flatnonzero(und_index[opt] == k)
-        if len(sel) == 0:
-            continue
-        c = smile_coefficients(market.underlying(und).smile, market, T[opt[sel]])
-        lo[:, sel], hi[:, sel] = c.lo, c.hi
-        t_lo[sel], t_hi[sel], weight[sel] = c.t_lo, c.t_hi, c.weight
-    return SmileCoefficients(lo, hi, t_lo, t_hi, weight)
+        if len(sel):
+            coeffs = coeffs.assign(sel, smile_coefficients(market.underlying(und).smile, market,
+                                                           T[opt[sel]], und))
+    return coeffs
 
 
 def instrument_values(arr: InstrumentArrays, spot_shock=0.0, vol_shock=0.0, horizon=0.0,
@@ -148,7 +161,7 @@ def instrument_values(arr: InstrumentArrays, spot_shock=0.0, vol_shock=0.0, hori
         sigma = smile_vol(arr.smile, K, F_smile, T_rem)
         sigma = sigma * (1.0 + v_o) if vol_relative else sigma + v_o
         sigma = np.maximum(sigma, VOL_FLOOR)
-        out[..., o] = black76_price(F, K, T_rem, sigma, arr.rate, arr.is_call[o]) * arr.multiplier[o]
+        out[..., o] = black76_price(F, K, T_rem, sigma, arr.rates, arr.is_call[o]) * arr.multiplier[o]
     return out
 
 
@@ -334,7 +347,7 @@ def instrument_greeks(arr: InstrumentArrays, spot_shock=0.0) -> dict[str, np.nda
         F = S_o * growth[o]
         F_smile = F if arr.sticky == STICKY_MONEYNESS else arr.spot[o] * growth[o]
         sigma = np.maximum(smile_vol(arr.smile, arr.strike[o], F_smile, arr.T[o]), VOL_FLOOR)
-        g = black76_greeks(F, arr.strike[o], arr.T[o], sigma, arr.rate, arr.is_call[o])
+        g = black76_greeks(F, arr.strike[o], arr.T[o], sigma, arr.rates, arr.is_call[o])
         m, dfds = arr.multiplier[o], growth[o]
         out["value"][..., o] = m * g.price
         out["delta"][..., o] = m * g.delta * dfds
@@ -348,3 +361,51 @@ def instrument_greeks(arr: InstrumentArrays, spot_shock=0.0) -> dict[str, np.nda
         out["charm_per_day"][..., o] = m * g.charm * dfds / DAYS_PER_YEAR
     out["delta_usd"] = out["delta"] * S
     return out
+
+
+# ----------------------------------------------------------------------------- time roll
+
+
+@dataclass(frozen=True)
+class TimeRoll:
+    """A book carried to a later valuation time: the positions still open, the market seen from
+    then (:meth:`Market.rolled_to`), and what settled on the way — one row per settled position
+    (instrument, expiry, quantity, entry_price, settlement_price, cash, pnl in USD) — and its total cash."""
+
+    book: Book
+    market: Market
+    settled: pd.DataFrame
+    cash: float
+
+
+def roll_book(book: Book, market: Market, when: datetime) -> TimeRoll:
+    """Move the valuation time to ``when``; options and futures expiring by then settle into cash.
+
+    The rule is the stress grid's horizon rule with no shock: at its expiry a dated instrument's
+    forward has rolled down to spot, so an option pays its intrinsic value on spot,
+    q·m·max(±(S − K), 0), and a future q·m·(S − entry) (0 without an entry price, as its equity
+    contribution is then 0).  Equity is continuous: just before expiry the position is worth what
+    it pays just after.  ``pnl`` is cash less the option premium paid, q·m·entry (NaN if unknown).
+    """
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    rows, keep = [], []
+    for p in book.positions:
+        inst = p.instrument
+        if inst.expiry is None or inst.expiry > when:
+            keep.append(p)
+            continue
+        S = market.spot(inst.underlying)
+        m = p.quantity * inst.multiplier
+        entry = np.nan if p.entry_price is None else p.entry_price
+        if inst.kind == OPTION:
+            K = float(inst.strike or 0.0)
+            cash = m * max((S - K) if inst.is_call else (K - S), 0.0) + 0.0  # + 0.0: no −0 for shorts
+            pnl = cash - m * entry
+        else:
+            cash = 0.0 if np.isnan(entry) else m * (S - entry)
+            pnl = cash if not np.isnan(entry) else np.nan
+        rows.append({"instrument": inst.name, "expiry": inst.expiry.date().isoformat(), "quantity": p.quantity,
+                     "entry_price": entry, "settlement_price": S, "cash": cash, "pnl": pnl})
+    settled = pd.DataFrame(rows, columns=["instrument", "expiry", "quantity", "entry_price", "settlement_price",
+                                          "cash", "pnl"])
+    return TimeRoll(book.with_positions(keep), market.rolled_to(when), settled, float(settled["cash"].sum()))
