@@ -45,7 +45,7 @@ from .liquidation import liquidation_plan
 from .margin import MarginResult, ModelSpec, compute, model_spec
 from .margin.account import position_mtm
 from .margin.core import MarginBook, Universe, evaluate, margin_book
-from .market import VOL_FLOOR, Market, SmileCoefficients
+from .market import Market
 from .portfolio import Book
 from .scenarios import InstrumentArrays
 from .var import atm_vol
@@ -219,31 +219,28 @@ def read_episode_csv(source, key: str = "custom", title: str = "Uploaded episode
 
 
 def shocked_arrays(arr: InstrumentArrays, spot_shock, vol_shift, skew_shift=0.0) -> InstrumentArrays:
-    """``arr`` at today's time with underlying u's spot × (1 + spot_shock[u]) and every smile of u
-    shifted: atm + vol_shift[u], skew + skew_shift[u] (per underlying, in ``arr.underlyings``
-    order).  Equivalent to :func:`shocked_market` then ``instrument_arrays``, without re-reading
-    the instruments."""
+    """``arr`` at today's time with underlying u's spot × (1 + spot_shock[u]) and its whole vol
+    surface moved by vol_shift[u] + skew_shift[u]·x, x = ln(K/F)/√T (per underlying, in
+    ``arr.underlyings`` order), on any smile form (``SmileCoefficients.shifted``).  For
+    quadratic slices this equals :func:`shocked_market` then ``instrument_arrays``, without
+    re-reading the instruments."""
     U = len(arr.underlyings)
     s, v, k = (np.broadcast_to(np.asarray(x, dtype=float), (U,)) for x in (spot_shock, vol_shift, skew_shift))
     o = arr.option_index
-    shift = np.zeros((3, len(o)))
-    shift[0], shift[1] = v[arr.und_index[o]], k[arr.und_index[o]]
-    lo, hi = arr.smile.lo + shift, arr.smile.hi + shift
-    # Market data refuses an ATM vol ≤ 0; a shifted level is floored like the smile itself.
-    lo[0], hi[0] = np.maximum(lo[0], VOL_FLOOR), np.maximum(hi[0], VOL_FLOOR)
-    smile = SmileCoefficients(lo, hi, arr.smile.t_lo, arr.smile.t_hi, arr.smile.weight)
+    smile = arr.smile.shifted(v[arr.und_index[o]], k[arr.und_index[o]])
     return replace(arr, spot=arr.spot * (1.0 + s[arr.und_index]), smile=smile)
 
 
 def shocked_market(market: Market, underlyings, spot_shock, vol_shift, skew_shift=0.0) -> Market:
-    """``market`` with each of ``underlyings`` moved as in :func:`shocked_arrays`."""
+    """``market`` with each of ``underlyings`` moved as in :func:`shocked_arrays` (the surface
+    move is the underlying's ``vol_shift``/``skew_shift``, exact on every smile form)."""
     U = len(underlyings)
     s, v, k = (np.broadcast_to(np.asarray(x, dtype=float), (U,)) for x in (spot_shock, vol_shift, skew_shift))
     out = market
     for u, su, vu, ku in zip(underlyings, s, v, k, strict=True):
         m = market.underlying(u)
-        smile = tuple(replace(sl, atm_vol=max(sl.atm_vol + vu, VOL_FLOOR), skew=sl.skew + ku) for sl in m.smile)
-        out = out.replace_underlying(u, spot=m.spot * (1.0 + su), smile=smile)
+        out = out.replace_underlying(u, spot=m.spot * (1.0 + su), vol_shift=m.vol_shift + float(vu),
+                                     skew_shift=m.skew_shift + float(ku))
     return out
 
 

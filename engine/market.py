@@ -123,6 +123,10 @@ class UnderlyingMarket:
     smile: tuple[SmileSlice, ...] = ()
     futures: tuple[tuple[date, float], ...] = ()
     perp_mark: float | None = None
+    #: A move of the whole vol surface on top of the slices, any form (decimal vol points):
+    #: σ + vol_shift + skew_shift·x, x = ln(K/F)/√T.  Scenarios (crash replays) set it; 0 = none.
+    vol_shift: float = 0.0
+    skew_shift: float = 0.0
 
     @property
     def perp_price(self) -> float:
@@ -275,6 +279,18 @@ class SmileCoefficients:
     lo_form: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     hi_form: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     tables: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    #: A move of the whole surface on top of any smile form, per option (decimal vol points):
+    #: σ + level_shift + skew_shift·x, x = ln(K/F)/√T as in the quadratic smile; empty = none.
+    level_shift: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    skew_shift: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def shifted(self, level, skew=0.0) -> SmileCoefficients:
+        """These coefficients with the surface moved by ``level`` (+ ``skew``·x) vol points more."""
+        n = self.lo.shape[1]
+        base_l = self.level_shift if len(self.level_shift) == n else np.zeros(n)
+        base_s = self.skew_shift if len(self.skew_shift) == n else np.zeros(n)
+        return replace(self, level_shift=base_l + np.broadcast_to(level, (n,)),
+                       skew_shift=base_s + np.broadcast_to(skew, (n,)))
 
     @classmethod
     def empty(cls, n: int) -> SmileCoefficients:
@@ -293,6 +309,13 @@ class SmileCoefficients:
         new.lo[:, sel], new.hi[:, sel] = lo, hi
         new.t_lo[sel], new.t_hi[sel], new.weight[sel] = part.t_lo, part.t_hi, part.weight
         new.lo_form[sel], new.hi_form[sel] = part.lo_form, part.hi_form
+        if len(part.level_shift) or len(self.level_shift):  # a moved surface keeps its move per option
+            n, m = self.lo.shape[1], part.lo.shape[1]
+            level, skew = (np.array(a, dtype=float) if len(a) == n else np.zeros(n)
+                           for a in (self.level_shift, self.skew_shift))
+            level[sel] = part.level_shift if len(part.level_shift) == m else 0.0
+            skew[sel] = part.skew_shift if len(part.skew_shift) == m else 0.0
+            new = replace(new, level_shift=level, skew_shift=skew)
         return new
 
 
@@ -333,8 +356,12 @@ def smile_coefficients(slices, market: Market, T, underlying: str | None = None)
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(span > 0, (T - t_lo) / span, 0.0)
     weight = np.clip(weight, 0.0, 1.0)
-    return SmileCoefficients(params[:, lo_idx], params[:, hi_idx], t_lo, t_hi, weight,
-                             forms[lo_idx], forms[hi_idx], tuple(tables))
+    coeffs = SmileCoefficients(params[:, lo_idx], params[:, hi_idx], t_lo, t_hi, weight,
+                               forms[lo_idx], forms[hi_idx], tuple(tables))
+    u = market.underlyings.get(underlying) if underlying is not None else None
+    if u is not None and (u.vol_shift or u.skew_shift):
+        coeffs = coeffs.shifted(u.vol_shift, u.skew_shift)
+    return coeffs
 
 
 def _form_vol(code: int, p, k, x, t_slice, tables):
@@ -383,7 +410,10 @@ def smile_vol(c: SmileCoefficients, K, F, T):
     var_interp = np.sqrt(np.maximum(w_lo + c.weight * (w_hi - w_lo), 0.0) / t_mid)
     # Beyond an already-expired slice (t_lo ≤ 0) the next live slice holds (flat extrapolation).
     flat = np.where((c.weight >= 1.0) | (c.t_lo <= 0), s_hi, s_lo)
-    return np.where(interior, var_interp, flat)
+    vol = np.where(interior, var_interp, flat)
+    if len(c.level_shift) == c.lo.shape[1]:  # a moved surface (crash replays): floored like any smile
+        vol = np.maximum(vol + c.level_shift + c.skew_shift * x, VOL_FLOOR)
+    return vol
 
 
 def slice_total_variance(market: Market, underlying: str, s: SmileSlice, k) -> np.ndarray:
@@ -516,7 +546,9 @@ def _parse_underlying(u, where: str) -> UnderlyingMarket:
     return UnderlyingMarket(_num(u.get("spot"), f"{where}.spot", positive=True),
                             _num(u.get("carry", 0.0), f"{where}.carry"), tuple(slices),
                             _parse_futures(u.get("futures"), f"{where}.futures"),
-                            _opt_num(u, "perp_mark", where, positive=True))
+                            _opt_num(u, "perp_mark", where, positive=True),
+                            _num(u.get("vol_shift", 0.0), f"{where}.vol_shift"),
+                            _num(u.get("skew_shift", 0.0), f"{where}.skew_shift"))
 
 
 def market_from_dict(data: Mapping) -> Market:
@@ -570,6 +602,9 @@ def _underlying_dict(u: UnderlyingMarket) -> dict:
         out["perp_mark"] = u.perp_mark
     if u.futures:
         out["futures"] = {d.isoformat(): p for d, p in u.futures}
+    for key in ("vol_shift", "skew_shift"):
+        if getattr(u, key):
+            out[key] = getattr(u, key)
     out["smile"] = [_slice_dict(s) for s in u.smile]
     return out
 
