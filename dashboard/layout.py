@@ -19,6 +19,7 @@ from dash.exceptions import PreventUpdate
 
 from . import account, ids, presentation, state
 from .figures.style import usd
+from .lessons import player as lesson_player
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -131,9 +132,11 @@ def shell() -> html.Div:
         dcc.Store(id=ids.SETTINGS_STORE, storage_type="session", data=settings),
         dcc.Store(id=ids.ACCOUNT_STORE, storage_type="session", data=account.default_account()),
         presentation.store(),
+        *lesson_player.stores(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
         html.Main(dash.page_container, className="content"),
+        lesson_player.player(),
     ], className="app")
 
 
@@ -158,6 +161,7 @@ def book_context(book: dict, market: dict, settings: dict):
 def register_callbacks(app: dash.Dash) -> None:
     """Shell callbacks, bound to ``app`` (the page modules register their own with the pages)."""
     presentation.register_callbacks(app)
+    lesson_player.register_callbacks(app)
     app.callback(Output(ids.CONTEXT_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
