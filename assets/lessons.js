@@ -11,14 +11,15 @@
     document.querySelectorAll(LOCKED).forEach(function (el) { el.inert = on; });
   }
   function find() {
-    document.querySelectorAll('.lesson-highlight').forEach(function (el) {
-      if (el.id !== wanted) el.classList.remove('lesson-highlight');
+    document.querySelectorAll('[data-lesson-highlight]').forEach(function (el) {
+      if (el.id !== wanted) el.removeAttribute('data-lesson-highlight');
     });
     if (!wanted) return true;
     var el = document.getElementById(wanted);
     if (!el) return false;
-    if (!el.classList.contains('lesson-highlight')) {
-      el.classList.add('lesson-highlight');
+    // An attribute, not a class: React rewrites a component's class when it re-renders.
+    if (!el.hasAttribute('data-lesson-highlight')) {
+      el.setAttribute('data-lesson-highlight', '');
       el.scrollIntoView({block: 'nearest', behavior: 'smooth'});
     }
     return true;
@@ -50,5 +51,6 @@
   // Controls of a page shown while a step is locked are locked as they appear.
   new MutationObserver(function () {
     if (document.body && document.body.classList.contains('lesson-locked')) setInert(true);
+    if (wanted) find();
   }).observe(document.documentElement, {childList: true, subtree: true});
 })();

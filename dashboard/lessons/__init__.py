@@ -109,7 +109,7 @@ def _is_number(value) -> bool:
 
 
 def _text(problems: list, where: str, value, required: bool, limit: int) -> None:
-    if value is None and not required:
+    if value in (None, "") and not required:
         return
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{where}: enter a non-empty text")
