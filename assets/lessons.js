@@ -10,6 +10,11 @@
   function setInert(on) {
     document.querySelectorAll(LOCKED).forEach(function (el) { el.inert = on; });
   }
+  function reveal(el) {
+    if (el.id !== wanted || !el.isConnected) return;
+    var box = el.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight * 0.6) el.scrollIntoView({block: 'start'});
+  }
   function find() {
     document.querySelectorAll('[data-lesson-highlight]').forEach(function (el) {
       if (el.id !== wanted) el.removeAttribute('data-lesson-highlight');
@@ -20,7 +25,8 @@
     // An attribute, not a class: React rewrites a component's class when it re-renders.
     if (!el.hasAttribute('data-lesson-highlight')) {
       el.setAttribute('data-lesson-highlight', '');
-      el.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+      // Look again while the charts above it finish drawing (they push it down as they grow).
+      [0, 600, 1500, 3000].forEach(function (ms) { setTimeout(function () { reveal(el); }, ms); });
     }
     return true;
   }

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from dashboard import ids
-from dashboard import lessons as L
+from dashboard import ids, lessons
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +30,7 @@ def wait_for(dash_duo, condition, timeout=20, message=""):
 
 def check_step(dash_duo, k, state):
     """The browser shows step k: progress, path, highlight, and the stores hold its book and model."""
-    steps = len(L.shipped()[LESSON]["steps"])
+    steps = len(lessons.shipped()[LESSON]["steps"])
     dash_duo.wait_for_text_to_equal(f"#{ids.LESSON_PROGRESS}", f"Step {k + 1} of {steps}", timeout=20)
     wait_for(dash_duo, lambda: dash_duo.driver.execute_script(PATH) == state.page, message=f"step {k}: page")
     wait_for(dash_duo, lambda: [p["instrument"] for p in store(dash_duo, ids.BOOK_STORE)["positions"]]
@@ -44,7 +43,7 @@ def check_step(dash_duo, k, state):
 
 
 def test_lesson_one_end_to_end(dash_duo, dashboard_app):
-    states = L.resolve(L.shipped()[LESSON], check=False)
+    states = lessons.resolve(lessons.shipped()[LESSON], check=False)
     dash_duo.start_server(dashboard_app)
     dash_duo.driver.set_window_size(1400, 1000)
     dash_duo.driver.get(dash_duo.server_url + "/lessons")
@@ -78,7 +77,7 @@ def test_lesson_in_presenter_mode_at_1280x720(dash_duo, dashboard_app):
     dash_duo.driver.get(dash_duo.server_url + "/lessons?present=1")
     dash_duo.wait_for_class_to_equal(f"#{ids.PRESENTER_BAR}", "presenter-bar on")
     dash_duo.wait_for_element(START, timeout=20).click()
-    steps = L.shipped()[LESSON]["steps"]
+    steps = lessons.shipped()[LESSON]["steps"]
     for k in range(1, len(steps)):
         dash_duo.wait_for_text_to_equal(f"#{ids.LESSON_PROGRESS}", f"Step {k} of {len(steps)}", timeout=30)
         dash_duo.wait_for_element(f"#{ids.LESSON_NEXT}").click()

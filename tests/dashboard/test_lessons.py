@@ -8,14 +8,13 @@ import math
 import sys
 
 import pytest
+from components import text_of
 from dash import no_update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import text_of
-from dashboard import account, ids, state
+from dashboard import account, ids, lessons, state
 from dashboard import exchange as ex
-from dashboard import lessons as L
 from dashboard import liquidation as liq
 from dashboard.figures.margin import RATIO_DANGER, RATIO_WARNING
 from dashboard.lessons import player
@@ -23,12 +22,12 @@ from engine import Settings, analyze
 from engine.margin import MODELS
 from engine.samples import demo_book, demo_market
 
-SHIPPED = L.shipped()
+SHIPPED = lessons.shipped()
 
 
 @pytest.fixture(scope="module")
 def states():
-    return {key: L.resolve(lesson) for key, lesson in SHIPPED.items()}
+    return {key: lessons.resolve(lesson) for key, lesson in SHIPPED.items()}
 
 
 def positions(book: dict) -> list[tuple]:
@@ -39,7 +38,7 @@ def demo(key: str) -> list[tuple]:
     return [(p.name, p.quantity, p.entry_price) for p in demo_book(key).positions]
 
 
-def margins(s: L.StepState) -> dict:
+def margins(s: lessons.StepState) -> dict:
     return account.margins(s.book, s.market, s.account)
 
 
@@ -66,11 +65,11 @@ def test_four_lessons_ship_and_each_step_resolves(states):
         assert lesson["title"] and lesson["summary"]
         assert len(states[key]) == len(lesson["steps"]) >= 5
         for s in states[key]:
-            assert s.text and s.title and s.page in L.PAGES
+            assert s.text and s.title and s.page in lessons.PAGES
             # Every stored value is one its own store transition accepts unchanged.
-            assert state.settings_from_controls(*L.stress_controls(s.settings), s.book, s.market).data == s.settings
-            assert liq.stress_from_controls(*L.liquidation_controls(s.liquidation)).data == s.liquidation
-            assert ex.settings_from_controls(*L.exchange_controls(s.exchange)).data == s.exchange
+            assert state.settings_from_controls(*lessons.stress_controls(s.settings), s.book, s.market).data == s.settings
+            assert liq.stress_from_controls(*lessons.liquidation_controls(s.liquidation)).data == s.liquidation
+            assert ex.settings_from_controls(*lessons.exchange_controls(s.exchange)).data == s.exchange
             assert account.checked(s.account, s.book, s.market, "").data == s.account
             assert state.try_analysis(s.book, s.market, s.settings)[1] is None
 
@@ -110,12 +109,12 @@ def test_slider_limits_match_the_pages(app_context):
         return find(getattr(component, "children", None), wanted) if hasattr(component, "to_plotly_json") else None
 
     pages = {name: sys.modules[f"dashboard.pages.{name}"].layout for name in ("liquidation", "exchange", "stress")}
-    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, L.LIQ_SHOCK_PCT), ("exchange", ids.EX_SHOCK, L.EX_SHOCK_PCT),
-                                  ("stress", ids.SPOT_RANGE, L.SPOT_RANGE_PCT), ("stress", ids.VOL_RANGE, L.VOL_RANGE_PTS)):
+    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, lessons.LIQ_SHOCK_PCT), ("exchange", ids.EX_SHOCK, lessons.EX_SHOCK_PCT),
+                                  ("stress", ids.SPOT_RANGE, lessons.SPOT_RANGE_PCT), ("stress", ids.VOL_RANGE, lessons.VOL_RANGE_PTS)):
         slider = find(pages[page], control)
         assert (slider.min, slider.max) == limits
-    assert find(pages["stress"], ids.SPOT_RANGE).step == L.SPOT_RANGE_STEP
-    assert find(pages["stress"], ids.VOL_RANGE).step == L.VOL_RANGE_STEP
+    assert find(pages["stress"], ids.SPOT_RANGE).step == lessons.SPOT_RANGE_STEP
+    assert find(pages["stress"], ids.VOL_RANGE).step == lessons.VOL_RANGE_STEP
 
 
 # ----------------------------------------------------------------------------- lesson 1
@@ -226,7 +225,7 @@ def test_lesson_four_cascade(states):
     assert s[5].exchange["turnover"] == 5 * s[3].exchange["turnover"] and s[5].exchange["impact_k"] == 3
     assert round0 < len(deep.liquidated) < len(with_impact.liquidated)
     ranked = ex.queue("generated", run[6][0], None, run[6][1], run[6][2]).accounts["margin_ratio"].to_numpy()
-    assert all(a >= b or math.isnan(b) for a, b in zip(ranked[:-1], ranked[1:]))
+    assert all(a >= b or math.isnan(b) for a, b in zip(ranked[:-1], ranked[1:], strict=True))
 
 
 # ----------------------------------------------------------------------------- bad files
@@ -236,8 +235,8 @@ GOOD_STEP = {"text": "look here", "page": "/margin", "book": "naked_short_strang
 
 
 def problems_of(raw) -> tuple[str, ...]:
-    with pytest.raises(L.LessonError) as err:
-        L.resolve(L.parse(raw))
+    with pytest.raises(lessons.LessonError) as err:
+        lessons.resolve(lessons.parse(raw))
     return err.value.problems
 
 
@@ -276,12 +275,12 @@ def test_a_bad_step_is_refused_naming_the_field(step, field):
     ([1, 2], "lesson: expected an object"),
     ({"steps": [GOOD_STEP]}, "title"),
     ({"title": "t", "steps": []}, "steps: expected a non-empty list"),
-    ({"title": "t", "steps": [GOOD_STEP] * (L.MAX_STEPS + 1)}, "steps:"),
+    ({"title": "t", "steps": [GOOD_STEP] * (lessons.MAX_STEPS + 1)}, "steps:"),
     ({"title": "t", "steps": [GOOD_STEP], "author": "me"}, "lesson: unknown field(s) author"),
 ])
 def test_a_bad_file_is_refused_naming_the_field(raw, field):
-    with pytest.raises(L.LessonError) as err:
-        L.parse(raw)
+    with pytest.raises(lessons.LessonError) as err:
+        lessons.parse(raw)
     assert any(p.startswith(field) for p in err.value.problems), err.value.problems
 
 
@@ -296,20 +295,20 @@ def upload(raw: bytes, name="lesson.json") -> str:
 
 JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                        st.sampled_from(sorted(L.STEP_KEYS | L.LESSON_KEYS | {"x"})), inner, max_size=5),
+                        st.sampled_from(sorted(lessons.STEP_KEYS | lessons.LESSON_KEYS | {"x"})), inner, max_size=5),
                     max_leaves=20)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["title", "summary", "steps", "x"]), JSON, max_size=4) | JSON)
 def test_an_upload_never_raises(raw):
-    lesson, found = L.read_upload(upload(json.dumps(raw).encode()), "fuzz.json")
+    lesson, found = lessons.read_upload(upload(json.dumps(raw).encode()), "fuzz.json")
     assert (lesson is None) == bool(found)
 
 
 def test_a_bad_upload_payload_is_reported():
-    assert L.read_upload("garbage", "x.json") == (None, ("x.json: could not be read as an uploaded file",))
-    lesson, found = L.read_upload(upload(b"\xff\xfe not json"), "x.json")
+    assert lessons.read_upload("garbage", "x.json") == (None, ("x.json: could not be read as an uploaded file",))
+    lesson, found = lessons.read_upload(upload(b"\xff\xfe not json"), "x.json")
     assert lesson is None and found[0].startswith("file: not JSON")
 
 
@@ -321,7 +320,7 @@ def test_capture_then_apply_round_trips(states):
     custom_book = {"name": "hand-made", "positions": [
         {"id": "7", "instrument": "BTC-PERPETUAL", "quantity": -2.5, "entry_price": 95_100.0},
         {"id": "9", "instrument": "BTC-25DEC26-110000-C", "quantity": 3.0, "entry_price": None}]}
-    shocked = L.resolve({"title": "t", "steps": [{"text": "x", "market": {"spot_shock": -0.1}}]})[0].market
+    shocked = lessons.resolve({"title": "t", "steps": [{"text": "x", "market": {"spot_shock": -0.1}}]})[0].market
     settings_ = dict(source.settings, spot_range=0.25, horizons_days=[0.0, 7.0])
     liq_stress = {"mode": "custom", "spot_shock": -0.2, "collateral": 150_000.0}
     exchange = dict(ex.DEFAULT_SETTINGS, spot_shock=-0.3, seed=4)
@@ -330,16 +329,16 @@ def test_capture_then_apply_round_trips(states):
         (custom_book, shocked, settings_, dict(source.account, model="tims", collateral=1234.5), liq_stress, exchange),
     ]
     for book, market, settings_k, acct, lq, exch in cases:
-        step = L.capture("Look at the table.", "/margin", book, market, settings_k, acct, lq, exch,
+        step = lessons.capture("Look at the table.", "/margin", book, market, settings_k, acct, lq, exch,
                          ids.MARGIN_TABLE, "A title")
-        back = L.resolve(L.parse(L.to_json({"title": "mine", "steps": [step]})))[0]
+        back = lessons.resolve(lessons.parse(lessons.to_json({"title": "mine", "steps": [step]})))[0]
         assert positions(back.book) == positions(book) and back.book["name"] == book["name"]
         assert back.market == market and back.settings == settings_k and back.account == acct
         assert back.liquidation == (lq or liq.DEFAULT_STRESS) and back.exchange == (exch or ex.DEFAULT_SETTINGS)
         assert (back.page, back.highlight, back.text, back.title) == ("/margin", ids.MARGIN_TABLE, "Look at the table.",
                                                                      "A title")
     # Readable: a demo book is written as its key, the demo market as "demo", a preset by name.
-    step = L.capture("t", "/", source.book, source.market, source.settings, source.account)
+    step = lessons.capture("t", "/", source.book, source.market, source.settings, source.account)
     assert step["book"] == "naked_short_strangle" and step["market"] == "demo"
     assert step["account"] == {"collateral": 2_000_000.0, "model": "risk_based", "preset": "okx"}
 
@@ -349,15 +348,15 @@ def test_steps_carry_over_and_reorder():
         {"text": "a", "page": "/margin", "book": "covered_call", "account": {"model": "span", "collateral": 5e5}},
         {"text": "b", "account": {"model": "tims"}, "highlight": ids.MARGIN_TABLE},
         {"text": "c", "page": "/stress"}]}
-    a, b, c = L.resolve(L.parse(lesson))
+    a, b, c = lessons.resolve(lessons.parse(lesson))
     assert b.book == a.book and b.account["collateral"] == 500_000 and b.page == "/margin" and b.highlight
     assert c.account["model"] == "tims" and c.highlight is None
-    moved = L.move_step(lesson, 2, -5)
+    moved = lessons.move_step(lesson, 2, -5)
     assert [s["text"] for s in moved["steps"]] == ["c", "a", "b"]
-    assert [s["text"] for s in L.move_step(lesson, 0, 1)["steps"]] == ["b", "a", "c"]
-    assert [s["text"] for s in L.delete_step(lesson, 1)["steps"]] == ["a", "c"]
+    assert [s["text"] for s in lessons.move_step(lesson, 0, 1)["steps"]] == ["b", "a", "c"]
+    assert [s["text"] for s in lessons.delete_step(lesson, 1)["steps"]] == ["a", "c"]
     # A step starts from the defaults, not from whatever was on screen.
-    first = L.resolve({"title": "t", "steps": [{"text": "x"}]})[0]
+    first = lessons.resolve({"title": "t", "steps": [{"text": "x"}]})[0]
     assert (first.book, first.account, first.page) == (state.default_stores()[0], account.default_account(), "/")
 
 
@@ -394,12 +393,12 @@ def test_lessons_page_save_and_finish(app_context):
     page = sys.modules["dashboard.pages.lessons"]
     book, market, settings_ = state.default_stores()
     stores = {"book": book, "market": market, "settings": settings_, "account": account.default_account()}
-    draft, note = page.save_step(L.new_draft(), "  ", "", "/", None, stores, {})
+    draft, note = page.save_step(lessons.new_draft(), "  ", "", "/", None, stores, {})
     assert draft is no_update and "step text" in text_of(note)
-    draft, note = page.save_step(L.new_draft(), "Read the strip.", "Start", "/greeks", ids.HEALTH_STRIP, stores,
+    draft, note = page.save_step(lessons.new_draft(), "Read the strip.", "Start", "/greeks", ids.HEALTH_STRIP, stores,
                                  {"liquidation": liq.DEFAULT_STRESS})
     assert len(draft["steps"]) == 1 and draft["steps"][0]["page"] == "/greeks" and "step 1 saved" in text_of(note)
     assert "Read the strip." in text_of(page.step_items(draft))
     lesson, found = page.finished(draft, "My class", "")
     assert found == [] and lesson["title"] == "My class"
-    assert page.finished(L.new_draft(), "x", "")[1] == ["steps: expected a non-empty list of steps"]
+    assert page.finished(lessons.new_draft(), "x", "")[1] == ["steps: expected a non-empty list of steps"]
