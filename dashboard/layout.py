@@ -126,7 +126,8 @@ HEADER_STRIPS = (context_strip, account.health_strip)
 def shell() -> html.Div:
     book, market, settings = state.default_stores()
     return html.Div([
-        dcc.Location(id=ids.URL),
+        # "callback-nav": a callback writing the path (the lesson player) changes page without a reload.
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.BOOK_STORE, storage_type="session", data=book),
         dcc.Store(id=ids.MARKET_STORE, storage_type="session", data=market),
         dcc.Store(id=ids.SETTINGS_STORE, storage_type="session", data=settings),

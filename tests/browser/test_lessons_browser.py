@@ -100,3 +100,33 @@ def test_lesson_in_presenter_mode_at_1280x720(dash_duo, dashboard_app):
     wait_for(dash_duo, lambda: dash_duo.driver.execute_script(PATH) == "/margin", message="back to margin")
     assert json.dumps(store(dash_duo, ids.LESSON_STORE)["step"]) == str(len(steps) - 2)
     assert dash_duo.get_logs() == []
+
+
+def test_cascade_lesson_sets_the_exchange_page_and_a_trainer_records_a_lesson(dash_duo, dashboard_app):
+    """Lesson 4's steps set the Exchange page's own controls (and through them its store); then a
+    trainer saves the current state as a step, and plays the one-step lesson."""
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.set_window_size(1400, 1000)
+    dash_duo.driver.get(dash_duo.server_url + "/lessons")
+    dash_duo.wait_for_element(START.replace(LESSON, "04_exchange_cascade"), timeout=20).click()
+    states = lessons.resolve(lessons.shipped()["04_exchange_cascade"], check=False)
+    for k in range(1, 5):
+        dash_duo.wait_for_text_to_equal(f"#{ids.LESSON_PROGRESS}", f"Step {k} of {len(states)}", timeout=30)
+        dash_duo.wait_for_element(f"#{ids.LESSON_NEXT}").click()
+    dash_duo.wait_for_text_to_equal(f"#{ids.LESSON_PROGRESS}", f"Step 5 of {len(states)}", timeout=30)
+    wait_for(dash_duo, lambda: store(dash_duo, ids.EX_SETTINGS_STORE) == states[4].exchange, timeout=30,
+             message="exchange store")
+    assert dash_duo.find_element(f"#{ids.EX_IMPACT_K}").get_attribute("value") == "0"
+    dash_duo.find_element(f"#{ids.LESSON_EXIT}").click()
+    wait_for(dash_duo, lambda: not dash_duo.driver.execute_script(LOCKED), message="exit unlocks")
+    # The trainer records the state on screen as a step of a new lesson and plays it.
+    dash_duo.driver.find_element("css selector", "a[href='/lessons']").click()
+    dash_duo.wait_for_element(f"#{ids.DRAFT_TEXT}", timeout=20).send_keys("Without impact there is no cascade.")
+    dash_duo.find_element(f"#{ids.DRAFT_SAVE}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.DRAFT_STEPS}", "Without impact there is no cascade.", timeout=20)
+    assert "Exchange page" in dash_duo.find_element(f"#{ids.DRAFT_STEPS}").text
+    dash_duo.find_element(f"#{ids.DRAFT_PLAY}").click()
+    dash_duo.wait_for_text_to_equal(f"#{ids.LESSON_PROGRESS}", "Step 1 of 1", timeout=30)
+    wait_for(dash_duo, lambda: dash_duo.driver.execute_script(PATH) == "/exchange", message="plays on its page")
+    assert store(dash_duo, ids.LESSON_STORE)["lesson"]["steps"][0]["exchange"] == states[4].exchange
+    assert dash_duo.get_logs() == []
