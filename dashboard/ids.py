@@ -182,6 +182,7 @@ PRESENTER_BAR = "presenter-bar"
 # Guided lessons (dashboard.lessons): the shell's player and its stores, and the Lessons page.
 LESSON_STORE = "lesson-store"
 LESSON_CAPTURE_STORE = "lesson-capture-store"
+LESSON_APPLIED = "lesson-applied"
 LESSON_VIEW = "lesson-view"
 LESSON_PLAYER = "lesson-player"
 LESSON_TITLE = "lesson-title"

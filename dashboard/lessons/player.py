@@ -32,7 +32,7 @@ NOT_CAPTURED = ("/lessons",)
 def stores() -> list:
     return [dcc.Store(id=ids.LESSON_STORE, storage_type="session"),
             dcc.Store(id=ids.LESSON_CAPTURE_STORE, storage_type="session", data={}),
-            dcc.Store(id=ids.LESSON_VIEW)]
+            dcc.Store(id=ids.LESSON_APPLIED), dcc.Store(id=ids.LESSON_VIEW)]
 
 
 def player() -> html.Aside:
@@ -83,16 +83,18 @@ def card(playing: dict | None) -> tuple:
 
 
 def apply(playing: dict | None):
-    """(book, market, settings, account, page path, message) that the current step sets; a step
-    the engine refuses writes nothing and says why, naming the field."""
+    """(book, market, settings, account, page path, applied, message) that the current step sets;
+    a step the engine refuses writes nothing and says why, naming the field.  ``applied`` (which
+    step was written) is what the pages' controls follow, so they change only once the stores hold
+    the step's values."""
     if not playing:
         raise PreventUpdate
     try:
         s = step_state(playing["lesson"], playing["step"])
     except LessonError as exc:
         problems = html.Ul([html.Li(f"this step cannot be shown: {p}") for p in exc.problems])
-        return (no_update,) * 5 + (html.Div(problems, className="msg msg-error", role="alert"),)
-    return s.book, s.market, s.settings, s.account, s.page, ""
+        return (no_update,) * 6 + (html.Div(problems, className="msg msg-error", role="alert"),)
+    return s.book, s.market, s.settings, s.account, s.page, {"key": playing["key"], "step": playing["step"]}, ""
 
 
 def controls_of(playing: dict | None, which: str) -> tuple:
@@ -122,10 +124,11 @@ PAGE_CONTROLS = {
 def _register_page_controls(app: dash.Dash, which: str) -> None:
     shown, controls = PAGE_CONTROLS[which]
     # All outputs and the "shown" input live on the page: Dash runs this only while it is shown,
-    # when it appears and at each step.
-    app.callback([Output(c, "value", allow_duplicate=True) for c in controls], Input(ids.LESSON_STORE, "data"),
-                 Input(shown, "id"), prevent_initial_call="initial_duplicate")(
-        lambda playing, _shown: controls_of(playing, which))
+    # when it appears and after each step is written (a control changed before the store would
+    # let the page's own writer commit a mix of the old account and the new control).
+    app.callback([Output(c, "value", allow_duplicate=True) for c in controls], Input(ids.LESSON_APPLIED, "data"),
+                 Input(shown, "id"), State(ids.LESSON_STORE, "data"), prevent_initial_call="initial_duplicate")(
+        lambda _applied, _shown, playing: controls_of(playing, which))
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -144,7 +147,8 @@ def register_callbacks(app: dash.Dash) -> None:
                  Output(ids.MARKET_STORE, "data", allow_duplicate=True),
                  Output(ids.SETTINGS_STORE, "data", allow_duplicate=True),
                  Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True),
-                 Output(ids.URL, "pathname", allow_duplicate=True), Output(ids.LESSON_MESSAGE, "children"),
+                 Output(ids.URL, "pathname", allow_duplicate=True), Output(ids.LESSON_APPLIED, "data"),
+                 Output(ids.LESSON_MESSAGE, "children"),
                  Input(ids.LESSON_STORE, "data"), prevent_initial_call=True)(apply)
 
     for which in PAGE_CONTROLS:

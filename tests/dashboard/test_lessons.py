@@ -381,12 +381,13 @@ def test_player_navigation_and_card():
 def test_player_applies_a_step_and_refuses_a_bad_one(states):
     playing = dict(player.started("k", SHIPPED["03_healthy_to_liquidated"]), step=3)
     s = states["03_healthy_to_liquidated"][3]
-    assert player.apply(playing) == (s.book, s.market, s.settings, s.account, "/liquidation", "")
+    assert player.apply(playing) == (s.book, s.market, s.settings, s.account, "/liquidation", {"key": "k", "step": 3},
+                                     "")
     assert player.controls_of(playing, "liquidation") == ("none", 0, None)
     assert player.controls_of(playing, "margin") == (300_000.0, "risk_based", "deribit")
     bad = player.started("", {"title": "t", "steps": [{"text": "x", "account": {"model": "nope"}}]})
     out = player.apply(bad)
-    assert out[:5] == (no_update,) * 5 and "steps[0].account.model" in text_of(out[5])
+    assert out[:6] == (no_update,) * 6 and "steps[0].account.model" in text_of(out[6])
 
 
 def test_lessons_page_save_and_finish(app_context):
@@ -402,3 +403,14 @@ def test_lessons_page_save_and_finish(app_context):
     lesson, found = page.finished(draft, "My class", "")
     assert found == [] and lesson["title"] == "My class"
     assert page.finished(lessons.new_draft(), "x", "")[1] == ["steps: expected a non-empty list of steps"]
+
+
+def test_lessons_page_upload(app_context):
+    page = sys.modules["dashboard.pages.lessons"]
+    text = lessons.to_json(SHIPPED["03_healthy_to_liquidated"]).encode()
+    draft, note, title, summary, cleared = page.upload(upload(text), "lesson3.json")
+    assert draft == SHIPPED["03_healthy_to_liquidated"] and title == draft["title"] and cleared is None
+    assert "7 steps loaded" in text_of(note)
+    bad = json.dumps({"title": "t", "steps": [{"text": "x", "page": "/nowhere"}]}).encode()
+    draft, note, title, summary, cleared = page.upload(upload(bad), "bad.json")
+    assert draft is no_update and title is no_update and "bad.json: steps[0].page" in text_of(note)
