@@ -164,7 +164,12 @@ def test_lesson_two_every_model_on_one_book(states):
     assert "+500%" in first["risk_based"].binding_scenario["BTC"]
     assert account.preset(s[1].account) == "deribit" and account.preset(s[2].account) == "okx"
     okx = margins(s[2])
+    okx_params = account.model_params(s[2].account, "risk_based")
+    assert max(abs(x.spot) for x in okx_params.scenarios) < 1 and okx_params.im_factor == 1.3
     assert okx["risk_based"].initial < first["risk_based"].initial
+    assert okx["risk_based"].binding_scenario["BTC"].startswith("spot +")
+    span = account.model_params(s[3].account, "span")
+    assert (span.price_scan_range, span.extreme_multiple, span.extreme_cover) == (0.15, 2.0, 0.35)
     assert okx["span"].initial < okx["risk_based"].initial
     assert okx["tims"].initial == min(r.initial for r in okx.values())
     scenario_models = max(okx[m].initial for m in ("risk_based", "span", "tims"))
@@ -214,6 +219,8 @@ def test_lesson_four_cascade(states):
 
     start = queue(0)
     assert 0 < start["liquidatable"] < 0.1 * start["accounts"]
+    ratios = ex.queue("generated", run[0][0], None, run[0][1], run[0][2]).accounts["margin_ratio"]
+    assert ratios.median() < 0.6
     assert queue(1)["liquidatable"] > start["liquidatable"]
     sweep = ex.sweep("generated", run[2][0], None, run[2][1], run[2][2]).set_index("spot_shock")
     assert sweep.loc[-0.5, "accounts"] > start["liquidatable"] and sweep.loc[0.5, "accounts"] > start["liquidatable"]
