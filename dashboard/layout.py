@@ -19,6 +19,7 @@ from dash.exceptions import PreventUpdate
 
 from . import account, ids, presentation, state
 from .figures.style import usd
+from .lessons import player as lesson_player
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -125,15 +126,18 @@ HEADER_STRIPS = (context_strip, account.health_strip)
 def shell() -> html.Div:
     book, market, settings = state.default_stores()
     return html.Div([
-        dcc.Location(id=ids.URL),
+        # "callback-nav": a callback writing the path (the lesson player) changes page without a reload.
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.BOOK_STORE, storage_type="session", data=book),
         dcc.Store(id=ids.MARKET_STORE, storage_type="session", data=market),
         dcc.Store(id=ids.SETTINGS_STORE, storage_type="session", data=settings),
         dcc.Store(id=ids.ACCOUNT_STORE, storage_type="session", data=account.default_account()),
         presentation.store(),
+        *lesson_player.stores(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
         html.Main(dash.page_container, className="content"),
+        lesson_player.player(),
     ], className="app")
 
 
@@ -158,6 +162,7 @@ def book_context(book: dict, market: dict, settings: dict):
 def register_callbacks(app: dash.Dash) -> None:
     """Shell callbacks, bound to ``app`` (the page modules register their own with the pages)."""
     presentation.register_callbacks(app)
+    lesson_player.register_callbacks(app)
     app.callback(Output(ids.CONTEXT_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
