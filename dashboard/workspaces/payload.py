@@ -138,7 +138,7 @@ def upgrade(doc: dict) -> dict:
     while doc["version"] < PAYLOAD_VERSION:
         try:
             doc = UPGRADES[doc["version"]](doc)
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PayloadError(f"version {doc['version']} document is incomplete ({exc!r})") from None
     return doc
 
@@ -164,6 +164,10 @@ def _book(raw, market: dict, settings: dict) -> dict:
     outcome = state.replace_book(result.book, market, settings, "")
     if outcome.data is None:
         raise PayloadError(f"book: {'; '.join(outcome.problems)}")
+    # Keep the grid's row ids when they are usable (whole numbers, unique), else rows 1…N.
+    row_ids = [str(r.get("id", "")) for r in raw["positions"]]
+    if all(i.isdigit() and len(i) < 10 for i in row_ids) and len(set(row_ids)) == len(row_ids):
+        return dict(outcome.data, positions=[dict(r, id=i) for r, i in zip(outcome.data["positions"], row_ids)])
     return outcome.data
 
 
