@@ -23,7 +23,7 @@ def ws_app(tmp_path, monkeypatch):
 
 def book_rows(dash_duo) -> int:
     return dash_duo.driver.execute_script(
-        f"const api = dash_ag_grid.getApi('{ids.BOOK_GRID}'); return api ? api.getDisplayedRowCount() : -1;")
+        f"try {{ return dash_ag_grid.getApi('{ids.BOOK_GRID}').getDisplayedRowCount(); }} catch (e) {{ return -1; }}")
 
 
 def wait_rows(dash_duo, rows: int, timeout: float = 20):
@@ -127,3 +127,50 @@ def test_a_share_link_opens_a_copy(dash_duo, ws_app):
     wait_rows(dash_duo, rows - 2)
     open_book(dash_duo, link)  # … leaves the snapshot as it was
     wait_rows(dash_duo, rows - 1)
+
+
+def test_a_session_file_sets_every_page_and_a_corrupt_one_changes_nothing(dash_duo, ws_app, tmp_path):
+    import orjson
+
+    from dashboard.workspaces import payload
+
+    doc = payload.default_payload()
+    doc["book"]["positions"] = doc["book"]["positions"][:7]
+    doc["settings"]["spot_steps"] = 21
+    doc["liquidation"]["params"]["cost"]["impact_k"] = 1.7
+    doc["exchange"]["settings"]["seed"] = 11
+    good, bad = tmp_path / "monday.pmdash.json", tmp_path / "broken.pmdash.json"
+    good.write_bytes(orjson.dumps(doc))
+    bad.write_bytes(orjson.dumps(doc)[:-30])
+
+    dash_duo.start_server(ws_app)
+    open_book(dash_duo, dash_duo.server_url + "/")
+    rows = book_rows(dash_duo)
+    go(dash_duo, "/workspaces")
+    dash_duo.find_element(f"#{ids.WS_FILE_UPLOAD} input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text(f"#{ids.WS_MESSAGE}", "not JSON", timeout=20)
+    go(dash_duo, "/")
+    wait_rows(dash_duo, rows)  # refused: the tab kept its book
+
+    go(dash_duo, "/workspaces")
+    dash_duo.find_element(f"#{ids.WS_FILE_UPLOAD} input[type=file]").send_keys(str(good))
+    dash_duo.wait_for_element(f'#{ids.BOOK_GRID} .ag-row', timeout=20)
+    wait_rows(dash_duo, 7)
+    dash_duo.wait_for_contains_text(f"#{ids.WS_CURRENT_LABEL}", "monday (not saved)", timeout=10)
+
+    def stored(store_id: str):
+        return dash_duo.driver.execute_script(f"return JSON.parse(window.sessionStorage.getItem('{store_id}'));")
+
+    go(dash_duo, "/stress")  # the page's controls show the file's grid, and its writer keeps it
+    until(lambda: dash_duo.find_element(f"#{ids.SPOT_STEPS}").get_attribute("value") == "21", timeout=15)
+    go(dash_duo, "/liquidation")
+    until(lambda: dash_duo.driver.execute_script(
+        "const e = document.getElementById('{\"name\":\"cost.impact_k\",\"type\":\"liq-param\"}');"
+        "return e && e.value;") == "1.7", timeout=20)
+    go(dash_duo, "/exchange")
+    until(lambda: dash_duo.find_element(f"#{ids.EX_SEED}").get_attribute("value") == "11", timeout=20)
+    go(dash_duo, "/")
+    wait_rows(dash_duo, 7)
+    assert stored(ids.SETTINGS_STORE)["spot_steps"] == 21
+    assert stored(ids.LIQ_PARAMS_STORE)["cost"]["impact_k"] == 1.7
+    assert stored(ids.EX_SETTINGS_STORE)["seed"] == 11
