@@ -298,8 +298,10 @@ def open_share(url_hash: str, history_value):
 
 
 @callback(Output(ids.WS_LOAD, "data", allow_duplicate=True), Output(ids.WS_MESSAGE, "children", allow_duplicate=True),
-          Input(ids.URL, "hash"), State(ids.WS_HISTORY, "data"), prevent_initial_call="initial_duplicate")
-def share_callback(url_hash, history_value):
+          Input(ids.WS_PAGE_STORE_IDS, "data"), State(ids.URL, "hash"), State(ids.WS_HISTORY, "data"),
+          prevent_initial_call="initial_duplicate")
+def share_callback(_page_shown, url_hash, history_value):
+    """Runs when this page is shown (its own store is the input, so never on another page)."""
     return open_share(url_hash, history_value)
 
 

@@ -73,6 +73,9 @@ def test_undo_restores_a_deleted_row_and_redo_deletes_it_again(dash_duo, ws_app)
     wait_rows(dash_duo, rows - 1)
     dash_duo.find_element("body").send_keys(Keys.CONTROL, "z")
     wait_rows(dash_duo, rows)
+    go(dash_duo, "/workspaces")
+    dash_duo.wait_for_element(f"#{ids.WS_GRID}")
+    assert dash_duo.get_logs() == []
 
 
 def test_save_reload_new_tab_and_reopen(dash_duo, ws_app):
