@@ -27,6 +27,7 @@ import base64
 import copy
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
 import pandas as pd
@@ -146,7 +147,7 @@ def upgrade(doc: dict) -> dict:
 # ----------------------------------------------------------------------------- checks
 
 
-def _finite(value) -> bool:
+def _finite(value) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -217,7 +218,8 @@ def _liquidation(raw) -> dict:
     if not isinstance(stress, dict):
         raise PayloadError("liquidation.stress: expected an object")
     shock = stress.get("spot_shock")
-    outcome = liquidation_state.stress_from_controls(stress.get("mode"), shock * 100 if _finite(shock) else None,
+    outcome = liquidation_state.stress_from_controls(str(stress.get("mode")),
+                                                     float(shock) * 100 if _finite(shock) else None,
                                                      stress.get("collateral"))
     if outcome.data is None or not _finite(shock):
         raise PayloadError(f"liquidation.stress: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")
@@ -243,7 +245,7 @@ def _exchange(raw, market: dict) -> dict:
     s = raw["settings"]
     shock = s.get("spot_shock")
     outcome = exchange_state.settings_from_controls(
-        s.get("n_accounts"), s.get("seed"), shock * 100 if _finite(shock) else None, s.get("top_n"),
+        s.get("n_accounts"), s.get("seed"), float(shock) * 100 if _finite(shock) else None, s.get("top_n"),
         s.get("impact_k"), s.get("turnover"), s.get("max_rounds"))
     if outcome.data is None or outcome.problems or not _finite(shock):
         raise PayloadError(f"exchange.settings: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")

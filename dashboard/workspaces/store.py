@@ -30,8 +30,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import DateTime, Engine, Integer, LargeBinary, String, create_engine, event, func, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -153,6 +167,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
+        if engine.url.database and engine.url.database != ":memory:":
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)  # created on first use
         _sqlite_transactions(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -257,10 +273,10 @@ class WorkspaceStore:
             condition = [Workspace.id == current.id]
             if seen_revision is not None:
                 condition.append(Workspace.revision == int(seen_revision))
-            done = session.execute(
+            done = cast(CursorResult, session.execute(
                 update(Workspace).where(*condition).values(
                     payload=payload, payload_version=payload_version, size=size, updated=_now(),
-                    revision=Workspace.revision + 1).execution_options(synchronize_session=False))
+                    revision=Workspace.revision + 1).execution_options(synchronize_session=False)))
             if done.rowcount != 1:
                 raise StaleWorkspaceError(f"'{current.name}' was saved elsewhere since you opened it (now revision "
                                      f"{current.revision}, you had {seen_revision}): nothing was overwritten; "
