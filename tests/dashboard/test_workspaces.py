@@ -531,3 +531,83 @@ def test_postgresql_round_trip_revision_check_and_concurrent_saves(postgres_url,
         assert p.exitcode == 0
     assert orjson.loads(repo.load("key:me", counter.id)[1].payload) == {"n": 20}
     repo.engine.dispose()
+
+
+# ----------------------------------------------------------------------------- two gunicorn workers
+
+
+def _callback_request(app_key: str, inputs: list, states: list) -> bytes:
+    outputs = []
+    for spec in app_key.strip(".").split("..."):
+        component, prop = spec.split(".", 1)
+        outputs.append({"id": component, "property": prop})
+    return orjson.dumps({"output": app_key, "outputs": outputs, "inputs": inputs, "state": states,
+                         "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]})
+
+
+def test_two_gunicorn_workers_saving_one_workspace_at_once_lose_no_update(tmp_path, app):
+    """Two tabs press Save on the same workspace at the same moment, served by two workers:
+    one save wins, the other is refused with a message; never both written over each other."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.request
+
+    from dashboard.workspaces import web
+
+    pytest.importorskip("gunicorn")
+    app.server.test_client().get("/")  # Dash registers the page callbacks on the first request
+    key = next(k for k in app.callback_map if "ws-share-link.value" in k)
+    data_dir = tmp_path / "served"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
+                               "dashboard.app:server"], cwd=ROOT, env=dict(os.environ, PMDASH_DATA_DIR=str(data_dir)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(480):  # up to 2 minutes for both workers to import the app
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.25)
+        repo = store.WorkspaceStore.open(f"sqlite:///{data_dir / 'workspaces.sqlite3'}")
+        browser_key = "k" * 24
+        doc = payload.default_payload()
+        w = repo.create(web.owner(browser_key), "desk", payload.encode(doc), 2)
+
+        def save(tab: str, revision: int, results: dict):
+            book = dict(doc["book"], name=tab)
+            states = [{"id": i, "property": "data", "value": v} for i, v in
+                      ((ids.BOOK_STORE, book), (ids.MARKET_STORE, doc["market"]), (ids.SETTINGS_STORE, doc["settings"]),
+                       (ids.ACCOUNT_STORE, doc["account"]))]
+            states += [{"id": ids.WS_NAME, "property": "value", "value": "desk"},
+                       {"id": ids.WS_OWNER, "property": "data", "value": browser_key},
+                       {"id": ids.WS_CURRENT, "property": "data",
+                        "value": {"id": w.id, "name": "desk", "revision": revision, "source": "workspace"}}]
+            inputs = [{"id": ids.WS_GATHER, "property": "data", "value": {"action": ids.WS_SAVE, "at": 1, "pages": {}}}]
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/_dash-update-component",
+                                             _callback_request(key, inputs, states),
+                                             {"Content-Type": "application/json"})
+            results[tab] = orjson.loads(urllib.request.urlopen(request, timeout=120).read())["response"]
+
+        for round_ in range(1, 4):  # each round: both tabs saw the same revision
+            results: dict = {}
+            threads = [threading.Thread(target=save, args=(tab, round_, results)) for tab in ("tab A", "tab B")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(150)
+            winners = [tab for tab, r in results.items() if "ws-current" in r]
+            losers = [tab for tab, r in results.items() if "ws-current" not in r]
+            assert len(winners) == 1 and len(losers) == 1, results
+            assert "saved elsewhere" in orjson.dumps(results[losers[0]]).decode()
+            info, document = repo.load(web.owner(browser_key), w.id)
+            assert info.revision == round_ + 1
+            assert orjson.loads(document.payload)["book"]["name"] == winners[0]
+    finally:
+        server.terminate()
+        server.wait(30)
