@@ -16,6 +16,7 @@
   var AUTOSAVE_KEY = "pmdash-autosave";
   var TAB_KEY = "pmdash-tab";
   var OWNER_KEY = "ws-owner";
+  var RESTORE_KEY = "ws-restore";
   var AUTOSAVE_EVERY_MS = 3000;
 
   function randomKey() {
@@ -55,7 +56,12 @@
     if (window.sessionStorage.getItem("store-book")) { return; }  // a duplicated tab has its own
     var saved = null;
     try { saved = JSON.parse(window.localStorage.getItem(AUTOSAVE_KEY)); } catch (e) { saved = null; }
-    if (!saved || saved.version !== PAYLOAD_VERSION || !saved.items) { return; }
+    if (!saved || !saved.items) { return; }
+    if (saved.version !== PAYLOAD_VERSION) {
+      // Written by another version: the server upgrades and checks it (web.restore_autosave).
+      window.sessionStorage.setItem(RESTORE_KEY, JSON.stringify({version: saved.version, items: saved.items}));
+      return;
+    }
     Object.keys(saved.items).forEach(function (key) {
       if (STATE_KEYS.indexOf(key) >= 0 || key.indexOf(PERSISTENCE_PREFIX) === 0) {
         window.sessionStorage.setItem(key, saved.items[key]);

@@ -62,6 +62,7 @@ STORES: dict[tuple[str, str | None], str] = {
 }
 #: The stores that live in the shell (every page has them); the others belong to one page.
 SHELL_STORES = (ids.BOOK_STORE, ids.MARKET_STORE, ids.SETTINGS_STORE, ids.ACCOUNT_STORE)
+SHELL_PARTS = ("book", "market", "settings", "account")
 PAGE_STORES = tuple(s for s in STORES.values() if s not in SHELL_STORES)
 
 

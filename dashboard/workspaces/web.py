@@ -17,7 +17,9 @@ Shell stores (in :func:`history_strip`, one of ``layout.HEADER_STRIPS``):
 
 Autosave: ``assets/workspaces.js`` copies those session-storage entries to local storage every
 few seconds and when the tab is hidden or closed; a new tab starts from that copy (the last
-state of any tab), not from the demo book.
+state of any tab), not from the demo book.  A copy written by another document version is not
+copied as it is: the script puts it in ``WS_RESTORE`` (session) and :func:`restore_autosave`
+upgrades and checks it like any document, then loads it.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import hashlib
 import os
 
 import dash
+import orjson
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Response, current_app, has_request_context, redirect, request
@@ -102,6 +105,7 @@ def history_strip() -> html.Div:
         dcc.Store(id=ids.WS_CURRENT, storage_type="session"),
         dcc.Store(id=ids.WS_OWNER, storage_type="local"),
         dcc.Store(id=ids.WS_LOAD, storage_type="memory"),
+        dcc.Store(id=ids.WS_RESTORE, storage_type="session"),
         html.Button("↶ Undo", id=ids.WS_UNDO, className="button secondary ws-history-button", disabled=True,
                     title="Undo the last change of the book, market or account (Ctrl+Z)"),
         html.Button("↷ Redo", id=ids.WS_REDO, className="button secondary ws-history-button", disabled=True,
@@ -143,6 +147,36 @@ def step(undo_clicks, redo_clicks, history_value):
     return (*values, new_history)
 
 
+def restore_autosave(saved, history_value):
+    """The load package of an autosave written with another document version (``{"version",
+    "items": {store id: JSON text}}``), upgraded and checked; None when there is none or it is
+    refused (the tab then keeps the demo, and the stale copy is dropped)."""
+    if not saved:
+        raise PreventUpdate
+    doc: dict = {"format": payload.FORMAT, "version": saved.get("version")}
+    items = saved.get("items") if isinstance(saved.get("items"), dict) else {}
+    try:
+        for (part, sub), store_id in payload.STORES.items():
+            if isinstance(items.get(store_id), str):
+                value = orjson.loads(items[store_id])
+                if sub is None:
+                    doc[part] = value
+                else:
+                    doc.setdefault(part, {})[sub] = value
+    except orjson.JSONDecodeError:
+        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": "/"}
+    defaults = payload.default_payload()
+    for part in payload.SHELL_PARTS:  # a store the tab had not written yet starts at its default
+        doc.setdefault(part, defaults[part])
+    opened = payload.open_document(payload.encode(doc), "the autosaved state")
+    if opened.payload is None:
+        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": "/"}
+    package = load_package(opened.payload, history_value,
+                           {"id": None, "name": "autosaved work", "revision": None, "source": "autosave"}, "/")
+    package["stores"][ids.WS_RESTORE] = None
+    return package
+
+
 def register_callbacks(app: dash.Dash) -> None:
     stores = [Input(store_id, "data") for store_id in HISTORY_STORES.values()]
     app.callback(Output(ids.WS_HISTORY, "data"), *stores, State(ids.WS_HISTORY, "data"))(record_change)
@@ -151,6 +185,8 @@ def register_callbacks(app: dash.Dash) -> None:
                  Input(ids.WS_UNDO, "n_clicks"), Input(ids.WS_REDO, "n_clicks"), State(ids.WS_HISTORY, "data"),
                  prevent_initial_call=True)(step)
     app.callback(Output(ids.WS_CURRENT_LABEL, "children"), Input(ids.WS_CURRENT, "data"))(current_label)
+    app.callback(Output(ids.WS_LOAD, "data", allow_duplicate=True), Input(ids.WS_RESTORE, "data"),
+                 State(ids.WS_HISTORY, "data"), prevent_initial_call="initial_duplicate")(restore_autosave)
     app.clientside_callback(
         dash.ClientsideFunction("pmdashWorkspaces", "historyButtons"),
         Output(ids.WS_UNDO, "disabled"), Output(ids.WS_REDO, "disabled"),

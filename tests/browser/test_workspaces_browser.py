@@ -177,3 +177,22 @@ def test_a_session_file_sets_every_page_and_a_corrupt_one_changes_nothing(dash_d
     assert stored(ids.SETTINGS_STORE)["spot_steps"] == 21
     assert stored(ids.LIQ_PARAMS_STORE)["cost"]["impact_k"] == 1.7
     assert stored(ids.EX_SETTINGS_STORE)["seed"] == 11
+
+
+def test_an_autosave_of_an_older_version_opens_upgraded_in_a_new_tab(dash_duo, ws_app):
+    import orjson
+
+    from dashboard import state
+
+    book, market, settings = state.default_stores()
+    rows = [{k: r[k] for k in ("instrument", "quantity", "entry_price")} for r in book["positions"][:5]]
+    items = {ids.BOOK_STORE: orjson.dumps({"name": "old", "positions": rows}).decode(),
+             ids.MARKET_STORE: orjson.dumps(market).decode(), ids.SETTINGS_STORE: orjson.dumps(settings).decode()}  # no account: it starts at its default
+    autosave = orjson.dumps({"version": 1, "items": items}).decode()
+    dash_duo.start_server(ws_app)
+    open_book(dash_duo, dash_duo.server_url + "/")
+    dash_duo.driver.execute_script("window.localStorage.setItem('pmdash-autosave', arguments[0]);"
+                                   "window.sessionStorage.clear();", autosave)  # as a new tab after an upgrade
+    dash_duo.driver.refresh()
+    wait_rows(dash_duo, 5, timeout=30)
+    dash_duo.wait_for_contains_text(f"#{ids.WS_CURRENT_LABEL}", "autosaved work", timeout=10)

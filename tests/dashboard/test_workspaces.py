@@ -611,3 +611,24 @@ def test_two_gunicorn_workers_saving_one_workspace_at_once_lose_no_update(tmp_pa
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_an_autosave_of_an_older_version_is_upgraded_and_checked_before_it_is_loaded(app):
+    from dash.exceptions import PreventUpdate
+
+    from dashboard.workspaces import web
+
+    book, market, settings_ = state.default_stores()
+    v1_rows = [{k: r[k] for k in ("instrument", "quantity", "entry_price")} for r in book["positions"][:5]]
+    items = {ids.BOOK_STORE: orjson.dumps({"name": "old", "positions": v1_rows}).decode(),
+             ids.MARKET_STORE: orjson.dumps(market).decode(), ids.SETTINGS_STORE: orjson.dumps(settings_).decode(),
+             ids.ACCOUNT_STORE: orjson.dumps(account.default_account()).decode()}
+    with app.server.app_context():
+        package = web.restore_autosave({"version": 1, "items": items}, None)
+        assert [r["id"] for r in package["stores"][ids.BOOK_STORE]["positions"]] == ["1", "2", "3", "4", "5"]
+        assert package["stores"][ids.LIQ_PARAMS_STORE] == liq.DEFAULT_PARAMS
+        assert package["stores"][ids.WS_RESTORE] is None  # used once
+        broken = dict(items, **{ids.MARKET_STORE: '{"usd_rate": "high"}'})
+        assert web.restore_autosave({"version": 1, "items": broken}, None)["stores"] == {ids.WS_RESTORE: None}
+        with pytest.raises(PreventUpdate):
+            web.restore_autosave(None, None)
