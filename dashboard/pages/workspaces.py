@@ -28,7 +28,11 @@ COLUMNS = [
     {"field": "size_kb", "headerName": "Size (kB)", "flex": 1, "type": "rightAligned"},
 ]
 SHELL_STATES = [State(store_id, "data") for store_id in payload.SHELL_STORES]
-AFTER_LOAD = "/"  # an opened document is shown on the Book page
+
+
+def after_load() -> str:
+    """Where an opened document is shown: the Book page."""
+    return dash.get_relative_path("/")
 
 
 def _this_tab():
@@ -129,7 +133,7 @@ def _opened(raw: bytes, source: str, history_value, current: dict):
     opened = payload.open_document(raw, source)
     if opened.payload is None:
         return no_update, message(opened.problems)
-    return web.load_package(opened.payload, history_value, current, AFTER_LOAD), message(note=f"opening {source} …")
+    return web.load_package(opened.payload, history_value, current, after_load()), message(note=f"opening {source} …")
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -310,4 +314,4 @@ def share_callback(_page_shown, url_hash, history_value):
 def demo_callback(n_clicks, history_value):
     user_action(n_clicks)
     return web.load_package(payload.default_payload(), history_value,
-                            {"id": None, "name": "demo desk book", "revision": None, "source": "demo"}, AFTER_LOAD)
+                            {"id": None, "name": "demo desk book", "revision": None, "source": "demo"}, after_load())

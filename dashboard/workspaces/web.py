@@ -81,8 +81,10 @@ def owner(browser_key) -> str:
 
 
 def share_url(token: str) -> str:
-    root = request.host_url.rstrip("/") if has_request_context() else ""
-    return f"{root}/s/{token}"
+    """The link of a share: under ``PMDASH_PUBLIC_URL`` when set (the address users reach the
+    app at, behind a proxy), else the address of this request."""
+    root = os.environ.get("PMDASH_PUBLIC_URL") or (request.host_url if has_request_context() else "")
+    return f"{root.rstrip('/')}/s/{token}"
 
 
 def load_package(doc: dict, history_value: dict | None, current: dict, target: str) -> dict:
@@ -110,7 +112,7 @@ def history_strip() -> html.Div:
                     title="Undo the last change of the book, market or account (Ctrl+Z)"),
         html.Button("↷ Redo", id=ids.WS_REDO, className="button secondary ws-history-button", disabled=True,
                     title="Redo (Ctrl+Y or Ctrl+Shift+Z)"),
-        dcc.Link(id=ids.WS_CURRENT_LABEL, href="/workspaces", className="ws-current-label",
+        dcc.Link(id=ids.WS_CURRENT_LABEL, href=dash.get_relative_path("/workspaces"), className="ws-current-label",
                  title="Workspaces: save, open, share, session file"),
     ], id=ids.WS_STRIP, className="strip ws-strip")
 
@@ -164,15 +166,16 @@ def restore_autosave(saved, history_value):
                 else:
                     doc.setdefault(part, {})[sub] = value
     except orjson.JSONDecodeError:
-        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": "/"}
+        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": dash.get_relative_path("/")}
     defaults = payload.default_payload()
     for part in payload.SHELL_PARTS:  # a store the tab had not written yet starts at its default
         doc.setdefault(part, defaults[part])
     opened = payload.open_document(payload.encode(doc), "the autosaved state")
     if opened.payload is None:
-        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": "/"}
+        return {"stores": {ids.WS_RESTORE: None}, "persistence": {}, "target": dash.get_relative_path("/")}
     package = load_package(opened.payload, history_value,
-                           {"id": None, "name": "autosaved work", "revision": None, "source": "autosave"}, "/")
+                           {"id": None, "name": "autosaved work", "revision": None, "source": "autosave"},
+                           dash.get_relative_path("/"))
     package["stores"][ids.WS_RESTORE] = None
     return package
 

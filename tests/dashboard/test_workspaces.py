@@ -632,3 +632,12 @@ def test_an_autosave_of_an_older_version_is_upgraded_and_checked_before_it_is_lo
         assert web.restore_autosave({"version": 1, "items": broken}, None)["stores"] == {ids.WS_RESTORE: None}
         with pytest.raises(PreventUpdate):
             web.restore_autosave(None, None)
+
+
+def test_share_links_use_the_public_url_when_set(app, monkeypatch):
+    from dashboard.workspaces import web
+
+    with app.server.test_request_context(base_url="http://10.0.0.5:8050"):
+        assert web.share_url("abc") == "http://10.0.0.5:8050/s/abc"
+        monkeypatch.setenv("PMDASH_PUBLIC_URL", "https://risk.example.com/")
+        assert web.share_url("abc") == "https://risk.example.com/s/abc"
