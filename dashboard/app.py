@@ -12,6 +12,7 @@ from pathlib import Path
 import dash
 
 from . import layout, state
+from .workspaces import web as workspaces
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -31,6 +32,7 @@ def create_app(cache_config: dict | None = None) -> dash.Dash:
         update_title=None,
     )
     state.init_cache(app.server, cache_config)
+    workspaces.init_app(app)  # workspace database (schema checked now) and the /s/<token> route
     app.layout = layout.shell()
     layout.register_callbacks(app)
     return app

@@ -20,6 +20,7 @@ from dash.exceptions import PreventUpdate
 from . import account, ids, presentation, state
 from .figures.style import usd
 from .lessons import player as lesson_player
+from .workspaces import web as workspaces
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -120,7 +121,7 @@ def context_strip() -> html.Div:
 
 
 #: Header strips, left to right; see the module docstring.
-HEADER_STRIPS = (context_strip, account.health_strip)
+HEADER_STRIPS = (context_strip, account.health_strip, workspaces.history_strip)
 
 
 def shell() -> html.Div:
@@ -167,6 +168,7 @@ def register_callbacks(app: dash.Dash) -> None:
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))(account.health_items)
+    workspaces.register_callbacks(app)
     # Highlighting the current page is view-only: done in the browser.
     app.clientside_callback(
         """(path, links) => links.map(l => 'nav-link' +
