@@ -7,13 +7,19 @@ selenium 4.2, which cannot download a driver, so the Debian ``chromium`` and ``c
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import dash
 import pytest
 from dash import _callback, _pages
 
 CHROMIUM = "/usr/bin/chromium"
+
+# Workspaces the tests save go to a throw-away database, never the user's own data directory
+# (set before any test imports dashboard.app, which opens the database).
+os.environ.setdefault("PMDASH_DATA_DIR", tempfile.mkdtemp(prefix="pmdash-test-data-"))
 
 
 @pytest.fixture(scope="session")
