@@ -41,7 +41,7 @@ def edited_doc() -> dict:
     settings_ = state.settings_from_controls(30, 21, 20, 7, "0, 2, 14", book, market).data
     acct = account.set_collateral(doc["account"], book, market, "1,500,000").data
     acct = account.select_model(acct, book, market, "span").data
-    acct = account.set_param(acct, book, market, "risk_based", "vol_shock.range_up", 0.5).data
+    acct = account.set_param(acct, book, market, "risk_based", "vol_shock.vol_range_up", 0.5).data
     shown = {f.name: f.shown_default for f in liq.FIELDS}
     shown["cost.impact_k"] = 1.7
     params = liq.params_from_controls(shown, "mainnet").data
