@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,8 +35,9 @@ import pandas as pd
 from scipy import sparse
 
 from ..instruments import Instrument, InstrumentError, parse_instrument
+from ..limits import check_budget
 from ..margin import MODELS
-from ..margin.core import Universe, evaluate_accounts
+from ..margin.core import Kernel, Universe, evaluate_accounts
 from ..market import Market
 from ..portfolio import MAX_BYTES, RowError
 from ..samples import listed_instruments
@@ -83,6 +85,9 @@ class PopulationParams:
             bad.append("number of accounts must be 1…1,000,000")
         if not 1 <= self.positions <= 200:
             bad.append("positions per account must be 1…200")
+        check_budget("MAX_ACCOUNT_POSITIONS", int(self.n_accounts * self.positions),
+                     "account positions (accounts × positions per account)",
+                     "fewer accounts or positions per account, or run on a Dask cluster")
         if not 0 < self.median_ratio < 5 or self.ratio_dispersion < 0:
             bad.append("median margin ratio must be in (0, 5) and its dispersion ≥ 0")
         if not 0 <= self.option_share <= 1 or self.size_usd <= 0:
@@ -218,39 +223,107 @@ class QueueResult:
         return self.accounts[self.accounts["liquidatable"]]
 
 
+@dataclass(frozen=True)
+class Revaluation:
+    """The listing revalued once under one market — all a block of accounts needs to be margined:
+    the margin kernel, ``marks`` (USD per contract), ``notional`` (USD per contract: spot ×
+    multiplier) and ``und_delta`` (instruments × underlyings: delta per contract in units of each
+    underlying, for the cascade's flow)."""
+
+    kernel: Kernel
+    marks: np.ndarray
+    notional: np.ndarray
+    und_delta: np.ndarray
+
+
+def revalue(instruments, market: Market, model: str = "risk_based", params=None) -> Revaluation:
+    """Revalue ``instruments`` under ``market`` once for every account that holds them."""
+    arr, kernel = _prepare(instruments, market, model, params)
+    onehot = (arr.und_index[:, None] == np.arange(len(arr.underlyings))).astype(float)
+    delta = instrument_greeks(arr)["delta"]
+    return Revaluation(kernel, instrument_values(arr), arr.spot * arr.multiplier, delta[:, None] * onehot)
+
+
+def _abs(quantities: sparse.csr_matrix) -> sparse.csr_matrix:
+    """|Q| sharing Q's index arrays (scipy's abs() copies them)."""
+    return sparse.csr_matrix((np.abs(quantities.data), quantities.indices, quantities.indptr),
+                             shape=quantities.shape, copy=False)
+
+
+def partition_margins(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray):
+    """(equity, IM, MM, notional) of a block of accounts (rows of ``quantities``, USD).
+
+    The step every partition of an exchange runs, on one machine or on a Dask worker; each
+    account's figures depend on its own row only, so any partition gives the same numbers."""
+    check_budget("MAX_ACCOUNT_POSITIONS", quantities.nnz, "account positions on one machine",
+                 "fewer accounts, or run on a Dask cluster (PMDASH_DASK_SCHEDULER)")
+    req = evaluate_accounts(rev.kernel, quantities)
+    equity = cash + quantities @ rev.marks
+    return equity, req[:, 0], req[:, 1], _abs(quantities) @ rev.notional
+
+
 def account_margins(pop: Population, market: Market, model: str = "risk_based", params=None):
     """(equity, IM, MM, notional) arrays for every account of ``pop`` under ``market``."""
-    arr, kernel = _prepare(pop.instruments, market, model, params)
-    req = evaluate_accounts(kernel, pop.quantities)
-    equity = pop.cash + pop.quantities @ instrument_values(arr)
-    notional = abs(pop.quantities) @ (arr.spot * arr.multiplier)
-    return equity, req[:, 0], req[:, 1], notional
+    return partition_margins(revalue(pop.instruments, market, model, params), pop.quantities, pop.cash)
+
+
+def queue_rows(ids: np.ndarray, rows: np.ndarray, margins, top: int | None = None) -> pd.DataFrame:
+    """The ``top`` first accounts (all with None) of a block in queue order, unranked, with their
+    global ``row`` so that blocks ranked apart merge into the single-machine order
+    (:func:`merge_queue`): ties in ratio and notional keep the population's row order."""
+    equity, im, mm, notional = margins
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(equity > 0, mm / equity, np.inf)
+    order = np.lexsort((rows, -notional, -ratio))[:top]
+    return pd.DataFrame({"account": ids[order], "equity": equity[order], "im": im[order], "mm": mm[order],
+                         "margin_ratio": ratio[order], "notional_usd": notional[order],
+                         "liquidatable": equity[order] < mm[order], "row": rows[order]})
+
+
+def merge_queue(blocks: list[pd.DataFrame], top: int | None = None) -> pd.DataFrame:
+    """Top-k merge of blocks from :func:`queue_rows`: the global queue's first ``top`` rows, ranked."""
+    frame = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+    if len(blocks) > 1:
+        order = np.lexsort((frame["row"].to_numpy(), -frame["notional_usd"].to_numpy(),
+                            -frame["margin_ratio"].to_numpy()))[:top]
+        frame = frame.iloc[order]
+    frame = frame.drop(columns="row").reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
 
 
 def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "risk_based",
                  params=None) -> QueueResult:
     """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
-    equity, im, mm, notional = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(equity > 0, mm / equity, np.inf)
+    margins = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
+    frame = queue_rows(pop.account_ids, np.arange(len(pop)), margins)
+    return QueueResult(float(np.mean(spot_shock)), merge_queue([frame]))
+
+
+SWEEP_COLUMNS = ["spot_shock", "accounts", "notional_usd", "shortfall_usd"]
+
+
+def partition_sweep(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray) -> np.ndarray:
+    """[liquidatable accounts, their notional, their shortfall MM − equity] of a block (USD)."""
+    equity, _, mm, notional = partition_margins(rev, quantities, cash)
     liq = equity < mm
-    order = np.lexsort((-notional, -ratio))
-    frame = pd.DataFrame({"account": pop.account_ids, "equity": equity, "im": im, "mm": mm,
-                          "margin_ratio": ratio, "notional_usd": notional, "liquidatable": liq})
-    frame = frame.iloc[order].reset_index(drop=True)
-    frame["rank"] = np.arange(1, len(frame) + 1)
-    return QueueResult(float(np.mean(spot_shock)), frame)
+    return np.array([liq.sum(), notional[liq].sum(), (mm - equity)[liq].sum()])
+
+
+def sweep_frame(shocks: np.ndarray, totals: list[np.ndarray]) -> pd.DataFrame:
+    rows = [(s, int(t[0]), float(t[1]), float(t[2])) for s, t in zip(shocks, totals, strict=True)]
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
 def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = "risk_based",
                           params=None) -> pd.DataFrame:
     """Number and notional of liquidatable accounts for each spot shock (fractions)."""
-    rows = []
-    for s in np.asarray(shocks, dtype=float):  # one sparse evaluation per shock level
-        equity, _, mm, notional = account_margins(pop, market.with_spot_shock(s), model, params)
-        liq = equity < mm
-        rows.append((s, int(liq.sum()), float(notional[liq].sum()), float(np.maximum(mm - equity, 0)[liq].sum())))
-    return pd.DataFrame(rows, columns=["spot_shock", "accounts", "notional_usd", "shortfall_usd"])
+    shocks = np.asarray(shocks, dtype=float)
+    check_budget("MAX_SWEEP_EVALUATIONS", len(shocks) * pop.quantities.nnz, "shock levels × account positions",
+                 "fewer shock levels or accounts, or run on a Dask cluster")
+    totals = [partition_sweep(revalue(pop.instruments, market.with_spot_shock(s), model, params),
+                              pop.quantities, pop.cash) for s in shocks]  # one sparse evaluation per level
+    return sweep_frame(shocks, totals)
 
 
 @dataclass(frozen=True)
@@ -279,38 +352,73 @@ class CascadeResult:
     final_shock: dict
 
 
-def cascade(pop: Population, market: Market, spot_shock: float, model: str = "risk_based",
-            params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
-    """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
+def gross_units(quantities: sparse.csr_matrix, units: np.ndarray) -> np.ndarray:
+    """Σ over accounts of |contracts| × ``units`` (instruments × underlyings): gross exposure in
+    units of each underlying."""
+    return np.asarray(_abs(quantities) @ units).sum(axis=0)
+
+
+def cascade_step(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray, alive: np.ndarray):
+    """One cascade round on a block: (rows newly liquidatable among ``alive``, their notional,
+    the flow per underlying their closing unloads: −Σ contracts × delta, units)."""
+    idx = np.flatnonzero(alive)
+    equity, _, mm, notional = partition_margins(rev, quantities[idx], cash[idx])
+    under = equity < mm
+    new = idx[under]
+    flow = -np.asarray(quantities[new] @ rev.und_delta).sum(axis=0)
+    return new, float(notional[under].sum()), flow
+
+
+#: One cascade round over the whole population: Revaluation → (account ids closed, their notional, flow per
+#: underlying).  On one machine it is :func:`cascade_step` on the population; on Dask, the partitions' steps
+#: reduced (engine.liquidation.distributed).
+RoundFn = Callable[[Revaluation], tuple[np.ndarray, float, np.ndarray]]
+
+
+def run_cascade(instruments, market: Market, spot_shock: float, gross: np.ndarray, round_fn: RoundFn,
+                model: str = "risk_based", params=None,
+                cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
+    """The cascade loop (module doc) on any executor: ``gross`` is :func:`gross_units` of the
+    population (for the volume), ``round_fn`` closes the accounts liquidatable under a revaluation."""
     cascade_params.validate()
-    arr = instrument_arrays(pop.instruments, market)
+    arr = instrument_arrays(instruments, market)
     unds = arr.underlyings
     atm = impact_vols(market, unds)  # the σ the liquidation cost model uses
-    onehot = (arr.und_index[:, None] == np.arange(len(unds))).astype(float)
-    gross_units = np.asarray(abs(pop.quantities) @ (arr.multiplier[:, None] * onehot)).sum(axis=0)
-    adv_units = np.maximum(cascade_params.turnover * gross_units, 1e-9)
+    adv_units = np.maximum(cascade_params.turnover * gross, 1e-9)
     shock = np.full(len(unds), float(spot_shock))
-    alive = np.ones(len(pop), dtype=bool)
     closed: list = []
     rows = []
     for rnd in range(cascade_params.max_rounds + 1):
-        shocked = market.with_spot_shock(shock)
-        equity, _, mm, notional = account_margins(pop.subset(np.flatnonzero(alive)), shocked, model, params)
-        idx = np.flatnonzero(alive)
-        new = idx[equity < mm]
-        # Their delta per underlying is what the liquidation engine must unload.
-        deltas = instrument_greeks(instrument_arrays(pop.instruments, shocked))["delta"]
-        und_delta = pop.quantities[new] @ (deltas[:, None] * onehot)
-        flow = -np.asarray(und_delta).sum(axis=0) if len(new) else np.zeros(len(unds))
+        new, notional, flow = round_fn(revalue(instruments, market.with_spot_shock(shock), model, params))
         rows.append({"round": rnd, **{f"shock_{u}": shock[k] for k, u in enumerate(unds)},
                      "new_liquidations": len(new), "cumulative": len(closed) + len(new),
-                     "notional_usd": float(notional[equity < mm].sum()),
-                     **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
+                     "notional_usd": notional, **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
         if not len(new):
             break
-        closed.extend(pop.account_ids[new])
-        alive[new] = False
+        closed.extend(new)
         move = np.sign(flow) * cascade_params.impact_k * atm / np.sqrt(365.0) * np.sqrt(np.abs(flow) / adv_units)
         shock = (1.0 + shock) * (1.0 + move) - 1.0
     return CascadeResult(pd.DataFrame(rows), np.array(closed, dtype=object),
                          {u: float(shock[k]) for k, u in enumerate(unds)})
+
+
+def cascade_units(instruments, market: Market) -> np.ndarray:
+    """Instruments × underlyings: units of each underlying one contract is (the multiplier)."""
+    arr = instrument_arrays(instruments, market)
+    return arr.multiplier[:, None] * (arr.und_index[:, None] == np.arange(len(arr.underlyings)))
+
+
+def cascade(pop: Population, market: Market, spot_shock: float, model: str = "risk_based",
+            params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
+    """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
+    check_budget("MAX_SWEEP_EVALUATIONS", (cascade_params.max_rounds + 1) * pop.quantities.nnz,
+                 "cascade rounds × account positions", "fewer rounds or accounts, or run on a Dask cluster")
+    alive = np.ones(len(pop), dtype=bool)
+
+    def round_fn(rev: Revaluation):
+        new, notional, flow = cascade_step(rev, pop.quantities, pop.cash, alive)
+        alive[new] = False
+        return pop.account_ids[new], notional, flow
+
+    gross = gross_units(pop.quantities, cascade_units(pop.instruments, market))
+    return run_cascade(pop.instruments, market, spot_shock, gross, round_fn, model, params, cascade_params)

@@ -17,6 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from ..limits import check_budget
 from ..margin import model_spec
 from ..margin.core import Universe, evaluate
 from ..market import Market
@@ -83,6 +84,8 @@ def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: s
            margin_params=None, cost_params=None, params: PlanParams = PlanParams()) -> ReplayResult:
     """Walk ``path`` (see module doc) and liquidate when the account is under MM."""
     path = validate_path(path)
+    check_budget("MAX_REPLAY_REVALUATIONS", len(path) * max(len(book), 1), "path points × positions",
+                 "use a path with fewer points or a smaller book")
     spec = model_spec(model)
     margin_params = spec.resolve(margin_params)
     state = account_state(book, market, collateral, hedges=params.hedge)
