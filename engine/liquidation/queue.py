@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -300,19 +301,31 @@ def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "
     return QueueResult(float(np.mean(spot_shock)), merge_queue([frame]))
 
 
-SWEEP_COLUMNS = ["spot_shock", "accounts", "notional_usd", "shortfall_usd"]
-
-
-def partition_sweep(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray) -> np.ndarray:
-    """[liquidatable accounts, their notional, their shortfall MM − equity] of a block (USD)."""
-    equity, _, mm, notional = partition_margins(rev, quantities, cash)
+def liquidatable_amounts(margins) -> tuple[np.ndarray, np.ndarray]:
+    """Notional and shortfall MM − equity (USD) of each liquidatable account of a block."""
+    equity, _, mm, notional = margins
     liq = equity < mm
-    return np.array([liq.sum(), notional[liq].sum(), (mm - equity)[liq].sum()])
+    return notional[liq], (mm - equity)[liq]
 
 
-def sweep_frame(shocks: np.ndarray, totals: list[np.ndarray]) -> pd.DataFrame:
-    rows = [(s, int(t[0]), float(t[1]), float(t[2])) for s, t in zip(shocks, totals, strict=True)]
-    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+def exact_sum(parts) -> float:
+    """Correctly rounded Σ of the arrays in ``parts`` (math.fsum): the same total whichever way the
+    accounts are partitioned, so a cluster and one machine report identical figures."""
+    return math.fsum(np.concatenate([np.ravel(p) for p in parts])) if len(parts) else 0.0
+
+
+def partition_sweep(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray):
+    """:func:`liquidatable_amounts` of a block of accounts under one revaluation."""
+    return liquidatable_amounts(partition_margins(rev, quantities, cash))
+
+
+def sweep_row(spot_shock: float, amounts: list[tuple[np.ndarray, np.ndarray]]) -> tuple:
+    """(spot_shock, accounts, notional_usd, shortfall_usd) from the blocks' liquidatable amounts."""
+    return (float(spot_shock), sum(len(n) for n, _ in amounts), exact_sum([n for n, _ in amounts]),
+            exact_sum([s for _, s in amounts]))
+
+
+SWEEP_COLUMNS = ["spot_shock", "accounts", "notional_usd", "shortfall_usd"]
 
 
 def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = "risk_based",
@@ -321,9 +334,10 @@ def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str = 
     shocks = np.asarray(shocks, dtype=float)
     check_budget("MAX_SWEEP_EVALUATIONS", len(shocks) * pop.quantities.nnz, "shock levels × account positions",
                  "fewer shock levels or accounts, or run on a Dask cluster")
-    totals = [partition_sweep(revalue(pop.instruments, market.with_spot_shock(s), model, params),
-                              pop.quantities, pop.cash) for s in shocks]  # one sparse evaluation per level
-    return sweep_frame(shocks, totals)
+    rows = [sweep_row(s, [partition_sweep(revalue(pop.instruments, market.with_spot_shock(s), model, params),
+                                          pop.quantities, pop.cash)])
+            for s in shocks]  # one sparse evaluation per shock level
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -359,27 +373,27 @@ def gross_units(quantities: sparse.csr_matrix, units: np.ndarray) -> np.ndarray:
 
 
 def cascade_step(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray, alive: np.ndarray):
-    """One cascade round on a block: (rows newly liquidatable among ``alive``, their notional,
-    the flow per underlying their closing unloads: −Σ contracts × delta, units)."""
+    """One cascade round on a block: rows newly liquidatable among ``alive``, their notional (USD)
+    and what closing each one unloads per underlying (contracts × delta, units; rows × underlyings)."""
     idx = np.flatnonzero(alive)
     equity, _, mm, notional = partition_margins(rev, quantities[idx], cash[idx])
     under = equity < mm
     new = idx[under]
-    flow = -np.asarray(quantities[new] @ rev.und_delta).sum(axis=0)
-    return new, float(notional[under].sum()), flow
+    return new, notional[under], np.asarray(quantities[new] @ rev.und_delta)
 
 
-#: One cascade round over the whole population: Revaluation → (account ids closed, their notional, flow per
-#: underlying).  On one machine it is :func:`cascade_step` on the population; on Dask, the partitions' steps
-#: reduced (engine.liquidation.distributed).
-RoundFn = Callable[[Revaluation], tuple[np.ndarray, float, np.ndarray]]
+#: One cascade round over the whole population: Revaluation → (account ids closed, their notional, their
+#: deltas per underlying), as :func:`cascade_step` gives.  On one machine it is that step on the population; on
+#: Dask, the partitions' steps concatenated (engine.liquidation.distributed).
+RoundFn = Callable[[Revaluation], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def run_cascade(instruments, market: Market, spot_shock: float, gross: np.ndarray, round_fn: RoundFn,
                 model: str = "risk_based", params=None,
                 cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
     """The cascade loop (module doc) on any executor: ``gross`` is :func:`gross_units` of the
-    population (for the volume), ``round_fn`` closes the accounts liquidatable under a revaluation."""
+    population (for the volume), ``round_fn`` closes the accounts liquidatable under a revaluation.
+    Flows and notionals are exact sums, so the result does not depend on how accounts are split."""
     cascade_params.validate()
     arr = instrument_arrays(instruments, market)
     unds = arr.underlyings
@@ -389,10 +403,11 @@ def run_cascade(instruments, market: Market, spot_shock: float, gross: np.ndarra
     closed: list = []
     rows = []
     for rnd in range(cascade_params.max_rounds + 1):
-        new, notional, flow = round_fn(revalue(instruments, market.with_spot_shock(shock), model, params))
+        new, notional, unloaded = round_fn(revalue(instruments, market.with_spot_shock(shock), model, params))
+        flow = -np.array([exact_sum([unloaded[:, k]]) for k in range(len(unds))])
         rows.append({"round": rnd, **{f"shock_{u}": shock[k] for k, u in enumerate(unds)},
                      "new_liquidations": len(new), "cumulative": len(closed) + len(new),
-                     "notional_usd": notional, **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
+                     "notional_usd": exact_sum([notional]), **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
         if not len(new):
             break
         closed.extend(new)
@@ -416,9 +431,9 @@ def cascade(pop: Population, market: Market, spot_shock: float, model: str = "ri
     alive = np.ones(len(pop), dtype=bool)
 
     def round_fn(rev: Revaluation):
-        new, notional, flow = cascade_step(rev, pop.quantities, pop.cash, alive)
+        new, notional, unloaded = cascade_step(rev, pop.quantities, pop.cash, alive)
         alive[new] = False
-        return pop.account_ids[new], notional, flow
+        return pop.account_ids[new], notional, unloaded
 
     gross = gross_units(pop.quantities, cascade_units(pop.instruments, market))
     return run_cascade(pop.instruments, market, spot_shock, gross, round_fn, model, params, cascade_params)
