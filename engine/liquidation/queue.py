@@ -268,27 +268,29 @@ def account_margins(pop: Population, market: Market, model: str = "risk_based", 
     return partition_margins(revalue(pop.instruments, market, model, params), pop.quantities, pop.cash)
 
 
-def queue_rows(ids: np.ndarray, rows: np.ndarray, margins, top: int | None = None) -> pd.DataFrame:
-    """The ``top`` first accounts (all with None) of a block in queue order, unranked, with their
-    global ``row`` so that blocks ranked apart merge into the single-machine order
-    (:func:`merge_queue`): ties in ratio and notional keep the population's row order."""
+def queue_rows(ids: np.ndarray, margins, top: int | None = None) -> pd.DataFrame:
+    """The ``top`` first accounts (all with None) of a block in queue order, unranked.
+
+    The sort is stable, so accounts tied on ratio and notional keep their order in the block; blocks
+    taken in population order and merged (:func:`merge_queue`) therefore give the single-machine
+    order exactly."""
     equity, im, mm, notional = margins
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(equity > 0, mm / equity, np.inf)
-    order = np.lexsort((rows, -notional, -ratio))[:top]
+    order = np.lexsort((-notional, -ratio))[:top]
     return pd.DataFrame({"account": ids[order], "equity": equity[order], "im": im[order], "mm": mm[order],
                          "margin_ratio": ratio[order], "notional_usd": notional[order],
-                         "liquidatable": equity[order] < mm[order], "row": rows[order]})
+                         "liquidatable": equity[order] < mm[order]})
 
 
 def merge_queue(blocks: list[pd.DataFrame], top: int | None = None) -> pd.DataFrame:
-    """Top-k merge of blocks from :func:`queue_rows`: the global queue's first ``top`` rows, ranked."""
-    frame = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+    """Top-k merge of :func:`queue_rows` blocks given in population order: the global queue's
+    first ``top`` rows, ranked from 1 (a single block gets its ``rank`` column in place)."""
+    frame = blocks[0]
     if len(blocks) > 1:
-        order = np.lexsort((frame["row"].to_numpy(), -frame["notional_usd"].to_numpy(),
-                            -frame["margin_ratio"].to_numpy()))[:top]
-        frame = frame.iloc[order]
-    frame = frame.drop(columns="row").reset_index(drop=True)
+        frame = pd.concat(blocks, ignore_index=True)
+        order = np.lexsort((-frame["notional_usd"].to_numpy(), -frame["margin_ratio"].to_numpy()))[:top]
+        frame = frame.iloc[order].reset_index(drop=True)
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame
 
@@ -297,7 +299,7 @@ def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str = "
                  params=None) -> QueueResult:
     """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
     margins = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
-    frame = queue_rows(pop.account_ids, np.arange(len(pop)), margins)
+    frame = queue_rows(pop.account_ids, margins)
     return QueueResult(float(np.mean(spot_shock)), merge_queue([frame]))
 
 
