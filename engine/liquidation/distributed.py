@@ -1,8 +1,11 @@
 """The exchange queue, shock sweep and cascade on a Dask cluster (docs/methodology.md §7).
 
 Set ``PMDASH_DASK_SCHEDULER`` to a scheduler address (``tcp://host:8786``) and install the
-``dask`` extra; :func:`connect` then returns a client, and without the variable every function
-here is never needed: :mod:`.queue` runs the same steps on one machine.
+``dask`` extra (``pip install 'pmdash[dask]'``); :func:`connect` then returns a client.  Without
+the variable nothing here is needed: :mod:`.queue` runs the same steps on one machine.  From the
+shell (the population is generated on the workers, block by block)::
+
+    PMDASH_DASK_SCHEDULER=tcp://host:8786 python -m engine.liquidation.distributed --accounts 10000000 --shock -0.1
 
 Layout (the same per-partition functions as :mod:`.queue`, so each account's figures are the
 single-machine ones bit for bit):
@@ -243,3 +246,33 @@ def cluster_cascade(cpop: ClusterPopulation, market: Market, spot_shock: float, 
                 np.concatenate([r[3] for r in results]))
 
     return run_cascade(cpop.instruments, market, spot_shock, gross, round_fn, model, params, cascade_params)
+
+
+def main(argv=None) -> None:
+    """``PMDASH_DASK_SCHEDULER=tcp://host:8786 python -m engine.liquidation.distributed --accounts
+    10000000 --shock -0.1``: generate the population on the cluster, print the queue's head, totals
+    and timings."""
+    import argparse
+
+    from ..samples import demo_market
+
+    ap = argparse.ArgumentParser(description="The exchange liquidation queue on a Dask cluster.")
+    ap.add_argument("--accounts", type=int, default=10_000_000)
+    ap.add_argument("--positions", type=float, default=20.0, help="mean positions per account")
+    ap.add_argument("--shock", type=float, default=0.0, help="spot shock, a fraction (-0.1 = -10 %%)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--top", type=int, default=20)
+    args = ap.parse_args(argv)
+    market = demo_market()
+    with connect() as client:
+        cpop = generate_on_cluster(client, market, args.accounts,
+                                   PopulationParams(positions=args.positions, seed=args.seed))
+        result = cluster_queue(cpop, market, args.shock, top=args.top)
+    print(result.queue.accounts.to_string(index=False))
+    print(f"accounts {result.accounts:,}  liquidatable {result.liquidatable:,}  notional {result.notional_usd:,.0f} USD"
+          f"  shortfall {result.shortfall_usd:,.0f} USD")
+    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,9 @@ A population of accounts shares one instrument listing.  Holdings are a scipy.sp
 folded into cash, which gives the same equity as unrealised P&L vs entry).  Margin comes from a
 margin model prepared once on the listing: every instrument is revalued once per scenario and
 accounts are aggregated with sparse products (:func:`engine.margin.core.evaluate_accounts`), never
-a loop over accounts.
+a loop over accounts.  Every step works on a block of accounts given the listing revalued once
+(:func:`revalue`, :func:`partition_margins`, :func:`queue_rows`, :func:`cascade_step`), so
+:mod:`engine.liquidation.distributed` runs the same steps on a Dask cluster.
 
 Ranking: most under water first — highest margin ratio MM/equity (equity ≤ 0 ranks above any
 ratio), then the largest notional — as dYdX orders its liquidations.

@@ -56,10 +56,14 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.samples: list[tuple[str, float, int]] = []  # (callback, seconds, status; 0 = no response)
+        self.failures: dict[str, int] = defaultdict(int)  # exception name -> count
+        self.retries = 0
 
-    def add(self, name: str, seconds: float, status: int):
+    def add(self, name: str, seconds: float, status: int, failure: str | None = None):
         with self.lock:
             self.samples.append((name, seconds, status))
+            if failure:
+                self.failures[failure] += 1
 
 
 def _parse_output(output: str) -> list[tuple[str, str]]:
@@ -146,10 +150,15 @@ class User:
             }
         start = time.perf_counter()
         try:
-            response = self.http.post(self.base + "/_dash-update-component", json=body, timeout=REQUEST_TIMEOUT)
+            try:
+                response = self.http.post(self.base + "/_dash-update-component", json=body, timeout=REQUEST_TIMEOUT)
+            except requests.ConnectionError:
+                # A kept-alive connection the server closed meanwhile: a browser retries it once, too.
+                self.recorder.retries += 1
+                response = self.http.post(self.base + "/_dash-update-component", json=body, timeout=REQUEST_TIMEOUT)
             status = response.status_code
-        except requests.RequestException:
-            self.recorder.add(cb.name, time.perf_counter() - start, 0)
+        except requests.RequestException as e:
+            self.recorder.add(cb.name, time.perf_counter() - start, 0, type(e).__name__)
             return set(), set()
         self.recorder.add(cb.name, time.perf_counter() - start, status)
         if status != 200:  # 204: PreventUpdate
@@ -279,6 +288,7 @@ def report(recorder: Recorder, rss: list[float], errors: list[str], wall: float,
         "p50_s": round(percentile(times, 50), 3), "p95_s": round(percentile(times, 95), 3),
         "max_s": round(max(times, default=float("nan")), 3),
         "http_5xx": sum(1 for *_, st in samples if st >= 500), "failed": sum(1 for *_, st in samples if st == 0),
+        "failures": dict(recorder.failures), "retried": recorder.retries,
         "rss_start_mb": round(rss[0], 1) if rss else None, "rss_max_mb": round(max(rss), 1) if rss else None,
         "rss_end_mb": round(rss[-1], 1) if rss else None, "user_errors": errors[:5],
         "per_callback": {name: {"n": len(v), "p50_s": round(statistics.median(v), 3),
