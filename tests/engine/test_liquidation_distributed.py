@@ -115,3 +115,11 @@ def test_connect_needs_an_address(monkeypatch):
         dist.connect()
     monkeypatch.setenv(dist.SCHEDULER_ENV, " tcp://10.0.0.1:8786 ")
     assert dist.scheduler_address() == "tcp://10.0.0.1:8786"
+
+
+def test_command_line_runs_on_the_configured_scheduler(client, monkeypatch, capsys):
+    """One variable: the scheduler address; the population is generated on the workers."""
+    monkeypatch.setenv(dist.SCHEDULER_ENV, client.scheduler.address)
+    dist.main(["--accounts", "400", "--positions", "3", "--top", "3", "--shock", "-0.1"])
+    out = capsys.readouterr().out
+    assert "accounts 400" in out and "aggregation" in out and "A00000" in out
