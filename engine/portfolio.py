@@ -153,8 +153,8 @@ def _parse_number(value) -> float:
     if isinstance(value, str):
         text = value.strip()
         if len(text) > MAX_NUMBER_CHARS or not _NUMBER_RE.fullmatch(text):
-            raise ValueError(f"{_show(value)} is not a number (digits, sign, point, exponent; "
-                             "underscores only between digits)")
+            hint = " (underscores only between digits)" if "_" in text else ""
+            raise ValueError(f"{_show(value)} is not a number{hint}")
         return float(text)
     try:
         return float(value)
