@@ -365,32 +365,18 @@ def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> n
     if kernel.n_und == 0:
         return np.zeros((n_acc, width))
     masked = [kernel.linear * (kernel.und_index == u)[:, None] for u in range(kernel.n_und)]
-    onehot = (kernel.und_index[:, None] == np.arange(kernel.n_und)).astype(float)
     term_maps = []
     for t in kernel.groups:
-        inside = t.group >= 0
-        if np.array_equal(np.sort(t.group[inside]), np.arange(t.n_groups)):
-            # One instrument per group: x is q scaled per column, so each holding's up·x⁺ + down·x⁻
-            # is computed on Q's own entries and summed per underlying (no sparse-sparse product).
-            up, down = np.zeros(n_inst), np.zeros(n_inst)
-            up[inside], down[inside] = t.up[t.group[inside]], t.down[t.group[inside]]
-            term_maps.append((None, np.where(inside, t.coef, 0.0), up, down))
-            continue
         to_und = sparse.csr_matrix((np.ones(t.n_groups), (np.arange(t.n_groups), t.group_und)),
                                    shape=(t.n_groups, kernel.n_und))
-        term_maps.append((t.matrix(), None, (sparse.diags(t.up) @ to_und).toarray(),
+        term_maps.append((t.matrix(), (sparse.diags(t.up) @ to_und).toarray(),
                           (sparse.diags(t.down) @ to_und).toarray()))
     out = np.empty((n_acc, width))
 
     def evaluate_chunk(start: int) -> None:
         q = Q[start:start + chunk_rows]
         grp_all = np.zeros((q.shape[0], kernel.n_und, len(kernel.groups)))
-        for k, (m, coef, up, down) in enumerate(term_maps):
-            if m is None:
-                x = q.data * coef[q.indices]
-                value = np.maximum(x, 0.0) * up[q.indices] + np.maximum(-x, 0.0) * down[q.indices]
-                grp_all[:, :, k] = sparse.csr_matrix((value, q.indices, q.indptr), shape=q.shape) @ onehot
-                continue
+        for k, (m, up, down) in enumerate(term_maps):
             x = q @ m
             # x⁺ and x⁻ share x's sparsity (explicit zeros are harmless in the products below),
             # which avoids scipy's maximum() and its pass to drop the zeros.
