@@ -324,20 +324,22 @@ def _csv_records(text: str) -> tuple[list[tuple[int, dict]], list[RowError]]:
                                    f"instrument,quantity[,entry_price], got {','.join(header)}")
     records: list[tuple[int, dict]] = []
     errors: list[RowError] = []
-    row = 0
-    try:
-        for row, values in enumerate(reader, start=1):
-            if row > MAX_ROWS:
-                errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows: the rest was not read"))
-                break
-            if not any(v.strip() for v in values):
-                continue  # blank line: skipped, but it keeps the row numbering
-            if len(values) > len(cols):
-                errors.append(RowError(row, "row", f"{len(values)} fields for {len(cols)} columns"))
-                continue
+    for row in range(1, MAX_ROWS + 2):
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field over the csv module's size limit: this row only
+            errors.append(RowError(row, "row", f"not readable as CSV: {e}"))
+            continue
+        if row > MAX_ROWS:
+            errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows: the rest was not read"))
+        elif not any(v.strip() for v in values):
+            continue  # a blank line is skipped, but keeps the numbering
+        elif len(values) > len(cols):
+            errors.append(RowError(row, "row", f"{len(values)} fields for {len(cols)} columns"))
+        else:
             records.append((row, dict(zip(cols, values, strict=False))))
-    except csv.Error as e:
-        errors.append(RowError(row + 1, "row", f"not readable as CSV: {e}"))
     return records, errors
 
 

@@ -274,6 +274,15 @@ def test_any_line_ending_accepted(newline):
     assert r.ok and as_tuples(r.book) == [("BTC-PERPETUAL", -0.5, None), ("ETH", 2.0, 3000.0)]
 
 
+def test_unreadable_row_costs_only_that_row():
+    """A 200,000-character field exceeds the csv module's field limit: that row is reported and
+    the rows after it are still read."""
+    text = "instrument,quantity\nBTC,1\n" + "X" * 200_000 + ",1\nETH,2\n"
+    r = read_positions(text.encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, "row")] and "field limit" in r.errors[0].message
+    assert as_tuples(r.book) == [("BTC", 1.0, None), ("ETH", 2.0, None)]
+
+
 def test_magnitude_bounds_are_inclusive():
     r = read_positions(b"instrument,quantity,entry_price\nETH,1e12,1e12\nETH,-1e-12,1e-12\nETH,1,0\n")
     assert r.ok and as_tuples(r.book) == [("ETH", 1e12, 1e12), ("ETH", -1e-12, 1e-12), ("ETH", 1.0, 0.0)]
