@@ -364,7 +364,16 @@ def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> n
     width = 2 + len(kernel.components)
     if kernel.n_und == 0:
         return np.zeros((n_acc, width))
-    masked = [kernel.linear * (kernel.und_index == u)[:, None] for u in range(kernel.n_und)]
+    # Each underlying's linear features see only its own instruments: a contiguous block of
+    # columns is sliced out of Q (a product over that block's entries only), otherwise the
+    # features are masked to zero outside it (a product over every entry).
+    blocks = []
+    for u in range(kernel.n_und):
+        cols = np.flatnonzero(kernel.und_index == u)
+        if len(cols) and cols[-1] - cols[0] + 1 == len(cols):
+            blocks.append((slice(cols[0], cols[-1] + 1), kernel.linear[cols[0]:cols[-1] + 1]))
+        else:
+            blocks.append((slice(None), kernel.linear * (kernel.und_index == u)[:, None]))
     term_maps = []
     for t in kernel.groups:
         to_und = sparse.csr_matrix((np.ones(t.n_groups), (np.arange(t.n_groups), t.group_und)),
@@ -383,9 +392,9 @@ def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> n
             pos = sparse.csr_matrix((np.maximum(x.data, 0.0), x.indices, x.indptr), shape=x.shape)
             neg = sparse.csr_matrix((np.maximum(-x.data, 0.0), x.indices, x.indptr), shape=x.shape)
             grp_all[:, :, k] = pos @ up + neg @ down
-        comp = np.stack([kernel.per_underlying(np.asarray(q @ masked[u]), grp_all[:, u, :],
+        comp = np.stack([kernel.per_underlying(np.asarray(q[:, cols] @ lin), grp_all[:, u, :],
                                                np.full(q.shape[0], u))
-                         for u in range(kernel.n_und)], axis=1)
+                         for u, (cols, lin) in enumerate(blocks)], axis=1)
         out[start:start + q.shape[0]] = kernel.combine(comp)
 
     starts = range(0, n_acc, chunk_rows)
