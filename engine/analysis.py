@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .instruments import FUTURE, OPTION, PERPETUAL
+from .limits import check_budget
 from .market import Market
 from .portfolio import Book
 from .scenarios import (
@@ -66,6 +67,12 @@ class Settings:
             problems.append("profile_steps must be 3…1001")
         if problems:
             raise ValueError("; ".join(problems))
+
+    def revaluations(self, n_instruments: int) -> int:
+        """Instrument revaluations one analysis takes: the stress grid's cells plus the payoff
+        curves (horizons + expiry) and the Greeks profile, each ``profile_steps`` points."""
+        cells = self.spot_steps * self.vol_steps * len(set(self.horizons_days))
+        return n_instruments * (cells + self.profile_steps * (len(self.horizons_days) + 2))
 
     @property
     def grid(self) -> ShockGrid:
@@ -164,11 +171,15 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     """Price, Greeks, aggregates, stress grid, payoff curves and profiles of ``book``.
 
     ``settings``: a :class:`Settings`, a dict of its fields, or None for the defaults.
-    Raises ``MarketError`` if an underlying of the book has no market data.
+    Raises ``MarketError`` if an underlying of the book has no market data and
+    :class:`engine.limits.BudgetError` past ``MAX_STRESS_REVALUATIONS``.
     """
     if isinstance(settings, Mapping):  # e.g. the dashboard's JSON store
         settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     settings = settings or Settings()
+    check_budget("MAX_STRESS_REVALUATIONS", settings.revaluations(len(book.instruments)),
+                 "instrument revaluations (stress grid cells and curve points × instruments)",
+                 "use fewer spot or vol steps, horizons or profile points, or a smaller book")
     index = {inst: k for k, inst in enumerate(book.instruments)}
     pos_inst = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))

@@ -17,9 +17,13 @@ attribute so that coin-margined books can be added without touching the formulas
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from numbers import Real
+
+from .limits import MAX_MULTIPLIER, MAX_NAME_CHARS, MAX_PRICE, MIN_MAGNITUDE
 
 OPTION, FUTURE, PERPETUAL, SPOT = "option", "future", "perpetual", "spot"
 KINDS = (OPTION, FUTURE, PERPETUAL, SPOT)
@@ -31,10 +35,13 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _UNDERLYING = r"[A-Z][A-Z0-9]{0,9}"
 _DATE = r"(\d{1,2})([A-Z]{3})(\d{2})"
 _STRIKE = r"(\d+(?:[D.]\d+)?)"
-_OPTION_RE = re.compile(rf"^({_UNDERLYING})-{_DATE}-{_STRIKE}-([CP])$")
-_FUTURE_RE = re.compile(rf"^({_UNDERLYING})-{_DATE}$")
-_PERP_RE = re.compile(rf"^({_UNDERLYING})-PERPETUAL$")
-_SPOT_RE = re.compile(rf"^({_UNDERLYING})(?:-(USD|USDC|USDT))?$")
+# ASCII only: ``\d`` would otherwise match other scripts' digits, which int() accepts.
+_OPTION_RE = re.compile(rf"^({_UNDERLYING})-{_DATE}-{_STRIKE}-([CP])$", re.ASCII)
+_FUTURE_RE = re.compile(rf"^({_UNDERLYING})-{_DATE}$", re.ASCII)
+_PERP_RE = re.compile(rf"^({_UNDERLYING})-PERPETUAL$", re.ASCII)
+_SPOT_RE = re.compile(rf"^({_UNDERLYING})(?:-(USD|USDC|USDT))?$", re.ASCII)
+#: Strikes are written with at most this many decimals (format_strike), so names round-trip.
+STRIKE_DECIMALS = 10
 
 EXPECTED = (
     "expected UNDERLYING-DMMMYY-STRIKE-C|P (e.g. BTC-27DEC24-60000-C, decimal strike 0d625), "
@@ -64,6 +71,13 @@ class Instrument:
     multiplier: float = 1.0
     settlement: str = "USD"
 
+    def __post_init__(self):
+        m = self.multiplier
+        if isinstance(m, bool) or not isinstance(m, Real) or not (
+                math.isfinite(m) and MIN_MAGNITUDE <= m <= MAX_MULTIPLIER):
+            raise InstrumentError(f"{self.name}: multiplier {m!r} must be a number in "
+                                  f"[{MIN_MAGNITUDE:g}, {MAX_MULTIPLIER:g}] units of underlying per contract")
+
     @property
     def expiry_date(self) -> date | None:
         return self.expiry.date() if self.expiry is not None else None
@@ -85,7 +99,7 @@ def format_expiry(d: date) -> str:
 
 def format_strike(strike: float) -> str:
     """``60000.0`` -> ``'60000'``, ``0.625`` -> ``'0d625'``."""
-    text = f"{strike:.10f}".rstrip("0").rstrip(".")
+    text = f"{strike:.{STRIKE_DECIMALS}f}".rstrip("0").rstrip(".")
     return text.replace(".", "d")
 
 
@@ -107,6 +121,24 @@ def _parse_date(text: str, day: str, mon: str, yy: str) -> datetime:
     return datetime.combine(d, EXPIRY_TIME)
 
 
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def _strike(text: str, strike_txt: str) -> float:
+    """The strike of an option name: positive, ≤ MAX_PRICE, at most STRIKE_DECIMALS decimals."""
+    strike = float(strike_txt.replace("D", "."))
+    if strike <= 0:
+        raise InstrumentError(f"{text!r}: strike must be positive; {EXPECTED}")
+    if not MIN_MAGNITUDE <= strike <= MAX_PRICE:
+        raise InstrumentError(f"{_clip(repr(text))}: strike {strike:g} is outside "
+                              f"[{MIN_MAGNITUDE:g}, {MAX_PRICE:g}] USD; {EXPECTED}")
+    _, _, decimals = strike_txt.replace("D", ".").partition(".")
+    if len(decimals.rstrip("0")) > STRIKE_DECIMALS:
+        raise InstrumentError(f"{text!r}: strike has more than {STRIKE_DECIMALS} decimals; {EXPECTED}")
+    return strike
+
+
 def parse_instrument(name: str, multiplier: float = 1.0) -> Instrument:
     """Parse a Deribit-style instrument name (case-insensitive).
 
@@ -119,16 +151,20 @@ def parse_instrument(name: str, multiplier: float = 1.0) -> Instrument:
     ('future', 'perpetual')
     """
     if not isinstance(name, str):
-        raise InstrumentError(f"{name!r}: an instrument name must be text; {EXPECTED}")
+        raise InstrumentError(f"{_clip(repr(name))}: an instrument name must be text; {EXPECTED}")
     text = name.strip().upper()
     if not text:
         raise InstrumentError(f"empty instrument name; {EXPECTED}")
+    if len(text) > MAX_NAME_CHARS:
+        raise InstrumentError(f"{_clip(repr(text))}: a name of {len(text)} characters is longer than "
+                              f"{MAX_NAME_CHARS}; {EXPECTED}")
+    if not text.isascii():
+        bad = "".join(dict.fromkeys(c for c in text if not c.isascii()))
+        raise InstrumentError(f"{text!r}: non-ASCII character(s) {bad!r} (names use A-Z, 0-9, - and d); {EXPECTED}")
     if m := _OPTION_RE.match(text):
         und, day, mon, yy, strike_txt, cp = m.groups()
         expiry = _parse_date(text, day, mon, yy)
-        strike = float(strike_txt.replace("D", "."))
-        if strike <= 0:
-            raise InstrumentError(f"{text!r}: strike must be positive; {EXPECTED}")
+        strike = _strike(text, strike_txt)
         canonical = option_name(und, expiry.date(), strike, cp == "C")
         return Instrument(OPTION, und, expiry, strike, cp == "C", canonical, multiplier)
     if m := _PERP_RE.match(text):
@@ -139,4 +175,4 @@ def parse_instrument(name: str, multiplier: float = 1.0) -> Instrument:
         return Instrument(FUTURE, und, expiry, None, None, future_name(und, expiry.date()), multiplier)
     if m := _SPOT_RE.match(text):
         return Instrument(SPOT, m.group(1), None, None, None, text, multiplier)
-    raise InstrumentError(f"{name!r} is not a valid instrument name; {EXPECTED}")
+    raise InstrumentError(f"{text!r} is not a valid instrument name; {EXPECTED}")

@@ -16,14 +16,17 @@ import io
 import json
 import math
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from numbers import Real
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
 from .instruments import Instrument, InstrumentError, parse_instrument
+from .limits import MAX_NUMBER_CHARS, MAX_PRICE, MAX_QUANTITY, MIN_MAGNITUDE
 
 #: Refuse uploads larger than this (bytes) or with more rows: a browser upload is held in memory.
 MAX_BYTES = 5_000_000
@@ -76,13 +79,13 @@ class Book:
         return [{"instrument": p.name, "quantity": p.quantity, "entry_price": p.entry_price}
                 for p in self.positions]
 
-    def with_positions(self, positions: Iterable[Position]) -> "Book":
+    def with_positions(self, positions: Iterable[Position]) -> Book:
         return Book(tuple(positions), self.name)
 
-    def without(self, index: int) -> "Book":
+    def without(self, index: int) -> Book:
         return self.with_positions(p for i, p in enumerate(self.positions) if i != index)
 
-    def plus(self, *positions: Position) -> "Book":
+    def plus(self, *positions: Position) -> Book:
         return self.with_positions(self.positions + tuple(positions))
 
 
@@ -109,19 +112,75 @@ class PositionsImport:
         return not self.errors
 
 
+#: A decimal number as written in a file: ASCII digits, optional sign, point, exponent and single
+#: underscores between digits (``1_000``; ``1__0`` is refused, as Python's own literals do).
+_NUMBER_RE = re.compile(r"[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?",
+                        re.ASCII)
+_BOUNDS = {"quantity": MAX_QUANTITY, "entry_price": MAX_PRICE}
+
+
+class _Record(dict):
+    """A JSON object that remembers the keys it was given more than once."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def _json_object(pairs) -> _Record:
+    record = _Record(pairs)
+    if len(record) < len(pairs):
+        keys = [k for k, _ in pairs]
+        record.duplicate_keys = tuple(dict.fromkeys(k for k in keys if keys.count(k) > 1))
+    return record
+
+
+def _json_int(text: str):
+    # Beyond float range an integer is refused per field (as inf), not by the whole file.
+    return int(text) if len(text) <= 30 else float(text)
+
+
+def _show(value) -> str:
+    """A short repr for messages (a megabyte of text or a 4,000-digit integer stays short)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** 30:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _parse_number(value) -> float:
+    """``value`` as a float, or ValueError with the reason (text, booleans and odd types)."""
+    if isinstance(value, bool) or not isinstance(value, (str, Real)):
+        raise ValueError(f"{_show(value)} is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_CHARS or not _NUMBER_RE.fullmatch(text):
+            hint = " (underscores only between digits)" if "_" in text else ""
+            raise ValueError(f"{_show(value)} is not a number{hint}")
+        return float(text)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 def _number(value, row: int, name: str, errors: list[RowError], required: bool):
+    """A finite number within ±bound (``_BOUNDS``), non-zero ones ≥ MIN_MAGNITUDE; else an error."""
     if value is None or (isinstance(value, str) and not value.strip()) or (
             isinstance(value, float) and math.isnan(value)):
         if required:
             errors.append(RowError(row, name, "missing value"))
         return None
     try:
-        x = float(str(value).strip().replace("_", "")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        errors.append(RowError(row, name, f"{value!r} is not a number"))
+        x = _parse_number(value)
+    except ValueError as e:
+        errors.append(RowError(row, name, str(e)))
         return None
-    if not math.isfinite(x):
-        errors.append(RowError(row, name, f"{value!r} is not a finite number"))
+    bound = _BOUNDS[name]
+    if not math.isfinite(x) or abs(x) > bound:
+        errors.append(RowError(row, name, f"{_show(value)} is not a finite number within ±{bound:g}"))
+        return None
+    if x != 0 and abs(x) < MIN_MAGNITUDE:
+        errors.append(RowError(row, name, f"{_show(value)} is below {MIN_MAGNITUDE:g} in magnitude: "
+                                          "a typo or a denormal, not a size"))
         return None
     return x
 
@@ -134,13 +193,15 @@ def validate_record(record: dict, row: int, market=None, errors: list[RowError] 
     """
     errors = [] if errors is None else errors
     before = len(errors)
+    for key in getattr(record, "duplicate_keys", ()):
+        errors.append(RowError(row, str(key), f"{key!r} given more than once in this row"))
     raw_name = record.get("instrument")
     inst = None
-    if raw_name is None or not str(raw_name).strip():
+    if raw_name is None or (isinstance(raw_name, str) and not raw_name.strip()):
         errors.append(RowError(row, "instrument", "missing instrument name"))
     else:
         try:
-            inst = parse_instrument(str(raw_name))
+            inst = parse_instrument(raw_name)
         except InstrumentError as e:
             errors.append(RowError(row, "instrument", str(e)))
     qty = _number(record.get("quantity"), row, "quantity", errors, required=True)
@@ -159,27 +220,33 @@ def validate_record(record: dict, row: int, market=None, errors: list[RowError] 
             errors.append(RowError(row, "instrument",
                                    f"{inst.name} expired {inst.expiry:%Y-%m-%d %H:%M} UTC, "
                                    f"before the valuation time {when}"))
-    if len(errors) > before:
+    if len(errors) > before or inst is None or qty is None:
         return None
     return Position(inst, qty, entry)
 
 
 def positions_from_records(records: Iterable[dict], market=None, name: str = "",
                            first_row: int = 1) -> PositionsImport:
-    errors: list[RowError] = []
+    return _validated(enumerate(records, start=first_row), market, name, [])
+
+
+def _validated(numbered_records, market, name: str, errors: list[RowError]) -> PositionsImport:
+    """Validate (row, record) pairs into a book; ``errors`` already holds the reader's own."""
     positions = []
-    for row, record in enumerate(records, start=first_row):
+    for row, record in numbered_records:
         if not isinstance(record, dict):
             errors.append(RowError(row, "row", "expected an object with instrument and quantity"))
             continue
         pos = validate_record(record, row, market, errors)
         if pos is not None:
             positions.append(pos)
+    errors.sort(key=lambda e: e.row)
     return PositionsImport(Book(tuple(positions), name), errors)
 
 
 def _read_text(source) -> tuple[str, str]:
     """(text, name) from a path, file-like or bytes; raises ValueError with a clear reason."""
+    data: bytes | str
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), ""
     elif hasattr(source, "read"):
@@ -205,58 +272,75 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
     """Parse CSV or JSON text (``fmt`` 'csv'/'json', or guessed from the first character)."""
     stripped = text.lstrip()
     fmt = fmt or ("json" if stripped[:1] in "[{" and stripped else "csv")
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            return PositionsImport(Book(name=name), [RowError(0, "file", f"malformed JSON: {e}")])
-        if isinstance(data, dict):
-            data = data.get("positions")
-        if not isinstance(data, list):
-            return PositionsImport(Book(name=name), [RowError(
-                0, "file", "JSON must be a list of positions or {\"positions\": [...]}")])
-        if len(data) > MAX_ROWS:
-            return PositionsImport(Book(name=name), [RowError(0, "file", f"more than {MAX_ROWS} rows")])
-        return positions_from_records(data, market, name)
-    reader = csv.reader(io.StringIO(text))
+    try:
+        records, errors = _json_records(text) if fmt == "json" else _csv_records(text)
+    except _FileError as e:
+        return PositionsImport(Book(name=name), [e.error])
+    return _validated(records, market, name, errors)
+
+
+class _FileError(Exception):
+    """The file as a whole cannot be read (row 0)."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.error = RowError(0, field_name, message)
+
+
+def _json_records(text: str) -> tuple[list[tuple[int, object]], list[RowError]]:
+    try:
+        data = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
+    except ValueError as e:  # JSONDecodeError, or a number json itself refuses
+        raise _FileError("file", f"malformed JSON: {e}") from None
+    except RecursionError:
+        raise _FileError("file", "JSON nested too deeply") from None
+    if isinstance(data, dict):
+        data = data.get("positions")
+    if not isinstance(data, list):
+        raise _FileError("file", "JSON must be a list of positions or {\"positions\": [...]}")
+    if len(data) > MAX_ROWS:
+        raise _FileError("file", f"more than {MAX_ROWS} rows")
+    return list(enumerate(data, start=1)), []
+
+
+def _csv_records(text: str) -> tuple[list[tuple[int, dict]], list[RowError]]:
+    """(row, record) pairs; blank and malformed lines are skipped but keep the numbering."""
+    # newline="": the csv module sees the file's own line ends, so CR-only (old Mac) files read too.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        return PositionsImport(Book(name=name), [RowError(0, "file", "empty file: expected a header "
-                                                          "instrument,quantity[,entry_price]")])
+        raise _FileError("file", "empty file: expected a header instrument,quantity[,entry_price]") from None
     except csv.Error as e:
-        return PositionsImport(Book(name=name), [RowError(0, "file", f"not readable as CSV: {e}")])
+        raise _FileError("file", f"not readable as CSV: {e}") from None
     cols = [h.strip().lower() for h in header]
+    twice = sorted({c for c in cols if c and cols.count(c) > 1})
+    if twice:
+        raise _FileError("header", f"column(s) {', '.join(twice)} given more than once: each column once, "
+                                   f"got {','.join(header)}")
     missing = [c for c in ("instrument", "quantity") if c not in cols]
     if missing:
-        return PositionsImport(Book(name=name), [RowError(
-            0, "header", f"missing column(s) {', '.join(missing)}: expected "
-                         f"instrument,quantity[,entry_price], got {','.join(header)}")])
-    records, errors = [], []
-    try:
-        for row, values in enumerate(reader, start=1):
-            if row > MAX_ROWS:
-                errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows: the rest was not read"))
-                break
-            if not any(v.strip() for v in values):
-                records.append(None)  # blank line: skipped, but keeps row numbers aligned
-                continue
-            if len(values) > len(cols):
-                errors.append(RowError(row, "row", f"{len(values)} fields for {len(cols)} columns"))
-                records.append(None)
-                continue
-            records.append(dict(zip(cols, values)))
-    except csv.Error as e:
-        errors.append(RowError(len(records) + 1, "row", f"not readable as CSV: {e}"))
-    positions = []
-    for row, rec in enumerate(records, start=1):
-        if rec is None:
+        raise _FileError("header", f"missing column(s) {', '.join(missing)}: expected "
+                                   f"instrument,quantity[,entry_price], got {','.join(header)}")
+    records: list[tuple[int, dict]] = []
+    errors: list[RowError] = []
+    for row in range(1, MAX_ROWS + 2):
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field over the csv module's size limit: this row only
+            errors.append(RowError(row, "row", f"not readable as CSV: {e}"))
             continue
-        pos = validate_record(rec, row, market, errors)
-        if pos is not None:
-            positions.append(pos)
-    errors.sort(key=lambda e: e.row)
-    return PositionsImport(Book(tuple(positions), name), errors)
+        if row > MAX_ROWS:
+            errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows: the rest was not read"))
+        elif not any(v.strip() for v in values):
+            continue  # a blank line is skipped, but keeps the numbering
+        elif len(values) > len(cols):
+            errors.append(RowError(row, "row", f"{len(values)} fields for {len(cols)} columns"))
+        else:
+            records.append((row, dict(zip(cols, values, strict=False))))
+    return records, errors
 
 
 def read_positions(source, market=None) -> PositionsImport:

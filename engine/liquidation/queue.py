@@ -9,7 +9,9 @@ A population of accounts shares one instrument listing.  Holdings are a scipy.sp
 folded into cash, which gives the same equity as unrealised P&L vs entry).  Margin comes from a
 margin model prepared once on the listing: every instrument is revalued once per scenario and
 accounts are aggregated with sparse products (:func:`engine.margin.core.evaluate_accounts`), never
-a loop over accounts.
+a loop over accounts.  Every step works on a block of accounts given the listing revalued once
+(:func:`revalue`, :func:`partition_margins`, :func:`queue_rows`, :func:`cascade_step`), so
+:mod:`engine.liquidation.distributed` runs the same steps on a Dask cluster.
 
 Ranking: most under water first — highest margin ratio MM/equity (equity ≤ 0 ranks above any
 ratio), then the largest notional — as dYdX orders its liquidations.
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,9 +38,10 @@ import pandas as pd
 from scipy import sparse
 
 from ..instruments import Instrument
+from ..limits import check_budget
 from ..listing import listed_instruments
 from ..margin import MarginModel, margin_model
-from ..margin.core import Universe, evaluate_accounts
+from ..margin.core import Kernel, Universe, evaluate_accounts
 from ..market import Market
 from ..portfolio import MAX_BYTES, Position, RowError, validate_record
 from ..scenarios import instrument_arrays, instrument_greeks, instrument_values
@@ -83,6 +88,9 @@ class PopulationParams:
             bad.append("number of accounts must be 1…1,000,000")
         if not 1 <= self.positions <= 200:
             bad.append("positions per account must be 1…200")
+        check_budget("MAX_ACCOUNT_POSITIONS", int(self.n_accounts * self.positions),
+                     "account positions (accounts × positions per account)",
+                     "fewer accounts or positions per account, or run on a Dask cluster")
         if not 0 < self.median_ratio < 5 or self.ratio_dispersion < 0:
             bad.append("median margin ratio must be in (0, 5) and its dispersion ≥ 0")
         if not 0 <= self.option_share <= 1 or self.size_usd <= 0:
@@ -248,41 +256,124 @@ class QueueResult:
         return self.accounts[self.accounts["liquidatable"]]
 
 
+@dataclass(frozen=True)
+class Revaluation:
+    """The listing revalued once under one market — all a block of accounts needs to be margined:
+    the margin kernel, ``marks`` (USD per contract), ``notional`` (USD per contract: spot ×
+    multiplier) and ``und_delta`` (instruments × underlyings: delta per contract in units of each
+    underlying, for the cascade's flow)."""
+
+    kernel: Kernel
+    marks: np.ndarray
+    notional: np.ndarray
+    und_delta: np.ndarray
+
+
+def revalue(instruments, market: Market, model: str | MarginModel = "risk_based", params=None) -> Revaluation:
+    """Revalue ``instruments`` under ``market`` once for every account that holds them."""
+    arr = instrument_arrays(instruments, market)
+    kernel = margin_model(model, params).prepare(Universe(arr))
+    onehot = (arr.und_index[:, None] == np.arange(len(arr.underlyings))).astype(float)
+    delta = instrument_greeks(arr)["delta"]
+    return Revaluation(kernel, instrument_values(arr), arr.spot * arr.multiplier, delta[:, None] * onehot)
+
+
+def _abs(quantities: sparse.csr_matrix) -> sparse.csr_matrix:
+    """|Q| sharing Q's index arrays (scipy's abs() copies them)."""
+    return sparse.csr_matrix((np.abs(quantities.data), quantities.indices, quantities.indptr),
+                             shape=quantities.shape, copy=False)
+
+
+def partition_margins(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray):
+    """(equity, IM, MM, notional) of a block of accounts (rows of ``quantities``, USD).
+
+    The step every partition of an exchange runs, on one machine or on a Dask worker; each
+    account's figures depend on its own row only, so any partition gives the same numbers."""
+    check_budget("MAX_ACCOUNT_POSITIONS", quantities.nnz, "account positions on one machine",
+                 "fewer accounts, or run on a Dask cluster (PMDASH_DASK_SCHEDULER)")
+    req = evaluate_accounts(rev.kernel, quantities)
+    equity = cash + quantities @ rev.marks
+    return equity, req[:, 0], req[:, 1], _abs(quantities) @ rev.notional
+
+
 def account_margins(pop: Population, market: Market, model: str | MarginModel = "risk_based", params=None):
     """(equity, IM, MM, notional) arrays for every account of ``pop`` under ``market``."""
-    arr = instrument_arrays(pop.instruments, market)
-    kernel = margin_model(model, params).prepare(Universe(arr))
-    req = evaluate_accounts(kernel, pop.quantities)
-    equity = pop.cash + pop.quantities @ instrument_values(arr)
-    notional = abs(pop.quantities) @ (arr.spot * arr.multiplier)
-    return equity, req[:, 0], req[:, 1], notional
+    return partition_margins(revalue(pop.instruments, market, model, params), pop.quantities, pop.cash)
+
+
+def queue_rows(ids: np.ndarray, margins, top: int | None = None) -> pd.DataFrame:
+    """The ``top`` first accounts (all with None) of a block in queue order, unranked.
+
+    The sort is stable, so accounts tied on ratio and notional keep their order in the block; blocks
+    taken in population order and merged (:func:`merge_queue`) therefore give the single-machine
+    order exactly."""
+    equity, im, mm, notional = margins
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(equity > 0, mm / equity, np.inf)
+    order = np.lexsort((-notional, -ratio))[:top]
+    return pd.DataFrame({"account": ids[order], "equity": equity[order], "im": im[order], "mm": mm[order],
+                         "margin_ratio": ratio[order], "notional_usd": notional[order],
+                         "liquidatable": equity[order] < mm[order]})
+
+
+def merge_queue(blocks: list[pd.DataFrame], top: int | None = None) -> pd.DataFrame:
+    """Top-k merge of :func:`queue_rows` blocks given in population order: the global queue's
+    first ``top`` rows, ranked from 1 (a single block gets its ``rank`` column in place)."""
+    frame = blocks[0]
+    if len(blocks) > 1:
+        frame = pd.concat(blocks, ignore_index=True)
+        order = np.lexsort((-frame["notional_usd"].to_numpy(), -frame["margin_ratio"].to_numpy()))[:top]
+        frame = frame.iloc[order].reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
 
 
 def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str | MarginModel = "risk_based",
                  params=None) -> QueueResult:
     """Margin-check every account at spot·(1 + spot_shock) and rank the queue."""
-    equity, im, mm, notional = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(equity > 0, mm / equity, np.inf)
+    margins = account_margins(pop, market.with_spot_shock(spot_shock), model, params)
+    frame = queue_rows(pop.account_ids, margins)
+    return QueueResult(float(np.mean(spot_shock)), merge_queue([frame]))
+
+
+def liquidatable_amounts(margins) -> tuple[np.ndarray, np.ndarray]:
+    """Notional and shortfall MM − equity (USD) of each liquidatable account of a block."""
+    equity, _, mm, notional = margins
     liq = equity < mm
-    order = np.lexsort((-notional, -ratio))
-    frame = pd.DataFrame({"account": pop.account_ids, "equity": equity, "im": im, "mm": mm,
-                          "margin_ratio": ratio, "notional_usd": notional, "liquidatable": liq})
-    frame = frame.iloc[order].reset_index(drop=True)
-    frame["rank"] = np.arange(1, len(frame) + 1)
-    return QueueResult(float(np.mean(spot_shock)), frame)
+    return notional[liq], (mm - equity)[liq]
+
+
+def exact_sum(parts) -> float:
+    """Correctly rounded Σ of the arrays in ``parts`` (math.fsum): the same total whichever way the
+    accounts are partitioned, so a cluster and one machine report identical figures."""
+    return math.fsum(np.concatenate([np.ravel(p) for p in parts])) if len(parts) else 0.0
+
+
+def partition_sweep(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray):
+    """:func:`liquidatable_amounts` of a block of accounts under one revaluation."""
+    return liquidatable_amounts(partition_margins(rev, quantities, cash))
+
+
+def sweep_row(spot_shock: float, amounts: list[tuple[np.ndarray, np.ndarray]]) -> tuple:
+    """(spot_shock, accounts, notional_usd, shortfall_usd) from the blocks' liquidatable amounts."""
+    return (float(spot_shock), sum(len(n) for n, _ in amounts), exact_sum([n for n, _ in amounts]),
+            exact_sum([s for _, s in amounts]))
+
+
+SWEEP_COLUMNS = ["spot_shock", "accounts", "notional_usd", "shortfall_usd"]
 
 
 def liquidatable_vs_shock(pop: Population, market: Market, shocks, model: str | MarginModel = "risk_based",
                           params=None) -> pd.DataFrame:
     """Number and notional of liquidatable accounts for each spot shock (fractions)."""
+    shocks = np.asarray(shocks, dtype=float)
     model, params = margin_model(model, params), None  # validated once for every shock
-    rows = []
-    for s in np.asarray(shocks, dtype=float):  # one sparse evaluation per shock level
-        equity, _, mm, notional = account_margins(pop, market.with_spot_shock(s), model, params)
-        liq = equity < mm
-        rows.append((s, int(liq.sum()), float(notional[liq].sum()), float(np.maximum(mm - equity, 0)[liq].sum())))
-    return pd.DataFrame(rows, columns=["spot_shock", "accounts", "notional_usd", "shortfall_usd"])
+    check_budget("MAX_SWEEP_EVALUATIONS", len(shocks) * pop.quantities.nnz, "shock levels × account positions",
+                 "fewer shock levels or accounts, or run on a Dask cluster")
+    rows = [sweep_row(s, [partition_sweep(revalue(pop.instruments, market.with_spot_shock(s), model, params),
+                                          pop.quantities, pop.cash)])
+            for s in shocks]  # one sparse evaluation per shock level
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -311,39 +402,75 @@ class CascadeResult:
     final_shock: dict
 
 
-def cascade(pop: Population, market: Market, spot_shock: float, model: str | MarginModel = "risk_based",
-            params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
-    """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
+def gross_units(quantities: sparse.csr_matrix, units: np.ndarray) -> np.ndarray:
+    """Σ over accounts of |contracts| × ``units`` (instruments × underlyings): gross exposure in
+    units of each underlying."""
+    return np.asarray(_abs(quantities) @ units).sum(axis=0)
+
+
+def cascade_step(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray, alive: np.ndarray):
+    """One cascade round on a block: rows newly liquidatable among ``alive``, their notional (USD)
+    and what closing each one unloads per underlying (contracts × delta, units; rows × underlyings)."""
+    idx = np.flatnonzero(alive)
+    equity, _, mm, notional = partition_margins(rev, quantities[idx], cash[idx])
+    under = equity < mm
+    new = idx[under]
+    return new, notional[under], np.asarray(quantities[new] @ rev.und_delta)
+
+
+#: One cascade round over the whole population: Revaluation → (account ids closed, their notional, their
+#: deltas per underlying), as :func:`cascade_step` gives.  On one machine it is that step on the population; on
+#: Dask, the partitions' steps concatenated (engine.liquidation.distributed).
+RoundFn = Callable[[Revaluation], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def run_cascade(instruments, market: Market, spot_shock: float, gross: np.ndarray, round_fn: RoundFn,
+                model: str | MarginModel = "risk_based", params=None,
+                cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
+    """The cascade loop (module doc) on any executor: ``gross`` is :func:`gross_units` of the
+    population (for the volume), ``round_fn`` closes the accounts liquidatable under a revaluation.
+    Flows and notionals are exact sums, so the result does not depend on how accounts are split."""
     cascade_params.validate()
     model, params = margin_model(model, params), None  # validated once for every round
-    arr = instrument_arrays(pop.instruments, market)
+    arr = instrument_arrays(instruments, market)
     unds = arr.underlyings
     atm = impact_vols(market, unds)  # the σ the liquidation cost model uses
-    onehot = (arr.und_index[:, None] == np.arange(len(unds))).astype(float)
-    gross_units = np.asarray(abs(pop.quantities) @ (arr.multiplier[:, None] * onehot)).sum(axis=0)
-    adv_units = np.maximum(cascade_params.turnover * gross_units, 1e-9)
+    adv_units = np.maximum(cascade_params.turnover * gross, 1e-9)
     shock = np.full(len(unds), float(spot_shock))
-    alive = np.ones(len(pop), dtype=bool)
     closed: list = []
     rows = []
     for rnd in range(cascade_params.max_rounds + 1):
-        shocked = market.with_spot_shock(shock)
-        equity, _, mm, notional = account_margins(pop.subset(np.flatnonzero(alive)), shocked, model, params)
-        idx = np.flatnonzero(alive)
-        new = idx[equity < mm]
-        # Their delta per underlying is what the liquidation engine must unload.
-        deltas = instrument_greeks(instrument_arrays(pop.instruments, shocked))["delta"]
-        und_delta = pop.quantities[new] @ (deltas[:, None] * onehot)
-        flow = -np.asarray(und_delta).sum(axis=0) if len(new) else np.zeros(len(unds))
+        new, notional, unloaded = round_fn(revalue(instruments, market.with_spot_shock(shock), model, params))
+        flow = -np.array([exact_sum([unloaded[:, k]]) for k in range(len(unds))])
         rows.append({"round": rnd, **{f"shock_{u}": shock[k] for k, u in enumerate(unds)},
                      "new_liquidations": len(new), "cumulative": len(closed) + len(new),
-                     "notional_usd": float(notional[equity < mm].sum()),
-                     **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
+                     "notional_usd": exact_sum([notional]), **{f"flow_{u}": flow[k] for k, u in enumerate(unds)}})
         if not len(new):
             break
-        closed.extend(pop.account_ids[new])
-        alive[new] = False
+        closed.extend(new)
         move = np.sign(flow) * cascade_params.impact_k * atm / np.sqrt(365.0) * np.sqrt(np.abs(flow) / adv_units)
         shock = (1.0 + shock) * (1.0 + move) - 1.0
     return CascadeResult(pd.DataFrame(rows), np.array(closed, dtype=object),
                          {u: float(shock[k]) for k, u in enumerate(unds)})
+
+
+def cascade_units(instruments, market: Market) -> np.ndarray:
+    """Instruments × underlyings: units of each underlying one contract is (the multiplier)."""
+    arr = instrument_arrays(instruments, market)
+    return arr.multiplier[:, None] * (arr.und_index[:, None] == np.arange(len(arr.underlyings)))
+
+
+def cascade(pop: Population, market: Market, spot_shock: float, model: str | MarginModel = "risk_based",
+            params=None, cascade_params: CascadeParams = CascadeParams()) -> CascadeResult:
+    """Shock spot, close the liquidatable accounts, move spot by their flow, repeat."""
+    check_budget("MAX_SWEEP_EVALUATIONS", (cascade_params.max_rounds + 1) * pop.quantities.nnz,
+                 "cascade rounds × account positions", "fewer rounds or accounts, or run on a Dask cluster")
+    alive = np.ones(len(pop), dtype=bool)
+
+    def round_fn(rev: Revaluation):
+        new, notional, unloaded = cascade_step(rev, pop.quantities, pop.cash, alive)
+        alive[new] = False
+        return pop.account_ids[new], notional, unloaded
+
+    gross = gross_units(pop.quantities, cascade_units(pop.instruments, market))
+    return run_cascade(pop.instruments, market, spot_shock, gross, round_fn, model, params, cascade_params)

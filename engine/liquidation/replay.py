@@ -17,6 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from ..limits import check_budget
 from ..margin import MarginModel, margin_model
 from ..margin.core import Universe, evaluate
 from ..market import Market
@@ -84,6 +85,8 @@ def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: s
     """Walk ``path`` (see module doc) and liquidate when the account is under MM; ``model``: a
     name with its ``margin_params`` or a resolved MarginModel."""
     path = validate_path(path)
+    check_budget("MAX_REPLAY_REVALUATIONS", len(path) * max(len(book), 1), "path points × positions",
+                 "use a path with fewer points or a smaller book")
     resolved = margin_model(model, margin_params)
     state = account_state(book, market, collateral, hedges=params.hedge)
     rows, trades = [], []

@@ -44,6 +44,7 @@ from ..scenarios import (
     instrument_arrays,
     instrument_values,
     net_quantities,
+    revaluation_pool,
 )
 
 SECONDS_PER_YEAR = DAYS_PER_YEAR * 86400.0
@@ -370,23 +371,45 @@ def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> n
     width = 2 + len(kernel.components)
     if kernel.n_und == 0:
         return np.zeros((n_acc, width))
-    masked = [kernel.linear * (kernel.und_index == u)[:, None] for u in range(kernel.n_und)]
+    # Each underlying's linear features see only its own instruments: a contiguous block of
+    # columns is sliced out of Q (a product over that block's entries only), otherwise the
+    # features are masked to zero outside it (a product over every entry).
+    blocks = []
+    for u in range(kernel.n_und):
+        cols = np.flatnonzero(kernel.und_index == u)
+        if len(cols) and cols[-1] - cols[0] + 1 == len(cols):
+            blocks.append((slice(cols[0], cols[-1] + 1), kernel.linear[cols[0]:cols[-1] + 1]))
+        else:
+            blocks.append((slice(None), kernel.linear * (kernel.und_index == u)[:, None]))
     term_maps = []
     for t in kernel.groups:
         to_und = sparse.csr_matrix((np.ones(t.n_groups), (np.arange(t.n_groups), t.group_und)),
                                    shape=(t.n_groups, kernel.n_und))
-        term_maps.append((t.matrix(), sparse.diags(t.up) @ to_und, sparse.diags(t.down) @ to_und))
+        term_maps.append((t.matrix(), (sparse.diags(t.up) @ to_und).toarray(),
+                          (sparse.diags(t.down) @ to_und).toarray()))
     out = np.empty((n_acc, width))
-    for start in range(0, n_acc, chunk_rows):
+
+    def evaluate_chunk(start: int) -> None:
         q = Q[start:start + chunk_rows]
         grp_all = np.zeros((q.shape[0], kernel.n_und, len(kernel.groups)))
         for k, (m, up, down) in enumerate(term_maps):
             x = q @ m
-            grp_all[:, :, k] = (x.maximum(0) @ up + (-x).maximum(0) @ down).toarray()
-        comp = np.stack([kernel.per_underlying(np.asarray(q @ masked[u]), grp_all[:, u, :],
+            # x⁺ and x⁻ share x's sparsity (explicit zeros are harmless in the products below),
+            # which avoids scipy's maximum() and its pass to drop the zeros.
+            pos = sparse.csr_matrix((np.maximum(x.data, 0.0), x.indices, x.indptr), shape=x.shape)
+            neg = sparse.csr_matrix((np.maximum(-x.data, 0.0), x.indices, x.indptr), shape=x.shape)
+            grp_all[:, :, k] = pos @ up + neg @ down
+        comp = np.stack([kernel.per_underlying(np.asarray(q[:, cols] @ lin), grp_all[:, u, :],
                                                np.full(q.shape[0], u))
-                         for u in range(kernel.n_und)], axis=1)
+                         for u, (cols, lin) in enumerate(blocks)], axis=1)
         out[start:start + q.shape[0]] = kernel.combine(comp)
+
+    starts = range(0, n_acc, chunk_rows)
+    if len(starts) == 1:
+        evaluate_chunk(0)
+    else:  # scipy's sparse products and numpy's reductions release the GIL: chunks run on the cores
+        with revaluation_pool() as pool:
+            list(pool.map(evaluate_chunk, starts))
     return out
 
 

@@ -117,3 +117,33 @@ def test_instrument_error_is_a_value_error():
     """Callers that catch ValueError (form validation, CSV import) also catch bad names."""
     with pytest.raises(ValueError):
         parse_instrument("NOT A NAME")
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("BTC-27DEC24-" + "9" * 400 + "-C", "longer than 64"),        # a 400-digit strike
+    ("BTC-27DEC24-9999999999999-C", "strike"),                      # 1e13 USD > MAX_PRICE
+    ("BTC-27DEC24-0d00000000000001-C", "strike"),                   # 1e-14: below MIN_MAGNITUDE
+    ("BTC-27DEC24-0d12345678901-C", "decimals"),                    # 11 decimals would not round-trip
+    ("BTC-\u0662\u0667DEC24-60000-C", "non-ASCII"),                 # Arabic-Indic digits 27
+    ("BTC-27DEC24-\uff16\uff10000-C", "non-ASCII"),                 # full-width digits
+    ("\u0411TC-PERPETUAL", "non-ASCII"),                            # Cyrillic Б
+])
+def test_absurd_names_refused(text, fragment):
+    """Each is refused with a message saying why (docs/methodology.md §2: strikes are USD > 0)."""
+    with pytest.raises(InstrumentError) as info:
+        parse_instrument(text)
+    assert fragment in str(info.value)
+    assert len(str(info.value)) < 400          # a huge name is clipped, not echoed whole
+
+
+def test_strike_at_the_bounds_accepted():
+    """1e12 USD and ten decimals are the largest and finest strikes a name can carry."""
+    assert parse_instrument("BTC-27DEC24-1000000000000-C").strike == 1e12
+    assert parse_instrument("XRP-27DEC24-0d0000000001-C").strike == 1e-10
+
+
+@pytest.mark.parametrize("multiplier", [0, -1, float("nan"), float("inf"), 1e308, 5e-324, True, "10", None])
+def test_bad_multiplier_refused(multiplier):
+    with pytest.raises(InstrumentError) as info:
+        parse_instrument("BTC-PERPETUAL", multiplier=multiplier)
+    assert "BTC-PERPETUAL" in str(info.value) and "multiplier" in str(info.value)

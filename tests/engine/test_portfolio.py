@@ -180,6 +180,107 @@ def test_fractional_signed_quantities_and_underscores():
     assert r.ok and as_tuples(r.book) == [("BTC-PERPETUAL", -0.25, None), ("ETH", 1000.0, 3400.5)]
 
 
+@pytest.mark.parametrize("quantity,entry,field,fragment", [
+    ("1e308", "", "quantity", "within"),
+    ("1", "1e308", "entry_price", "within"),
+    ("-1e13", "", "quantity", "within"),            # beyond MAX_QUANTITY = 1e12
+    ("1" * 39, "", "quantity", "within"),           # 39 digits: 1.1e38 contracts
+    ("1" * 400, "", "quantity", "not a number"),    # longer than any number text
+    ("5e-324", "", "quantity", "denormal"),
+    ("1", "2.5e-310", "entry_price", "denormal"),
+    ("1__0", "", "quantity", "underscores"),
+    ("_10", "", "quantity", "not a number"),
+    ("10_", "", "quantity", "not a number"),
+    ("١٠", "", "quantity", "not a number"),  # Arabic-Indic 10
+    ("nan", "", "quantity", "not a number"),
+    ("Infinity", "", "quantity", "not a number"),
+    ("0x10", "", "quantity", "not a number"),
+])
+def test_absurd_numbers_refused_per_row(quantity, entry, field, fragment):
+    """The bad row is refused naming its field; the good rows on either side are kept."""
+    text = f"instrument,quantity,entry_price\nBTC-PERPETUAL,1,\nETH,{quantity},{entry}\nETH-PERPETUAL,-2,\n"
+    r = read_positions(text.encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, field)]
+    assert fragment in r.errors[0].message and len(r.errors[0].message) < 200
+    assert as_tuples(r.book) == [("BTC-PERPETUAL", 1.0, None), ("ETH-PERPETUAL", -2.0, None)]
+
+
+def test_400_digit_strike_refuses_only_its_row():
+    strike = "9" * 400
+    text = f"instrument,quantity\nBTC-25DEC26-95000-C,1\nBTC-25DEC26-{strike}-C,1\nETH,2\n"
+    r = read_positions(text.encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, "instrument")]
+    assert as_tuples(r.book) == [("BTC-25DEC26-95000-C", 1.0, None), ("ETH", 2.0, None)]
+
+
+@pytest.mark.parametrize("record,field", [
+    ({"instrument": "BTC", "quantity": True}, "quantity"),
+    ({"instrument": "BTC", "quantity": 1, "entry_price": False}, "entry_price"),
+    ({"instrument": "BTC", "quantity": [1]}, "quantity"),
+    ({"instrument": "BTC", "quantity": {"v": 1}}, "quantity"),
+    ({"instrument": 12345, "quantity": 1}, "instrument"),
+    ({"instrument": ["BTC"], "quantity": 1}, "instrument"),
+    ({"instrument": "BTC", "quantity": 1e300}, "quantity"),
+    ({"instrument": "BTC", "quantity": 10 ** 400}, "quantity"),   # beyond float range
+    ({"instrument": "BTC", "quantity": 5e-324}, "quantity"),
+])
+def test_json_wrong_types_and_magnitudes_refused_per_row(record, field):
+    rows = [{"instrument": "ETH", "quantity": 1}, record]
+    r = read_positions(json.dumps(rows).encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, field)]
+    assert as_tuples(r.book) == [("ETH", 1.0, None)]
+
+
+def test_json_non_finite_literals_and_huge_integer_text_refused_per_row():
+    """json accepts NaN/Infinity and 5,000-digit integers; each is refused as its own row."""
+    text = ('[{"instrument": "ETH", "quantity": 1}, {"instrument": "BTC", "quantity": Infinity},'
+            '{"instrument": "BTC", "quantity": NaN}, {"instrument": "BTC", "quantity": ' + "7" * 5000 + '}]')
+    r = read_positions(text.encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, "quantity"), (3, "quantity"), (4, "quantity")]
+    assert as_tuples(r.book) == [("ETH", 1.0, None)]
+
+
+def test_json_deep_nesting_is_a_file_error():
+    r = read_positions(b"[" * 100_000 + b"]" * 100_000)
+    assert [(e.row, e.field) for e in r.errors] == [(0, "file")] and "deep" in r.errors[0].message
+
+
+def test_duplicate_column_refused_naming_it():
+    r = read_positions(b"instrument,quantity,Quantity\nBTC,1,2\n")
+    assert [(e.row, e.field) for e in r.errors] == [(0, "header")]
+    assert "quantity" in r.errors[0].message and "more than once" in r.errors[0].message
+    assert len(r.book) == 0
+
+
+def test_duplicate_json_key_refuses_that_row():
+    text = b'[{"instrument": "ETH", "quantity": 1}, {"instrument": "BTC", "quantity": 1, "quantity": 2}]'
+    r = read_positions(text)
+    assert [(e.row, e.field) for e in r.errors] == [(2, "quantity")] and "more than once" in r.errors[0].message
+    assert as_tuples(r.book) == [("ETH", 1.0, None)]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_any_line_ending_accepted(newline):
+    """CR-only files (classic Mac OS) read like LF and CRLF ones."""
+    text = newline.join(["instrument,quantity,entry_price", "BTC-PERPETUAL,-0.5,", "ETH,2,3000", ""])
+    r = read_positions(text.encode())
+    assert r.ok and as_tuples(r.book) == [("BTC-PERPETUAL", -0.5, None), ("ETH", 2.0, 3000.0)]
+
+
+def test_unreadable_row_costs_only_that_row():
+    """A 200,000-character field exceeds the csv module's field limit: that row is reported and
+    the rows after it are still read."""
+    text = "instrument,quantity\nBTC,1\n" + "X" * 200_000 + ",1\nETH,2\n"
+    r = read_positions(text.encode())
+    assert [(e.row, e.field) for e in r.errors] == [(2, "row")] and "field limit" in r.errors[0].message
+    assert as_tuples(r.book) == [("BTC", 1.0, None), ("ETH", 2.0, None)]
+
+
+def test_magnitude_bounds_are_inclusive():
+    r = read_positions(b"instrument,quantity,entry_price\nETH,1e12,1e12\nETH,-1e-12,1e-12\nETH,1,0\n")
+    assert r.ok and as_tuples(r.book) == [("ETH", 1e12, 1e12), ("ETH", -1e-12, 1e-12), ("ETH", 1.0, 0.0)]
+
+
 def test_book_helpers():
     b = SAMPLE
     assert len(b) == 6
