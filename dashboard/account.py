@@ -27,13 +27,13 @@ import math
 from dash import dcc, html
 
 from engine.margin import MODELS, compute_all, default_params, params_from_dict, params_to_dict
-from engine.margin.account import AccountHealth, account_health
+from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, account_health, health_status
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
 
 from . import ids, state
-from .figures.margin import RATIO_DANGER, RATIO_WARNING, model_label, ratio_level, ratio_text
+from .figures.margin import model_label, ratio_text
 from .figures.style import usd
 
 log = logging.getLogger(__name__)
@@ -358,15 +358,17 @@ def _liquidation_side(arrow: str, sign: str, pct: float | None, prices: dict | N
     return [f"{arrow} ", html.B(f"{sign}{pct:.1f} %"), f" ({where})"]
 
 
-def gauge(ratio: float) -> html.Span:
-    """A small bar of the margin ratio (full at 100 %), marks at the warning and danger levels."""
+def gauge(ratio: float, level: str) -> html.Span:
+    """A small bar of the margin ratio (full at 100 %) in the colour of its health ``level``,
+    marks at the warning and danger levels."""
     fill = min(ratio, 1.0) * 100.0
     return html.Span([
-        html.Span(className=f"gauge-fill {ratio_level(ratio)}", style={"width": f"{fill:.1f}%"}),
+        html.Span(className=f"gauge-fill {level}", style={"width": f"{fill:.1f}%"}),
         html.Span(className="gauge-mark", style={"left": f"{RATIO_WARNING * 100:g}%"}),
         html.Span(className="gauge-mark", style={"left": f"{RATIO_DANGER * 100:g}%"}),
     ], className="gauge", title=f"green below {RATIO_WARNING * 100:g} %, amber below {RATIO_DANGER * 100:g} %, "
-                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %)")
+                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %), "
+                                "bankrupt when equity ≤ 0")
 
 
 def health_items(book: dict, market: dict, account: dict):
@@ -377,7 +379,7 @@ def health_items(book: dict, market: dict, account: dict):
     except Exception as exc:  # the UI boundary: show the problem in the strip, never break the page
         log.exception("account health failed")
         return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
-    level = ratio_level(h.margin_ratio)
+    level = health_status(h.equity, h.maintenance)
     label = model_label(h.model, model_params(account))
     items = [
         dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
@@ -385,10 +387,12 @@ def health_items(book: dict, market: dict, account: dict):
         html.Span(["IM ", html.B(usd(h.initial))]),
         html.Span(["MM ", html.B(usd(h.maintenance))]),
         html.Span(["available ", html.B(usd(h.available), className="negative" if h.available < 0 else "")]),
-        html.Span(["margin ratio ", gauge(h.margin_ratio), html.B(ratio_text(h.margin_ratio), className=f"level-{level}")],
+        html.Span(["margin ratio ", gauge(h.margin_ratio, level), html.B(ratio_text(h.margin_ratio), className=f"level-{level}")],
                   className="health-ratio"),
     ]
-    if h.liquidatable:
+    if level == "bankrupt":
+        items.append(html.Span("BANKRUPT: equity ≤ 0", className="health-alert"))
+    elif h.liquidatable:
         items.append(html.Span("LIQUIDATABLE: equity < MM", className="health-alert"))
     else:
         down = _liquidation_side("↓", "−", h.distance_down_pct, h.liquidation_price_down, h.distance_down_price,

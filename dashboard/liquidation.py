@@ -38,7 +38,6 @@ from engine.scenarios import instrument_arrays
 
 from . import state
 from .account import health, model_params
-from .figures.margin import RATIO_DANGER
 from .figures.style import usd
 
 # ----------------------------------------------------------------------------- parameters
@@ -264,16 +263,6 @@ def comparison(plans_: dict[str, LiquidationPlan]) -> pd.DataFrame:
     return pd.DataFrame([{"policy": p, "status": pl.status, "steps": len(pl.steps), "cost": pl.total_cost,
                           "fees": pl.total_fees, "equity_after": pl.equity_after, "mm_after": pl.mm_after,
                           "saved_by_optimised": pl.total_cost - best} for p, pl in plans_.items()])
-
-
-def status_of(equity: float, mm: float) -> str:
-    """bankrupt (equity < 0), liquidatable (equity < MM), at risk (margin ratio MM/equity at or
-    above the health strip's danger level), else healthy."""
-    if equity < 0:
-        return "bankrupt"
-    if equity < mm:
-        return "liquidatable"
-    return "at risk" if mm >= RATIO_DANGER * equity else "healthy"
 
 
 # ----------------------------------------------------------------------------- replay

@@ -11,6 +11,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from .. import exchange as ex
 from .. import ids
 from ..figures import exchange as figures
+from ..figures.margin import NO_EQUITY
 from ..figures.style import usd
 from ..layout import frame_rows, grid, message, number_column, panel, user_action
 
@@ -27,7 +28,7 @@ QUEUE_COLUMNS = [
     {"field": "account", "headerName": "Account", "flex": 1, "filter": "agTextColumnFilter"},
     # An empty ratio is an account with no equity left (an infinite ratio).
     number_column("margin_ratio", "Margin ratio MM/equity", ".1%", flex=1, valueFormatter={
-        "function": "params.value == null ? '∞ (no equity)' : d3.format('.1%')(params.value)"}),
+        "function": f"params.value == null ? '{NO_EQUITY}' : d3.format('.1%')(params.value)"}),
     number_column("equity", "Equity (USD)", flex=1),
     number_column("mm", "MM (USD)", flex=1),
     number_column("im", "IM (USD)", flex=1),

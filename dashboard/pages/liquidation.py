@@ -13,12 +13,13 @@ from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import PRESET_PATHS
+from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
 from .. import ids, state
 from .. import liquidation as liq
 from ..account import health
 from ..figures import liquidation as figures
-from ..figures.margin import RATIO_DANGER
+from ..figures.margin import ratio_text
 from ..figures.style import usd
 from ..layout import frame_rows, grid, message, number_column, panel, user_action
 
@@ -132,8 +133,9 @@ def _stress_panel():
                f"{liq.PUSH_BEYOND * 100:.0f} % of spot past the nearer liquidation price (or, with none within "
                f"reach, cuts the collateral until equity is {liq.PUSH_EQUITY * 100:.0f} % of MM); 'custom' applies "
                "your spot shock and collateral. The shock is a market move: futures and options are revalued "
-               "there, cash and entry prices stay. Status: liquidatable when equity < MM, at risk from a margin "
-               f"ratio of {RATIO_DANGER * 100:.0f} % (the health strip's red), bankrupt when equity is below zero.",
+               "there, cash and entry prices stay. Status, as in the health strip: healthy below a margin ratio "
+               f"(MM ÷ equity) of {RATIO_WARNING * 100:.0f} %, warning from {RATIO_WARNING * 100:.0f} %, danger from "
+               f"{RATIO_DANGER * 100:.0f} %, liquidatable when equity < MM, bankrupt when equity ≤ 0.",
     )
 
 
@@ -269,8 +271,8 @@ def _card(label: str, status: str, lines: list) -> html.Div:
 
 
 def _account_lines(equity: float, im: float, mm: float) -> list[str]:
-    ratio = f"{mm / equity * 100:,.1f} %" if equity > 0 else "∞ (no equity left)"
-    return [f"equity {usd(equity)} · IM {usd(im)} · MM {usd(mm)}", f"margin ratio MM/equity {ratio}"]
+    return [f"equity {usd(equity)} · IM {usd(im)} · MM {usd(mm)}",
+            f"margin ratio MM/equity {ratio_text(margin_ratio(equity, mm))}"]
 
 
 def _prices(h) -> html.Table:
@@ -312,10 +314,10 @@ def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dic
     sc, plans = liq.plans(book, market, account, stress, params)
     best = plans["optimised"]
     cards = html.Div([
-        _card("Account now", liq.status_of(h.equity, h.maintenance),
+        _card("Account now", health_status(h.equity, h.maintenance),
               _account_lines(h.equity, h.initial, h.maintenance)
               + [f"model {account['model']}, collateral {usd(h.collateral)}"]),
-        _card("Under the scenario", liq.status_of(best.equity_before, best.mm_before),
+        _card("Under the scenario", health_status(best.equity_before, best.mm_before),
               _account_lines(best.equity_before, best.im_before, best.mm_before) + [sc.description]),
         html.Div([html.Div("Liquidation prices (equity = MM, every spot moved alike)", className="card-label"),
                   _prices(h)], className="card liq-card liq-prices-card"),

@@ -15,6 +15,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from engine.margin import MODELS, summary
+from engine.margin.account import HEALTH_LEVELS, RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 from engine.margin.risk_based import preset_info
 from engine.samples import listed_instruments
 
@@ -38,9 +39,11 @@ SIDE_BY_SIDE_COLUMNS = [
     {"field": "label", "headerName": "Model", "flex": 1.3, "minWidth": 160},
     number_column("initial", "IM (USD)", **_SHORT),
     number_column("maintenance", "MM (USD)", **_SHORT),
-    number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, cellClassRules={
-        "level-warning": f"x >= {figures.RATIO_WARNING} && x < {figures.RATIO_DANGER}",
-        "level-danger": f"x >= {figures.RATIO_DANGER}"}),
+    # The level is the engine's (health_status), carried by the row; no equity left is an empty
+    # (infinite) ratio, shown as such.
+    number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, valueFormatter={
+        "function": f"params.value == null ? '{figures.NO_EQUITY}' : d3.format('.1%')(params.value)"},
+        cellClassRules={f"level-{level}": f"params.data.level == '{level}'" for level in HEALTH_LEVELS}),
     number_column("available", "Available (equity − IM, USD)", **_SHORT),
     number_column("capital_efficiency", "Capital efficiency (standard IM ÷ IM)", ",.2f", **_SHORT),
     {"field": "binding", "headerName": "Binding scenario per underlying", "flex": 2.4, "minWidth": 240,
@@ -154,8 +157,8 @@ def _account_panel():
         html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **{"aria-live": "polite"}),
         how_to=f"Equity = collateral + the book's mark-to-market. The selected model sets IM, MM and the "
                f"health strip at the top of every page. Margin ratio = MM ÷ equity: green below "
-               f"{figures.RATIO_WARNING * 100:g} %, amber from {figures.RATIO_WARNING * 100:g} %, red from "
-               f"{figures.RATIO_DANGER * 100:g} % (our early-warning levels); the black line at 100 % is "
+               f"{RATIO_WARNING * 100:g} %, amber from {RATIO_WARNING * 100:g} %, red from "
+               f"{RATIO_DANGER * 100:g} % (our early-warning levels); the black line at 100 % is "
                f"where equity = MM and the account can be liquidated. Distance to liquidation is the "
                f"move of every underlying by the same % at which equity = MM, with the model's MM "
                f"recomputed at the moved prices. Choosing a preset loads its published parameters.",
@@ -370,7 +373,8 @@ def side_by_side(results: dict, health) -> list[dict]:
         rows.append({
             "model": r.model, "label": figures.model_label(r.model, result.params),
             "initial": r.initial, "maintenance": r.maintenance,
-            "margin_ratio": r.maintenance / health.equity if health.equity > 0 else None,
+            "margin_ratio": None if health.equity <= 0 else margin_ratio(health.equity, r.maintenance),
+            "level": health_status(health.equity, r.maintenance),
             "available": health.equity - r.initial,
             "capital_efficiency": None if math.isnan(r.capital_efficiency) else r.capital_efficiency,
             "binding": "; ".join(f"{u}: {s}" for u, s in result.binding_scenario.items()) or "—",

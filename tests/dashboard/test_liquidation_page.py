@@ -56,7 +56,7 @@ def test_push_goes_past_the_liquidation_price_and_the_plan_table_is_the_engine_p
     cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params)
     plan, at = engine_plan(book, market, account["collateral"], sc.spot_shock)
     assert rows == frame_rows(plan.steps) and len(rows) > 0
-    assert "Account now healthy" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
+    assert "Account now warning" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
     assert f"{plan.steps['step'].nunique()} step(s)" in text_of(note)
 
     # A buy pays the mark plus its cost per contract, a sale receives the mark less it.
@@ -94,13 +94,6 @@ def test_healthy_account_has_nothing_to_liquidate(page, desk):
     assert rows == [] and "Nothing to liquidate" in text_of(note)
     summary, _, fills = page.auction_view(book, market, account, liq.DEFAULT_STRESS, params)
     assert "No auction" in text_of(summary) and fills == []
-
-
-def test_status_levels():
-    assert liq.status_of(-1.0, 10.0) == "bankrupt"
-    assert liq.status_of(9.0, 10.0) == "liquidatable"
-    assert liq.status_of(100.0, 85.0) == "at risk"
-    assert liq.status_of(100.0, 50.0) == "healthy"
 
 
 def test_push_cuts_collateral_when_no_liquidation_price_is_within_reach(page, desk):

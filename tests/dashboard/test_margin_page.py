@@ -158,12 +158,14 @@ def test_attribution_top_positions_group_the_rest(stores, page):
     assert shares.sum() == pytest.approx(condor.initial)
 
 
-@pytest.mark.parametrize("ratio, level", [(0.0, "healthy"), (0.4999, "healthy"), (0.5, "warning"),
-                                          (0.7999, "warning"), (0.8, "danger"), (1.5, "danger"),
-                                          (float("inf"), "danger")])
-def test_gauge_colour_thresholds(ratio, level):
-    assert figures.ratio_level(ratio) == level
-    assert f"gauge-fill {level}" == account.gauge(ratio).children[0].className
+@pytest.mark.parametrize("equity, mm, level", [(100.0, 0.0, "healthy"), (100.0, 49.99, "healthy"),
+                                              (100.0, 50.0, "warning"), (100.0, 79.99, "warning"),
+                                              (100.0, 80.0, "danger"), (100.0, 150.0, "liquidatable"),
+                                              (-1.0, 10.0, "bankrupt")])
+def test_gauge_colour_thresholds(equity, mm, level):
+    h = type("H", (), {"equity": equity, "maintenance": mm})
+    assert account.health_status(h.equity, h.maintenance) == level
+    assert f"gauge-fill {level}" == account.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
 
 
 def test_gauge_figure_uses_the_level_colour(stores):
@@ -172,7 +174,7 @@ def test_gauge_figure_uses_the_level_colour(stores):
     fig = figures.ratio_gauge(health)
     assert health.margin_ratio > figures.GAUGE_MAX
     assert fig.data[0].value == pytest.approx(figures.GAUGE_MAX * 100)
-    assert fig.data[0].gauge.bar.color == figures.LEVEL_COLOURS["danger"]
+    assert fig.data[0].gauge.bar.color == figures.LEVEL_COLOURS["liquidatable"]
 
 
 # ----------------------------------------------------------------------------- parameters

@@ -1,0 +1,77 @@
+"""Defects a new user met (issue 7), each checked as plain callback calls against the engine."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from components import text_of
+
+from dashboard import account, state
+from dashboard import liquidation as liq
+from dashboard.figures import margin as margin_figures
+from engine.margin import compute
+from engine.samples import demo_book
+
+
+@pytest.fixture(scope="module")
+def pages(app_context):
+    class Pages:
+        book = sys.modules["dashboard.pages.book"]
+        margin = sys.modules["dashboard.pages.margin"]
+        liquidation = sys.modules["dashboard.pages.liquidation"]
+        exchange = sys.modules["dashboard.pages.exchange"]
+        stress = sys.modules["dashboard.pages.stress"]
+        greeks = sys.modules["dashboard.pages.greeks"]
+
+    return Pages
+
+
+@pytest.fixture
+def stores(app_context):
+    book, market, settings = state.default_stores()
+    return book, market, settings, account.default_account()
+
+
+# ----------------------------------------------------------------------------- 5, 6, 7: one ratio, one set of levels
+
+
+def test_margin_table_rows_carry_the_level_their_colour_rule_reads(pages, stores):
+    book, market, _, acct = stores
+    rows = pages.margin.render(book, market, acct)[2]
+    h = account.health(book, market, acct)
+    standard = next(r for r in rows if r["model"] == "standard")
+    mm = compute(state.book_of(book), state.market_of(market), "standard").maintenance
+    assert standard["margin_ratio"] == pytest.approx(mm / h.equity)
+    # Standard asks more MM than the equity: past 100 %, red (liquidatable), by hand.
+    assert mm > h.equity and standard["level"] == "liquidatable"
+    column = next(c for c in pages.margin.SIDE_BY_SIDE_COLUMNS if c["field"] == "margin_ratio")
+    # dash-ag-grid evaluates the rules as JavaScript on ``params``; AG Grid's ``x`` shorthand is not defined there.
+    assert column["cellClassRules"]["level-liquidatable"] == "params.data.level == 'liquidatable'"
+
+
+def test_negative_equity_reads_as_such_on_every_page(pages, stores):
+    _, market, settings, acct = stores
+    book = state.book_data(demo_book("naked_short_strangle"))  # short options: the book's value is negative
+    acct = dict(acct, collateral=0.0)
+    h = account.health(book, market, acct)
+    assert h.equity < 0 and h.margin_ratio == np.inf
+    strip = text_of(account.health_items(book, market, acct))
+    assert "∞ (equity ≤ 0)" in strip and "BANKRUPT" in strip and "120.0" not in strip
+    gauge = margin_figures.ratio_gauge(h)
+    assert gauge.data[0].mode == "gauge"  # no number: a pinned 120 % would contradict the ∞ of the title
+    assert "∞" in gauge.layout.title.text and "∞" in gauge.layout.annotations[0].text
+    rows = pages.margin.render(book, market, acct)[2]
+    assert all(r["margin_ratio"] is None and r["level"] == "bankrupt" for r in rows)
+    cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
+    assert "Account now bankrupt" in cards and "∞ (equity ≤ 0)" in cards
+
+
+def test_liquidation_status_and_health_strip_use_the_same_levels(pages, stores):
+    book, market, _, acct = stores
+    h = account.health(book, market, acct)
+    assert 0.5 <= h.maintenance / h.equity < 0.8  # the desk book at $2M collateral: amber by hand
+    strip = account.health_items(book, market, acct)
+    assert "level-warning" in str(strip)
+    cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
+    assert "Account now warning" in cards
