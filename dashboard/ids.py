@@ -32,6 +32,7 @@ ADD_BUTTON = "book-add-button"
 INSTRUMENT_LIST = "book-instrument-list"
 DELETE_BUTTON = "book-delete-button"
 BOOK_GRID = "book-grid"
+BOOK_GRID_SHOWN = "book-grid-shown"  # memory store: digest of the state the book grid shows
 BOOK_MESSAGE = "book-message"
 
 # Book page: market editor.
@@ -73,6 +74,7 @@ STRESS_DOWNLOAD = "stress-download"
 # Account (a shell store, see dashboard.account) and its health strip in the header.
 ACCOUNT_STORE = "account-store"
 HEALTH_STRIP = "health-strip"
+HEALTH_LIQUIDATION = "health-liquidation"
 
 # Margin page.
 MARGIN_COLLATERAL = "margin-collateral"

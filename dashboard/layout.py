@@ -159,6 +159,8 @@ def register_callbacks(app: dash.Dash) -> None:
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))(account.health_items)
+    app.callback(Output(ids.HEALTH_LIQUIDATION, "children"), Input(ids.BOOK_STORE, "data"),
+                 Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))(account.liquidation_items)
     # Highlighting the current page is view-only: done in the browser.
     app.clientside_callback(
         """(path, links) => links.map(l => 'nav-link' +

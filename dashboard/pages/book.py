@@ -83,6 +83,7 @@ def _book_panel():
             ], className="book-source"),
         ], className="book-sources"),
         dcc.Store(id=ids.UPLOAD_PENDING, storage_type="memory"),
+        dcc.Store(id=ids.BOOK_GRID_SHOWN, storage_type="memory"),
         html.Div(id=ids.UPLOAD_REPORT),
         html.Div([
             html.Button(id=ids.UPLOAD_ACCEPT, className="button"),
@@ -157,18 +158,31 @@ def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
 
 @callback(Output(ids.BOOK_GRID, "rowData"), Output(ids.MARKET_GLOBAL_GRID, "rowData"),
           Output(ids.UNDERLYING_GRID, "rowData"), Output(ids.SMILE_GRID, "rowData"),
-          Output(ids.INSTRUMENT_LIST, "children"),
-          Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
-def render(book, market, settings):
-    """Everything on the page that mirrors the stores: positions with their marks and Greeks, the
-    market grids, and the listed instruments as suggestions for the add-position box.
+          Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"),
+          State(ids.BOOK_GRID_SHOWN, "data"))
+def render(book, market, settings, shown=None):
+    """Everything on the page that mirrors the stores: positions with their marks and Greeks and
+    the market grids.  Nothing is sent when the grids already show this state (``shown``, the
+    digest :func:`edit_cells` leaves after updating the edited rows in place).
 
     One callback on purpose: the writers below also run (and stop) when the page is shown, and
     Dash then skips a callback whose only inputs are stores they write.
     """
-    names = [i.name for i in listed_instruments(state.market_of(market))]
-    return (book_rows(book, market, settings), *state.market_rows(market),
-            [html.Option(value=n) for n in names])
+    if shown is not None and shown == state.digest(book, market, settings):
+        return (no_update,) * 4
+    return (book_rows(book, market, settings), *state.market_rows(market))
+
+
+def instrument_options(market: dict) -> list:
+    """The listed instruments of the market as ``<option>``s of the add-position box."""
+    return [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
+
+
+@callback(Output(ids.INSTRUMENT_LIST, "children"), Input(ids.INSTRUMENT_LIST, "id"), Input(ids.MARKET_STORE, "data"))
+def suggest_instruments(_, market):
+    """Suggestions, sent when the page is shown and when the market changes, never on a book
+    edit: the ~600 options cost the browser's renderer about half a second each time."""
+    return instrument_options(market)
 
 
 def _commit(outcome: state.Outcome):
@@ -179,16 +193,23 @@ def _commit(outcome: state.Outcome):
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
+          Output(ids.BOOK_GRID, "rowTransaction"), Output(ids.BOOK_GRID_SHOWN, "data"),
           Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
 def edit_cells(changes, book, market, settings):
     """Grid edits.  ``rowData`` cannot trigger callbacks and is not needed: each change carries
-    its row id, applied to the stored book.  When nothing was accepted the store does not change,
-    so the rows are re-sent to put the refused cell back to its last good value."""
+    its row id, applied to the stored book.  An accepted edit updates only the edited rows in
+    place (a row's Greeks depend on that row alone), and leaves the digest of the new state for
+    :func:`render`, which then sends nothing: re-sending all rows would cost the browser a
+    hundred milliseconds per edit.  When nothing was accepted the store does not change, so the
+    rows are re-sent to put the refused cell back to its last good value."""
     user_action(changes)
     outcome = state.edit_positions(book, market, settings, changes)
     data, note = _commit(outcome)
-    rows = book_rows(book, market, settings) if outcome.data is None else no_update
-    return data, note, rows
+    if outcome.data is None:
+        return data, note, book_rows(book, market, settings), no_update, no_update
+    edited = {str(c.get("rowId")) for c in changes}
+    rows = [r for r in book_rows(outcome.data, market, settings) if r["id"] in edited]
+    return data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings)
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),

@@ -392,7 +392,7 @@ def examples_table(rows: list[dict], model: str) -> html.Table:
 
 def render(book: dict, market: dict, acct: dict):
     """Everything on the page that mirrors the stores: message, gauge, side-by-side rows and bars,
-    scenario matrix, waterfall, parameter editor, the examples and the instrument suggestions.
+    scenario matrix, waterfall, parameter editor and the examples.
 
     One callback on purpose: the page's store writers also run (and stop) when it is shown, and
     Dash then skips a callback whose only inputs are stores they write.
@@ -401,7 +401,7 @@ def render(book: dict, market: dict, acct: dict):
         results = account.margins(book, market, acct)
         health = account.health(book, market, acct)
     except Exception as exc:  # the UI boundary: keep the last good figures, say why
-        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 11
+        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 10
     model = acct["model"]
     result = results[model]
     rows = side_by_side(results, health)
@@ -410,12 +410,11 @@ def render(book: dict, market: dict, acct: dict):
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
         source = MODEL_SOURCES[model]
-    names = [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
     return ("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
             figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
             figures.scenario_heatmap(result), figures.im_waterfall(result),
             source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
-            examples_table(account.examples(market, acct), model), names)
+            examples_table(account.examples(market, acct), model))
 
 
 @callback(Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"),
@@ -423,9 +422,16 @@ def render(book: dict, market: dict, acct: dict):
           Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
           Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"),
           Output(ids.SCENARIO_SECTION, "hidden"), Output(ids.SCENARIO_GRID, "rowData"),
-          Output(ids.MARGIN_EXAMPLES, "children"), Output(ids.WHATIF_LIST, "children"), *STORES)
+          Output(ids.MARGIN_EXAMPLES, "children"), *STORES)
 def render_margin(book, market, acct):
     return render(book, market, acct)
+
+
+@callback(Output(ids.WHATIF_LIST, "children"), Input(ids.WHATIF_LIST, "id"), Input(ids.MARKET_STORE, "data"))
+def suggest_instruments(_, market):
+    """The listed instruments for the what-if box: sent when the page is shown and when the
+    market changes, not on every book or account change (see the Book page)."""
+    return [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
 
 
 def attribution(book: dict, market: dict, acct: dict, basis: str, top, underlying: str):

@@ -24,12 +24,18 @@ def card_texts(cards) -> dict:
 def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
     book, market, settings = stores
     before = pages.greeks.render(book, market, settings)
+    before_rows = pages.book.render(book, market, settings)[0]
     heat_before = pages.stress.scenario_figure(book, market, settings, 7, "heatmap", None)[0]
 
-    new_book, note, rows = pages.book.edit_cells(
+    new_book, note, rows, transaction, shown = pages.book.edit_cells(
         [{"rowId": "1", "colId": "quantity", "value": "100", "oldValue": -7.7}], book, market, settings)
     assert "1 edit(s) applied" in text_of(note) and rows is no_update
     assert new_book["positions"][0]["quantity"] == 100.0
+    # Only the edited row goes to the grid, with its new Greeks; the full render then sends nothing.
+    (updated,) = transaction["update"]
+    assert updated["id"] == "1" and updated["delta_usd"] == pytest.approx(
+        100.0 / -7.7 * before_rows[0]["delta_usd"], rel=1e-9)
+    assert pages.book.render(new_book, market, settings, shown) == (no_update,) * 4
 
     after = pages.greeks.render(new_book, market, settings)
     assert card_texts(after[1])["card-delta_usd"] != card_texts(before[1])["card-delta_usd"]
@@ -42,7 +48,7 @@ def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
 
 def test_bad_edit_reports_row_and_field_and_reverts_the_cell(pages, stores):
     book, market, settings = stores
-    data, note, rows = pages.book.edit_cells(
+    data, note, rows, _, _ = pages.book.edit_cells(
         [{"rowId": "4", "colId": "quantity", "value": "ten", "oldValue": -2.2}], book, market, settings)
     assert data is no_update
     assert "row 4 (BTC-26MAR27-130000-P), quantity: 'ten' is not a number" in text_of(note)

@@ -67,7 +67,7 @@ def test_side_by_side_rows_equal_the_engine(page, stores):
 def test_render_fills_every_output_and_the_bars_match_the_table(page, stores):
     book, market, _, acct = stores
     out = page.render(book, market, acct)
-    assert len(out) == 12 and no_update not in out
+    assert len(out) == 11 and no_update not in out
     rows, bars = out[2], out[3]
     assert list(bars.data[0].y) == pytest.approx([r["initial"] for r in rows])
     assert list(bars.data[1].y) == pytest.approx([r["maintenance"] for r in rows])
@@ -312,7 +312,8 @@ def test_hedge_added_to_the_book_lowers_im(page, stores):
 
 def test_health_strip_shows_the_selected_model_with_units(stores):
     book, market, _, acct = stores
-    text = " ".join(text_of(account.health_items(book, market, acct)).split())
+    text = " ".join(text_of([account.health_items(book, market, acct),
+                             account.liquidation_items(book, market, acct)]).split())
     h = account.health(book, market, acct)
     for needle in ("Risk-based (deribit)", f"equity {figures.usd(h.equity)}", f"IM {figures.usd(h.initial)}",
                    f"MM {figures.usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",

@@ -75,3 +75,33 @@ def test_liquidation_status_and_health_strip_use_the_same_levels(pages, stores):
     assert "level-warning" in str(strip)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
     assert "Account now warning" in cards
+
+
+# ----------------------------------------------------------------------------- 17: edits stay light
+
+
+def test_no_book_edit_resends_the_instrument_suggestions(app_context, stores):
+    """The ~600 listed names go out when a page is shown or the market changes, never on a book
+    or account change (each time cost the browser ~0.6 s)."""
+    from dashboard import ids
+
+    heavy = {f"{ids.INSTRUMENT_LIST}.children", f"{ids.WHATIF_LIST}.children"}
+    for output, spec in app_context.callback_map.items():
+        triggers = {f"{i['id']}.{i['property']}" for i in spec["inputs"]}
+        if triggers & {f"{ids.BOOK_STORE}.data", f"{ids.ACCOUNT_STORE}.data", f"{ids.SETTINGS_STORE}.data"}:
+            assert not heavy & set(output.strip(".").split("..")), output
+    _, market, _, _ = stores
+    names = [o.value for o in sys.modules["dashboard.pages.book"].suggest_instruments(None, market)]
+    assert len(names) > 500 and "BTC-PERPETUAL" in names
+
+
+def test_header_figures_do_not_wait_for_the_liquidation_search(stores):
+    """The strip's figures come from one margin run (no search for liquidation prices), and are
+    the figures of the full health computation."""
+    book, market, _, acct = stores
+    for collateral in (2_000_000.0, 0.0):
+        a = dict(acct, collateral=collateral)
+        h = account.health(book, market, a)
+        assert account.headline(book, market, a) == pytest.approx((h.equity, h.initial, h.maintenance), rel=1e-12)
+    assert "liquidation" not in text_of(account.health_items(book, market, acct))
+    assert "↓" in text_of(account.liquidation_items(book, market, acct))
