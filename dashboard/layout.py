@@ -31,10 +31,14 @@ def panel(title: str, *children, how_to: str | None = None, className: str = "")
     return html.Section(body, className=f"panel {className}".strip())
 
 
-def message(problems=(), note: str = "") -> html.Div | str:
-    """Problems as a red list (each names its row or field), else a quiet green note."""
+def message(problems=(), note: str = "", warnings=()) -> html.Div | str:
+    """Problems as a red list (each names its row or field), else a quiet green note, with any
+    ``warnings`` (what was applied but deserves a look) as an amber list under it."""
     if problems:
         return html.Div([html.Ul([html.Li(p) for p in problems])], className="msg msg-error", role="alert")
+    if warnings:
+        return html.Div([html.Div(note), html.Ul([html.Li(w) for w in warnings])], className="msg msg-warning",
+                        role="status")
     return html.Div(note, className="msg msg-ok") if note else ""
 
 
@@ -140,7 +144,8 @@ def book_context(book: dict, market: dict, settings: dict):
     spots = " · ".join(f"{name} {u['spot']:,.6g}" for name, u in market["underlyings"].items())
     analysis, error = state.try_analysis(book, market, settings)
     items = [
-        html.Span([html.B(book.get("name") or "unnamed book"), f" · {len(book['positions'])} positions"]),
+        html.Span([html.B(book.get("name") or "unnamed book"), " (edited)" if book.get("edited") else "",
+                   f" · {len(book['positions'])} positions"]),
         html.Span(f"valuation {market['valuation_time'].replace('T', ' ').replace('Z', ' UTC')}"),
         html.Span(f"spot {spots}"),
         html.Span(f"smile sticky {market['sticky']}"),

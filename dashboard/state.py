@@ -4,8 +4,9 @@ Per-user state lives in the browser, in three ``dcc.Store`` (``storage_type="ses
 to the tab, kept across a reload), all JSON:
 
 * ``BOOK_STORE``: ``{"name": str, "positions": [{"id": "1", "instrument": "BTC-25DEC26-95000-C",
-  "quantity": -7.7, "entry_price": 6303.2 or null}, ...]}``.  ``id`` is the grid's stable row id
-  (``getRowId``); an id is never reused within a book, so a row keeps its identity while edited.
+  "quantity": -7.7, "entry_price": 6303.2 or null}, ...], "demo": key of the demo book it was
+  loaded from (if so), "edited": true once the user changed it}``.  ``id`` is the grid's stable
+  row id (``getRowId``); an id is never reused within a book, so a row keeps its identity while edited.
 * ``MARKET_STORE``: the market JSON of docs/methodology.md §11 (``engine.market.market_to_dict``).
 * ``SETTINGS_STORE``: ``{"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}``,
   the fields of ``engine.Settings`` (fractions, counts and days).
@@ -102,9 +103,14 @@ def settings_of(data: dict) -> Settings:
                     horizons_days=tuple(data["horizons_days"]))
 
 
+def demo_book_data(key: str) -> dict:
+    """Store value of a demo book, remembering which one (the Book page's picker shows it)."""
+    return dict(book_data(demo_book(key)), demo=key)
+
+
 def default_stores() -> tuple[dict, dict, dict]:
     """Initial book, market and settings: the demo desk book on the demo market."""
-    return book_data(demo_book(DEFAULT_BOOK)), market_to_dict(demo_market()), settings_data(Settings())
+    return demo_book_data(DEFAULT_BOOK), market_to_dict(demo_market()), settings_data(Settings())
 
 
 # ----------------------------------------------------------------------------- the engine call
@@ -213,7 +219,7 @@ def edit_positions(book: dict, market: dict, settings: dict, changes: list[dict]
         applied += 1
     if not applied:
         return Outcome(None, tuple(problems))
-    data = dict(book, positions=rows)
+    data = dict(book, positions=rows, edited=True)
     return checked(data, data, market, settings, f"{applied} edit(s) applied", tuple(problems))
 
 
@@ -228,7 +234,7 @@ def add_position(book: dict, market: dict, settings: dict, instrument, quantity,
                                row, market_of(market), errors)
     if position is None:
         return Outcome(None, tuple(_row_problem(e, "new position") for e in errors))
-    data = dict(book, positions=book["positions"] + [_record(next_row_id(book), position)])
+    data = dict(book, positions=book["positions"] + [_record(next_row_id(book), position)], edited=True)
     return checked(data, data, market, settings, f"added {position.name} × {position.quantity:g}")
 
 
@@ -237,7 +243,7 @@ def delete_positions(book: dict, market: dict, settings: dict, row_ids) -> Outco
     kept = [r for r in book["positions"] if r["id"] not in doomed]
     if len(kept) == len(book["positions"]):
         return Outcome(None, ("select the rows to delete first (tick their boxes)",))
-    data = dict(book, positions=kept)
+    data = dict(book, positions=kept, edited=True)
     return checked(data, data, market, settings, f"deleted {len(book['positions']) - len(kept)} position(s)")
 
 
@@ -259,7 +265,27 @@ def read_upload(contents: str, filename: str, market: dict) -> PositionsImport:
     upload.name = filename or ""  # read_positions picks the format from the name
     result = read_positions(upload, market_of(market))
     name = re.sub(r"\.(csv|json|txt)$", "", filename or "", flags=re.IGNORECASE)
-    return PositionsImport(Book(result.book.positions, name or "uploaded book"), result.errors)
+    return PositionsImport(Book(result.book.positions, name or "uploaded book"), result.errors, result.warnings)
+
+
+def upload_is_csv(contents: str, filename: str | None) -> bool:
+    """Whether ``read_upload`` reads the payload as CSV (its rows are then lines of the file)."""
+    name = (filename or "").lower()
+    if name.endswith((".csv", ".json")):
+        return name.endswith(".csv")
+    try:
+        head = base64.b64decode(contents.split(",", 1)[1][:64] + "==", validate=False)
+    except (IndexError, ValueError, binascii.Error):
+        return True
+    return head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")[:1] not in "[{"
+
+
+def row_place(row: int, csv: bool) -> str:
+    """Where an upload error is: ``row 3 (line 4 of the file)`` for a CSV (the header is line 1);
+    row 0 is the file as a whole."""
+    if not row:
+        return "file"
+    return f"row {row} (line {row + 1} of the file)" if csv else f"row {row} (entry {row} of the list)"
 
 
 def edit_market(market: dict, book: dict, settings: dict, table: str, changes: list[dict]) -> Outcome:

@@ -181,8 +181,23 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     if expired:
         warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
                         + ", ".join(expired[:5]))
+    warnings += _extrapolated_vol_warning(frame, market)
     return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, profile,
                     tuple(warnings))
+
+
+def _extrapolated_vol_warning(frame: pd.DataFrame, market: Market) -> list[str]:
+    """One warning naming the options that expire after their underlying's last smile expiry:
+    their vol is the last smile's, held flat (docs/methodology.md §3), not a quoted one."""
+    last = {u: max(s.expiry for s in m.smile).isoformat() for u, m in market.underlyings.items() if m.smile}
+    options = frame[frame["kind"] == OPTION]
+    beyond = options.loc[options["expiry"] > options["underlying"].map(last).fillna("9999"), "instrument"]
+    names = list(dict.fromkeys(beyond))
+    if not names:
+        return []
+    return [f"{len(names)} option(s) expire after the last smile expiry ("
+            + ", ".join(f"{u} {d}" for u, d in last.items()) + "), priced on extrapolated vol (the last smile held flat): "
+            + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")]
 
 
 def _payoff(arr, net, base, settings: Settings):

