@@ -306,7 +306,46 @@ def edit_market(market: dict, book: dict, settings: dict, table: str, changes: l
         data = market_to_dict(market_from_dict(candidate))
     except MarketError as exc:
         return Outcome(None, (f"{exc} — the market was not changed",))
+    already = set(implausible_market(market, market))  # a value already in force is not the edit's fault
+    implausible = [p for p in implausible_market(market, data) if p not in already]
+    if implausible:
+        return Outcome(None, tuple(f"{p} — the market was not changed" for p in implausible))
     return checked(data, book, data, settings, "market updated")
+
+
+#: Largest values the market editor takes (decimals per annum): what lies beyond is a unit slip
+#: (55 typed for 55 %) far more often than a market, and would silently wreck every figure.
+MAX_VOL = 5.0
+MAX_RATE = 1.0
+#: A spot may move at most this factor (up or down) in one edit.
+MAX_SPOT_JUMP = 10.0
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:,.6g} %"
+
+
+def implausible_market(before: dict, after: dict) -> list[str]:
+    """What the engine would accept but no market holds: vols above :data:`MAX_VOL`, carry or
+    rate beyond ±:data:`MAX_RATE`, a spot moved more than ×:data:`MAX_SPOT_JUMP`; each names
+    its field and reads the value as the percentage it would be."""
+    problems = []
+    if abs(after["usd_rate"]) > MAX_RATE:
+        problems.append(f"USD rate {after['usd_rate']:g} would be {_pct(after['usd_rate'])} a year: rates are "
+                        f"decimals (0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
+    for name, u in after["underlyings"].items():
+        old = before["underlyings"].get(name)
+        if abs(u["carry"]) > MAX_RATE:
+            problems.append(f"{name} carry {u['carry']:g} would be {_pct(u['carry'])} a year: carry is a decimal "
+                            f"(0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
+        if old and not 1 / MAX_SPOT_JUMP <= u["spot"] / old["spot"] <= MAX_SPOT_JUMP:
+            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from {old['spot']:,.6g}: "
+                            "a typo? Change it in smaller steps if it is real")
+        for s in u["smile"]:
+            if s["atm_vol"] > MAX_VOL:
+                problems.append(f"{name} {s['expiry']} ATM vol {s['atm_vol']:g} would be {_pct(s['atm_vol'])}: vols "
+                                f"are decimals (0.55 = 55 %), at most {MAX_VOL:g} ({_pct(MAX_VOL)})")
+    return problems
 
 
 def market_rows(market: dict) -> tuple[list[dict], list[dict], list[dict]]:

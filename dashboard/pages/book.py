@@ -136,7 +136,9 @@ def _market_panel():
                "floored at 1 vol point and interpolated in total variance between expiries. Vols are "
                "decimals (0.55 = 55 %). 'Smile under a spot shock': moneyness moves the smile with "
                "spot, strike keeps each strike's vol. A value the engine refuses (a zero or negative "
-               "vol, a non-number) is reported with its field and not applied.",
+               "vol, a non-number) is reported with its field and not applied; so is one no market holds "
+               "(a vol above 500 %, a carry or rate beyond ±100 %, a spot moved more than ×10), which is "
+               "almost always a percentage typed as a number (55 for 0.55).",
     )
 
 

@@ -178,3 +178,30 @@ def test_add_clears_the_inputs_and_flashes_the_row_and_edits_mark_the_book(pages
     # The demo picker names the book in the store (after a reload too), not the default.
     loaded = pages.book.load_demo(1, "calendar_spread", market, settings)[0]
     assert pages.book.show_loaded_demo(None, loaded) == "calendar_spread"
+
+
+# ----------------------------------------------------------------------------- 2: implausible market inputs
+
+
+@pytest.mark.parametrize("grid, row, field, value, needle", [
+    ("smile", "BTC|2", "atm_vol", "55", "ATM vol 55 would be 5,500 %"),
+    ("underlyings", "BTC", "carry", "5", "BTC carry 5 would be 500 % a year"),
+    ("global", "market", "usd_rate", "4", "USD rate 4 would be 400 % a year"),
+    ("underlyings", "ETH", "spot", "340000", "ETH spot 340,000 is more than ×10 away from 3,400"),
+    ("underlyings", "ETH", "spot", "30", "more than ×10"),
+])
+def test_implausible_market_inputs_are_refused_with_the_unit(pages, stores, grid, row, field, value, needle):
+    book, market, settings, _ = stores
+    data, note, *rows = pages.book.edit_market_table(grid, [{"rowId": row, "colId": field, "value": value}],
+                                                     market, book, settings)
+    assert data is no_update and needle in text_of(note) and "the market was not changed" in text_of(note)
+    assert rows[0] != no_update  # the grids are re-sent: the refused cell goes back
+
+
+def test_plausible_market_inputs_still_apply(pages, stores):
+    book, market, settings, _ = stores
+    for grid, row, field, value in (("smile", "BTC|2", "atm_vol", "0.9"), ("underlyings", "ETH", "spot", "6800"),
+                                    ("underlyings", "BTC", "carry", "0.2")):
+        data = pages.book.edit_market_table(grid, [{"rowId": row, "colId": field, "value": value}],
+                                            market, book, settings)[0]
+        assert data is not no_update
