@@ -38,6 +38,7 @@ from flask import has_app_context
 from flask_caching import Cache
 
 from engine import Analysis, Book, Market, Settings, analyze
+from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import (Position, PositionsImport, positions_from_records, read_positions,
                               validate_record)
@@ -366,10 +367,14 @@ def settings_from_controls(spot_range_pct, spot_steps, vol_range_pts, vol_steps,
     horizons as comma-separated days); a bad value is reported and nothing changes."""
     problems = []
 
-    def whole(value, name):
+    def whole(value, name, bounds):
+        lo, hi = bounds
         if value is None or not float(value).is_integer():
-            problems.append(f"{name}: enter a whole number")
+            problems.append(f"{name}: enter a whole number from {lo} to {hi}")
             return 0
+        if not lo <= value <= hi:
+            problems.append(f"{name}: at {'most' if value > hi else 'least'} {hi if value > hi else lo} "
+                            f"(got {value:g})")
         return int(value)
 
     horizons = []
@@ -385,7 +390,7 @@ def settings_from_controls(spot_range_pct, spot_steps, vol_range_pts, vol_steps,
             problems.append(f"horizons: {text!r} is not a number of days")
             continue
         horizons.append(days)
-    steps = whole(spot_steps, "spot steps"), whole(vol_steps, "vol steps")
+    steps = whole(spot_steps, "spot steps", SPOT_STEPS_RANGE), whole(vol_steps, "vol steps", VOL_STEPS_RANGE)
     if spot_range_pct is None or vol_range_pts is None:
         problems.append("choose the spot and vol ranges")
     if problems:

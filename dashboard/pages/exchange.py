@@ -116,17 +116,28 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- writers
 
 
+CONTROLS = (ids.EX_ACCOUNTS, ids.EX_SEED, ids.EX_SHOCK, ids.EX_TOP_N, ids.EX_IMPACT_K, ids.EX_TURNOVER, ids.EX_ROUNDS)
+
+
+def control_values(settings: dict) -> tuple:
+    """The controls showing ``settings`` (the shock in % of spot)."""
+    return (settings["n_accounts"], settings["seed"], round(settings["spot_shock"] * 100, 6), settings["top_n"],
+            settings["impact_k"], settings["turnover"], settings["max_rounds"])
+
+
 @callback(Output(ids.EX_SETTINGS_STORE, "data"), Output(ids.EX_SETTINGS_MESSAGE, "children"),
-          Input(ids.EX_ACCOUNTS, "value"), Input(ids.EX_SEED, "value"), Input(ids.EX_SHOCK, "value"),
-          Input(ids.EX_TOP_N, "value"), Input(ids.EX_IMPACT_K, "value"), Input(ids.EX_TURNOVER, "value"),
-          Input(ids.EX_ROUNDS, "value"), State(ids.EX_SETTINGS_STORE, "data"))
+          *(Output(c, "value") for c in CONTROLS), *(Input(c, "value") for c in CONTROLS),
+          State(ids.EX_SETTINGS_STORE, "data"))
 def apply_settings(n_accounts, seed, shock, top_n, impact_k, turnover, rounds, current):
-    """Validated controls into the store.  This also runs when the page is shown (with the
+    """Validated controls into the store; a refused or capped value goes back to the value in
+    force, beside the message that says why.  This also runs when the page is shown (with the
     controls' persisted values): an unchanged value writes and says nothing."""
     outcome = ex.settings_from_controls(n_accounts, seed, shock, top_n, impact_k, turnover, rounds)
+    in_force = current if outcome.data is None else outcome.data
+    controls = control_values(in_force) if outcome.problems else (no_update,) * len(CONTROLS)
     if outcome.data == current:
-        return no_update, message(outcome.problems)
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+        return no_update, message(outcome.problems), *controls
+    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), *controls
 
 
 def upload_report(filename: str, errors: list[dict], accepted: dict | None):

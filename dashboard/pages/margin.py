@@ -350,10 +350,13 @@ def change_account(trigger, collateral, model, preset, acct: dict, book: dict, m
         outcome = account.select_model(acct, book, market, model)
     else:
         outcome = account.select_preset(acct, book, market, preset)
-    return _commit(outcome)
+    # A refused value does not stay in its box: the one in force goes back, beside the message.
+    refused = outcome.data is None and outcome.problems
+    return (*_commit(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
 
 
 @callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.MARGIN_ACCOUNT_MESSAGE, "children"),
+          Output(ids.MARGIN_COLLATERAL, "value", allow_duplicate=True),
           Input(ids.MARGIN_COLLATERAL, "value"), Input(ids.MARGIN_MODEL, "value"), Input(ids.MARGIN_PRESET, "value"),
           *STORE_STATES, prevent_initial_call=True)
 def account_change(collateral, model, preset, acct, book, market):

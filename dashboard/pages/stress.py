@@ -32,13 +32,15 @@ def _controls():
                       dcc.Slider(id=ids.SPOT_RANGE, min=5, max=90, step=5, value=50, updatemode="mouseup",
                                  marks={v: f"{v} %" for v in (5, 25, 50, 75, 90)}, **KEEP)], className="control wide"),
             html.Div([html.Label("Spot steps"),
-                      dcc.Input(id=ids.SPOT_STEPS, type="number", value=41, min=2, max=201, step=1,
+                      # No min/max: the browser would send an out-of-range number as empty, and
+                      # the message could not say what the limit is.
+                      dcc.Input(id=ids.SPOT_STEPS, type="number", value=41, step=1,
                                 debounce=True, className="input", **KEEP)], className="control"),
             html.Div([html.Label("Vol shocks ± (vol points)"),
                       dcc.Slider(id=ids.VOL_RANGE, min=0, max=100, step=5, value=30, updatemode="mouseup",
                                  marks={v: str(v) for v in (0, 25, 50, 75, 100)}, **KEEP)], className="control wide"),
             html.Div([html.Label("Vol steps"),
-                      dcc.Input(id=ids.VOL_STEPS, type="number", value=13, min=1, max=61, step=1,
+                      dcc.Input(id=ids.VOL_STEPS, type="number", value=13, step=1,
                                 debounce=True, className="input", **KEEP)], className="control"),
             html.Div([html.Label("Horizons (days, comma-separated)"),
                       dcc.Input(id=ids.HORIZONS, type="text", value="0, 1, 7, 30", debounce=True,
@@ -102,14 +104,24 @@ def horizon_choices(settings: dict, current) -> tuple[list[dict], float]:
     return options, (current if current in days else days[0])
 
 
+CONTROLS = (ids.SPOT_RANGE, ids.SPOT_STEPS, ids.VOL_RANGE, ids.VOL_STEPS, ids.HORIZONS)
+
+
+def control_values(settings: dict) -> tuple:
+    """The grid controls showing ``settings`` (spot range in %, vol range in vol points)."""
+    return (round(settings["spot_range"] * 100, 6), settings["spot_steps"], round(settings["vol_range"] * 100, 6),
+            settings["vol_steps"], ", ".join(f"{d:g}" for d in settings["horizons_days"]))
+
+
 @callback(Output(ids.SETTINGS_STORE, "data"), Output(ids.SETTINGS_MESSAGE, "children"),
           Output(ids.HORIZON, "options"), Output(ids.HORIZON, "value"),
-          Input(ids.SPOT_RANGE, "value"), Input(ids.SPOT_STEPS, "value"), Input(ids.VOL_RANGE, "value"),
-          Input(ids.VOL_STEPS, "value"), Input(ids.HORIZONS, "value"),
+          *(Output(c, "value") for c in CONTROLS),
+          *(Input(c, "value") for c in CONTROLS),
           State(ids.SETTINGS_STORE, "data"), State(ids.HORIZON, "value"),
           State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
 def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, current, horizon, book, market):
     """Validate the grid controls into the settings store, and offer the accepted grid's horizons.
+    A refused value is put back to the one in force, beside the message that says why.
 
     This also runs when the page is shown (the controls report their values): then the grid is
     unchanged, nothing is written and only the horizon choices are filled in.  The choices live
@@ -119,10 +131,12 @@ def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, curre
     outcome = state.settings_from_controls(spot_range, spot_steps, vol_range, vol_steps, horizons, book, market)
     accepted = current if outcome.data is None else outcome.data
     options, value = horizon_choices(accepted, horizon)
+    keep = (no_update,) * len(CONTROLS)
     if outcome.data == current:
-        return no_update, "", options, value
+        return no_update, "", options, value, *keep
+    reset = control_values(current) if outcome.data is None else keep
     return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), \
-        options, value
+        options, value, *reset
 
 
 def clicked(click: dict | None) -> tuple[float, float] | None:

@@ -53,3 +53,19 @@ def test_new_row_is_scrolled_to_and_the_inputs_cleared(dash_duo, dashboard_app):
     dash_duo.driver.refresh()
     dash_duo.wait_for_element(f'#{ids.BOOK_GRID} [row-id="1"]', timeout=20)
     until(lambda: dash_duo.find_element(f"#{ids.DEMO_PICKER}").text == label, timeout=10)
+
+
+def test_enter_in_a_slider_number_box_applies_it(dash_duo, dashboard_app):
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.driver.set_window_size(1920, 1080)  # Dash hides a slider's box when the slider is narrow
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(dash_duo.server_url + "/stress")
+    dash_duo.wait_for_element(f"#{ids.HEATMAP} .js-plotly-plot", timeout=20)
+    box = dash_duo.find_element(f"#{ids.SPOT_RANGE} input.dash-range-slider-input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("20", Keys.ENTER)  # no Tab, no click elsewhere
+    dash_duo.wait_for_contains_text(f"#{ids.SETTINGS_MESSAGE}", "stress grid updated", timeout=15)
+    until(lambda: dash_duo.driver.execute_script(
+        f"const g = document.querySelector('#{ids.HEATMAP} .js-plotly-plot');"
+        "return g && g._fullData.length ? Math.max(...g._fullData[0].x) : null;") == 20, timeout=15)

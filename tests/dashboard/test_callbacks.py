@@ -118,11 +118,11 @@ def test_greeks_page_cards_and_drill_down(pages, stores):
 
 def test_stress_settings_refused_keep_the_grid(pages, stores):
     book, market, settings = stores
-    data, note, options, value = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, tomorrow", settings, 7.0,
-                                                              book, market)
+    data, note, options, value, *_ = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, tomorrow", settings, 7.0,
+                                                                  book, market)
     assert data is no_update and "horizons: 'tomorrow'" in text_of(note)
     assert [o["value"] for o in options] == [0.0, 1.0, 7.0, 30.0] and value == 7.0
-    data, note, options, value = pages.stress.apply_settings(40, 17, 20, 5, "0, 14", settings, 7.0, book, market)
+    data, note, options, value, *_ = pages.stress.apply_settings(40, 17, 20, 5, "0, 14", settings, 7.0, book, market)
     assert data["horizons_days"] == [0.0, 14.0] and value == 0.0
     unchanged = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, 7, 30", settings, 1.0, book, market)
     assert unchanged[:2] == (no_update, "")

@@ -246,7 +246,7 @@ def test_scenario_edits_add_and_delete(page, stores):
 
 def test_presets_and_reset_to_published_defaults(page, stores):
     book, market, _, acct = stores
-    data, _ = page.change_account(ids.MARGIN_PRESET, None, None, "okx", acct, book, market)
+    data, _, _ = page.change_account(ids.MARGIN_PRESET, None, None, "okx", acct, book, market)
     assert account.preset(data) == "okx"
     b, m = engine_of(book, market)
     okx = compute(b, m, "risk_based", default_params("risk_based", "okx")).initial
@@ -255,7 +255,7 @@ def test_presets_and_reset_to_published_defaults(page, stores):
     reset, note, *_ = page.edit_params(ids.PARAMS_RESET, 1, None, edited, book, market)
     assert "published defaults restored" in str(note)
     assert account.model_params(reset, "risk_based") == default_params("risk_based", "okx")
-    back, _ = page.change_account(ids.MARGIN_PRESET, None, None, "deribit", reset, book, market)
+    back, _, _ = page.change_account(ids.MARGIN_PRESET, None, None, "deribit", reset, book, market)
     again, *_ = page.edit_params(ids.PARAMS_RESET, 1, None, back, book, market)
     assert again["params"] == {}
 
@@ -267,12 +267,12 @@ def test_account_controls_show_the_store_and_validate_collateral(page, stores):
     with pytest.raises(PreventUpdate):  # the page is being shown: controls still empty
         page.change_account(ids.MARGIN_COLLATERAL, None, None, None, acct, book, market)
     for bad in (-1, "", "abc", "nan"):
-        data, note = page.change_account(ids.MARGIN_COLLATERAL, bad, "tims", "deribit", acct, book, market)
+        data, note, _ = page.change_account(ids.MARGIN_COLLATERAL, bad, "tims", "deribit", acct, book, market)
         assert data is no_update and "collateral must be a number" in str(note)
     assert page.change_account(ids.MARGIN_COLLATERAL, 1_234.0, "tims", "deribit", acct, book, market)[0] is no_update
-    data, note = page.change_account(ids.MARGIN_COLLATERAL, "500,000", "tims", "deribit", acct, book, market)
+    data, note, _ = page.change_account(ids.MARGIN_COLLATERAL, "500,000", "tims", "deribit", acct, book, market)
     assert data["collateral"] == 5e5 and "$500,000" in str(note)
-    data, _ = page.change_account(ids.MARGIN_MODEL, 5e5, "span", "deribit", acct, book, market)
+    data, _, _ = page.change_account(ids.MARGIN_MODEL, 5e5, "span", "deribit", acct, book, market)
     assert data["model"] == "span"
 
 

@@ -205,3 +205,29 @@ def test_plausible_market_inputs_still_apply(pages, stores):
         data = pages.book.edit_market_table(grid, [{"rowId": row, "colId": field, "value": value}],
                                             market, book, settings)[0]
         assert data is not no_update
+
+
+# ----------------------------------------------------------------------------- 4, 12: refused values and limits
+
+
+def test_refused_collateral_goes_back_to_the_value_in_force(pages, stores):
+    from dashboard import ids
+
+    book, market, _, acct = stores
+    data, note, box = pages.margin.change_account(ids.MARGIN_COLLATERAL, "lots", "risk_based", "deribit", acct,
+                                                  book, market)
+    assert data is no_update and "collateral must be a number" in text_of(note) and box == 2_000_000.0
+    data, note, box = pages.margin.change_account(ids.MARGIN_COLLATERAL, "1,500,000", "risk_based", "deribit", acct,
+                                                  book, market)
+    assert data["collateral"] == 1_500_000.0 and box is no_update
+
+
+def test_spot_steps_beyond_the_limit_says_the_limit_and_resets_the_box(pages, stores):
+    book, market, settings, _ = stores
+    data, note, _, _, *controls = pages.stress.apply_settings(50, 500, 30, 13, "0, 1, 7, 30", settings, 0.0,
+                                                              book, market)
+    assert data is no_update and "spot steps: at most 201 (got 500)" in text_of(note)
+    assert "whole number" not in text_of(note)
+    assert controls == [50, 41, 30, 13, "0, 1, 7, 30"]  # everything back to the grid in force
+    note = pages.stress.apply_settings(50, 41, 30, 0, "0", settings, 0.0, book, market)[1]
+    assert "vol steps: at least 1 (got 0)" in text_of(note)
