@@ -40,8 +40,7 @@ from flask_caching import Cache
 from engine import Analysis, Book, Market, Settings, analyze
 from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
 from engine.market import MarketError, market_from_dict, market_to_dict
-from engine.portfolio import (Position, PositionsImport, positions_from_records, read_positions,
-                              validate_record)
+from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
 
 log = logging.getLogger(__name__)

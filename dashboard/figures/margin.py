@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from engine.margin import MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from .style import PNL_SCALE, SPOT_SHOCK, styled, usd
+from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled, usd
 
 # ----------------------------------------------------------------------------- margin ratio
 
@@ -87,7 +87,7 @@ def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
                   annotation_text=f"equity {usd(equity)}", annotation_position="top left")
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title="Margin model")
-    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
     return styled(fig, "IM and MM per model on the same book<br><sup>×: capital efficiency = "
                        "standard IM ÷ model IM</sup>", height=400)
 
@@ -175,7 +175,7 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
     fig.update_xaxes(title=SPOT_SHOCK, row=len(underlyings), col=1)
     fig.update_layout(coloraxis={"colorscale": PNL_SCALE, "cmin": -limit, "cmax": limit,
                                  "colorbar": {"title": {"text": "Weighted P&L (USD)", "side": "right"},
-                                              "tickformat": "$,.3~s"}})
+                                              **MONEY_TICKS}})
     units = ("vol up/down: each option's vol moved by the model's vol rule"
              if frame["vol_shock"].isna().all() else "vol shifts in vol points")
     return styled(fig, f"Scenario P&L × weight, {model_label(result.model, result.params)}"
@@ -259,7 +259,7 @@ def im_waterfall(result: MarginResult) -> go.Figure:
         hovertemplate="%{x}<br>%{y:$,.0f}<extra></extra>",
     ))
     fig.update_xaxes(title="Component")
-    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
     return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {usd(result.initial)}",
                   height=400, showlegend=False)
 
@@ -308,7 +308,7 @@ def attribution_bars(result: MarginResult, basis: str = "marginal", top: int = 1
     # The engine's rule (engine.margin.result), said in words.
     factor = "scaled = Euler share q·∂IM/∂q, summing to IM"
     scope = f"{underlying} positions" if underlying else "all positions"
-    fig.update_xaxes(title=axis_title, tickformat="$,.3~s")
+    fig.update_xaxes(title=axis_title, **MONEY_TICKS)
     fig.update_yaxes(title=None, automargin=True)
     return styled(fig, f"IM by position, top {top} of {scope}"
                        f"<br><sup>IM {usd(result.initial)}; Σ marginal {usd(total)}; {factor}</sup>",

@@ -12,7 +12,7 @@ from .. import exchange as ex
 from .. import ids
 from ..figures import exchange as figures
 from ..figures.margin import NO_EQUITY
-from ..figures.style import usd
+from ..figures.style import shock_label, usd
 from ..layout import frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
@@ -186,7 +186,7 @@ def queue_view(source: str, settings: dict, upload: dict | None, market: dict, a
     except ValueError as exc:
         return message([str(exc)]), no_update, no_update, no_update
     numbers = ex.summary(result)
-    shock = f"{settings['spot_shock'] * 100:+.0f} %".replace("-", "−")
+    shock = shock_label(settings["spot_shock"])
     cards = [
         _card("Accounts", f"{numbers['accounts']:,}", f"{source} · margined with {account['model']}"),
         _card("Liquidatable", f"{numbers['liquidatable']:,}", f"equity < MM at spot {shock}", ids.EX_LIQUIDATABLE),
@@ -218,7 +218,8 @@ def render_sweep(source, settings, upload, market, account):
 
 def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
     try:
-        return figures.cascade_chart(ex.cascade_result(source, settings, upload, market, account))
+        result = ex.cascade_result(source, settings, upload, market, account)
+        return figures.cascade_chart(result, settings["max_rounds"])
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 

@@ -231,3 +231,44 @@ def test_spot_steps_beyond_the_limit_says_the_limit_and_resets_the_box(pages, st
     assert controls == [50, 41, 30, 13, "0, 1, 7, 30"]  # everything back to the grid in force
     note = pages.stress.apply_settings(50, 41, 30, 0, "0", settings, 0.0, book, market)[1]
     assert "vol steps: at least 1 (got 0)" in text_of(note)
+
+
+# ----------------------------------------------------------------------------- 10: Exchange signals
+
+
+@pytest.fixture(scope="module")
+def small(app_context):
+    from dashboard import exchange as ex
+
+    _, market, _ = state.default_stores()
+    return market, account.default_account(), dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3, spot_shock=-0.15)
+
+
+def test_cascade_cut_by_the_round_limit_says_so(pages, small):
+    from dashboard import exchange as ex
+
+    market, acct, settings = small
+    full = ex.cascade_result("generated", settings, None, market, acct)
+    ran = len(full.rounds) - 1  # rounds after the shock until nobody more is liquidated
+    assert ran >= 2 and full.rounds["new_liquidations"].iloc[-1] == 0
+    cut = dict(settings, max_rounds=1)
+    title = pages.exchange.cascade_view("generated", cut, None, market, acct).layout.title.text
+    assert "stopped at the limit of 1 rounds while still liquidating" in title
+    title = pages.exchange.cascade_view("generated", settings, None, market, acct).layout.title.text
+    assert "stopped" not in title and "spot ends at" in title
+
+
+def test_no_shock_reads_0_and_money_axes_use_b_for_billions(pages, small):
+    market, acct, settings = small
+    _, cards, _, histogram = pages.exchange.queue_view("generated", dict(settings, spot_shock=0.0), None, market,
+                                                       acct)
+    assert "spot 0 %" in text_of(cards) and "+0" not in text_of(cards)
+    assert "spot 0 %" in histogram.layout.title.text
+    sweep = pages.exchange.sweep_view("generated", settings, None, market, acct)
+    money = sweep.layout.yaxis2
+    assert (money.exponentformat, money.tickprefix, money.tickformat) == ("B", "$", "")
+    # No figure of any page formats money with d3's SI prefixes (G for billions).
+    import glob
+
+    for path in glob.glob("dashboard/figures/*.py"):
+        assert "~s" not in open(path).read(), path
