@@ -268,7 +268,7 @@ def test_no_shock_reads_0_and_money_axes_use_b_for_billions(pages, small):
     money = sweep.layout.yaxis2
     assert (money.exponentformat, money.tickprefix, money.tickformat) == ("B", "$", "")
     # No figure of any page formats money with d3's SI prefixes (G for billions).
-    import glob
+    from pathlib import Path
 
-    for path in glob.glob("dashboard/figures/*.py"):
-        assert "~s" not in open(path).read(), path
+    for path in Path("dashboard/figures").glob("*.py"):
+        assert "~s" not in path.read_text(), path
