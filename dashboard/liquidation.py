@@ -31,7 +31,7 @@ from engine.liquidation.costs import CostParams, cost_model
 # atm_vols: the σ the cost model's impact law uses, so the schedule prices risk the same way.
 from engine.liquidation.plan import (POLICIES, AccountState, LiquidationPlan, PlanParams, atm_vols,
                                      account_state, prepared_plan)
-from engine.liquidation.replay import ReplayResult, preset_path, replay, validate_path
+from engine.liquidation.replay import PRESET_PATHS, ReplayResult, preset_path, replay, validate_path
 from engine.margin.core import Universe
 from engine.market import Market
 from engine.scenarios import instrument_arrays
@@ -284,15 +284,59 @@ def read_path(contents: str, filename: str) -> state.Outcome:
     return state.Outcome(data, note=f"{filename}: {len(path)} points loaded; press Run replay")
 
 
+#: Suffix of a preset's key for its mirror image (every shock negated).
+MIRRORED = ":mirrored"
+
+
+def path_choices() -> dict[str, str]:
+    """Path keys and labels: every engine preset and its mirror image (a book may be threatened
+    by a rise as well as a fall), each saying which way spot goes."""
+    choices = {}
+    for key, label in PRESET_PATHS.items():
+        shocks = preset_path(key)["spot_shock"]
+        down = abs(shocks.min()) > abs(shocks.max())
+        choices[key] = f"{label} (spot {'down' if down else 'up'})"
+        choices[key + MIRRORED] = f"mirror of {label} (spot {'up' if down else 'down'})"
+    return choices
+
+
 def replay_path(path_key: str, mirror: bool, uploaded: dict | None) -> pd.DataFrame:
-    """A preset or the uploaded path (hours, spot_shock); ``mirror`` negates the shocks."""
+    """A preset (``<key>`` or ``<key>:mirrored``) or the uploaded path (hours, spot_shock);
+    ``mirror`` negates the shocks of the uploaded path only (a preset has its own mirror)."""
     if path_key == "upload":
         if not uploaded:
             raise ValueError("upload a path CSV first (hours,spot_shock)")
         path = pd.DataFrame({"hours": uploaded["hours"], "spot_shock": uploaded["spot_shock"]})
-    else:
-        path = preset_path(path_key)
-    return path.assign(spot_shock=-path["spot_shock"]) if mirror else path
+        return path.assign(spot_shock=-path["spot_shock"]) if mirror else path
+    key = path_key.removesuffix(MIRRORED)
+    path = preset_path(key)
+    return path.assign(spot_shock=-path["spot_shock"]) if key != path_key else path
+
+
+def path_label(path_key: str, mirror: bool, uploaded: dict | None) -> str:
+    """What a replay walked, for its chart: the preset's label, or the uploaded file and whether
+    it was mirrored."""
+    if path_key == "upload":
+        name = (uploaded or {}).get("filename") or "uploaded path"
+        return f"{name}, mirrored (spot shocks negated)" if mirror else name
+    return path_choices().get(path_key, path_key)
+
+
+def threat_note(h) -> str:
+    """Which way spot must move to liquidate the account (``AccountHealth``), in words."""
+    sides = [f"a fall of {pct(h.liquidation_shock_down)}" if h.liquidation_shock_down is not None else None,
+             f"a rise of {pct(h.liquidation_shock_up)}" if h.liquidation_shock_up is not None else None]
+    found = [s for s in sides if s]
+    if h.liquidatable:
+        return "The account is liquidatable already: any path starts with a liquidation."
+    if not found:
+        return (f"No move of every spot within ±{h.search_range * 100:.0f} % liquidates this account: the paths "
+                "show how far it stays from its liquidation line.")
+    missing = "a fall" if h.liquidation_shock_down is None else "a rise" if h.liquidation_shock_up is None else None
+    beyond = f"; {missing} within ±{h.search_range * 100:.0f} % does not" if missing else ""
+    direction = ("up" if missing == "a fall" else "down") if missing else "either way"
+    return (f"This account is liquidated by {' or by '.join(found)} of every spot{beyond}: choose a path that "
+            f"goes {direction} far enough to see its liquidations.")
 
 
 def replay_result(book: dict, market: dict, account: dict, stress: dict, params: dict,

@@ -120,7 +120,7 @@ def _finite(values) -> np.ndarray:
     return np.where(np.isfinite(v), v, np.nan)
 
 
-def replay_chart(result: ReplayResult) -> go.Figure:
+def replay_chart(result: ReplayResult, path_label: str = "") -> go.Figure:
     """Three panels along the path's hours: the spot shock, the margin ratio MM/equity with the
     liquidation line at 100 % and a marker at every point where a plan ran (hover: what it
     closed), and equity against MM."""
@@ -154,7 +154,8 @@ def replay_chart(result: ReplayResult) -> go.Figure:
     fig.update_yaxes(**MONEY_TICKS, title=USD, row=3, col=1)
     fig.update_xaxes(title="Hours from now", row=3, col=1)
     title = (f"Replay: {int(path['liquidated'].sum())} liquidation point(s), "
-             f"{len(result.trades)} trade(s), ends {result.status} with equity {usd(result.final_equity)}")
+             f"{len(result.trades)} trade(s), ends {result.status} with equity {usd(result.final_equity)}"
+             + (f"<br><sup>path: {path_label}</sup>" if path_label else ""))
     return styled(fig, title, height=620, **PANELS_LAYOUT)
 
 

@@ -140,16 +140,19 @@ def _stress_panel():
 
 
 def _replay_panel():
-    options = [{"label": label, "value": key} for key, label in PRESET_PATHS.items()]
+    options = [{"label": label, "value": key} for key, label in liq.path_choices().items()]
     return panel(
         "Replay along a spot path",
+        html.P(id=ids.LIQ_DIRECTION, className="hint"),
         html.Div([
             html.Div([html.Label("Path"),
                       dcc.RadioItems(id=ids.LIQ_PATH, value=next(iter(PRESET_PATHS)), className="radio",
                                      options=options + [{"label": "uploaded CSV", "value": "upload"}])],
                      className="control"),
+            # Only for the uploaded path (each preset has its mirror above): hidden otherwise, so
+            # that it never silently flips a path the user did not mean to flip.
             dcc.Checklist(id=ids.LIQ_MIRROR, value=[], className="radio",
-                          options=[{"label": "mirror it (spot up instead of down)", "value": "mirror"}]),
+                          options=[{"label": "mirror the uploaded path (spot shocks negated)", "value": "mirror"}]),
             dcc.Upload(id=ids.LIQ_PATH_UPLOAD, className="dropzone liq-dropzone", accept=".csv,text/csv",
                        children=html.Div(["Drop a path CSV (", html.Code("hours,spot_shock"), ") or ",
                                           html.A("choose one")])),
@@ -352,12 +355,20 @@ def upload_path(contents, filename):
 def replay_view(book: dict, market: dict, account: dict, stress: dict, params: dict, path_key: str,
                 mirror: bool, uploaded: dict | None):
     """(figure, trade rows, message) of a replay; a refused path keeps the last good chart."""
+    mirror = mirror and path_key == "upload"
     try:
         result = liq.replay_result(book, market, account, stress, params, liq.replay_path(path_key, mirror, uploaded))
     except ValueError as exc:  # no upload yet, or a (mirrored) path outside the engine's range
         return no_update, no_update, message([str(exc)])
     trades = result.trades[[c["field"] for c in REPLAY_COLUMNS]]
-    return figures.replay_chart(result), frame_rows(trades), ""
+    return figures.replay_chart(result, liq.path_label(path_key, mirror, uploaded)), frame_rows(trades), ""
+
+
+@callback(Output(ids.LIQ_DIRECTION, "children"), Output(ids.LIQ_MIRROR, "style"), Input(ids.BOOK_STORE, "data"),
+          Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"), Input(ids.LIQ_PATH, "value"))
+def replay_direction(book, market, account, path_key):
+    """Which way spot must go to liquidate this account; the mirror box only for an upload."""
+    return liq.threat_note(health(book, market, account)), None if path_key == "upload" else {"display": "none"}
 
 
 @callback(Output(ids.LIQ_REPLAY, "figure"), Output(ids.LIQ_REPLAY_GRID, "rowData"),

@@ -156,7 +156,7 @@ def test_stress_controls(page):
 def test_replay_markers_sit_at_the_liquidated_points(page, desk):
     book, market, account, params = desk
     figure, rows, note = page.render_replay(1, book, market, account, liq.DEFAULT_STRESS, params,
-                                            "crash_24h", ["mirror"], None)
+                                            "crash_24h" + liq.MIRRORED, [], None)
     path = preset_path("crash_24h").assign(spot_shock=lambda p: -p["spot_shock"])
     result = replay(state.book_of(book), state.market_of(market), account["collateral"], path)
     hit = result.path[result.path["liquidated"]]

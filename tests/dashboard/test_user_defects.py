@@ -272,3 +272,29 @@ def test_no_shock_reads_0_and_money_axes_use_b_for_billions(pages, small):
 
     for path in Path("dashboard/figures").glob("*.py"):
         assert "~s" not in path.read_text(), path
+
+
+# ----------------------------------------------------------------------------- 8: replay directions
+
+
+def test_replay_offers_up_moves_says_which_way_threatens_and_shows_the_mirror(pages, stores):
+    book, market, _, acct = stores
+    h = account.health(book, market, acct)
+    assert h.liquidation_shock_down is None and h.liquidation_shock_up > 0  # the desk book dies on a rise
+    note, mirror_style = pages.liquidation.replay_direction(book, market, acct, "crash_24h")
+    assert "a rise of +27.9 %" in note and "goes up" in note and mirror_style == {"display": "none"}
+    assert pages.liquidation.replay_direction(book, market, acct, "upload")[1] is None
+    choices = liq.path_choices()
+    up = [k for k, label in choices.items() if "(spot up)" in label]
+    assert "crash_24h:mirrored" in up and len(choices) == 2 * 3
+    figure, _, _ = pages.liquidation.render_replay(1, book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS,
+                                                   "crash_24h:mirrored", [], None)
+    assert "0 liquidation point(s)" not in figure.layout.title.text and "(spot up)" in figure.layout.title.text
+    # The mirror box flips only an uploaded path, and the chart says so.
+    uploaded = {"filename": "p.csv", "hours": [0.0, 1.0], "spot_shock": [0.0, -0.1]}
+    figure, _, _ = pages.liquidation.render_replay(1, book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS,
+                                                   "upload", ["mirror"], uploaded)
+    assert "p.csv, mirrored" in figure.layout.title.text and max(figure.data[0].y) > 0
+    figure, _, _ = pages.liquidation.render_replay(1, book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS,
+                                                   "crash_24h", ["mirror"], None)
+    assert max(figure.data[0].y) <= 0  # a preset is never flipped by the box
