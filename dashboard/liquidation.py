@@ -256,6 +256,24 @@ def plans(book: dict, market: dict, account: dict, stress: dict, params: dict
     return sc, state.memoise("liquidation-plans", payload, run)
 
 
+def merged_steps(steps: pd.DataFrame) -> pd.DataFrame:
+    """Plan steps with each run of consecutive steps on the same instrument (same action) as one
+    row: steps "first–last", trades (count), quantity, cost and fee summed, price the
+    quantity-weighted average, MM and equity after the run's last step."""
+    if steps.empty:
+        return steps.assign(steps=pd.Series(dtype=str), trades=pd.Series(dtype=int))
+    run = ((steps["instrument"] != steps["instrument"].shift()) | (steps["action"] != steps["action"].shift())).cumsum()
+    weight = steps["quantity"].abs()
+    merged = steps.assign(weighted=steps["price"] * weight, weight=weight).groupby(run, sort=False).agg(
+        first=("step", "first"), last=("step", "last"), trades=("step", "size"), action=("action", "first"),
+        instrument=("instrument", "first"), quantity=("quantity", "sum"), weighted=("weighted", "sum"),
+        weight=("weight", "sum"), cost=("cost", "sum"), fee=("fee", "sum"), mm_after=("mm_after", "last"),
+        equity_after=("equity_after", "last"))
+    merged["price"] = merged["weighted"] / merged["weight"].where(merged["weight"] > 0)
+    merged["steps"] = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(merged["first"], merged["last"])]
+    return merged.drop(columns=["first", "last", "weighted", "weight"]).reset_index(drop=True)
+
+
 def comparison(plans_: dict[str, LiquidationPlan]) -> pd.DataFrame:
     """The policies side by side, as ``engine.liquidation.plan.compare_policies`` reports them
     (which plans at today's market only: the scenario's market is why this is rebuilt here)."""

@@ -34,11 +34,12 @@ KEEP = {"persistence": True, "persistence_type": "session"}
 # ----------------------------------------------------------------------------- layout
 
 PLAN_COLUMNS = [
-    number_column("step", "Step", ",.0f", flex=0.6),
+    {"field": "steps", "headerName": "Step(s)", "flex": 0.6, "type": "rightAligned"},
+    number_column("trades", "Trades", ",.0f", flex=0.5),
     {"field": "action", "headerName": "Action", "flex": 1.4, "minWidth": 150},
     {"field": "instrument", "headerName": "Instrument", "flex": 1.6, "minWidth": 180},
     number_column("quantity", "Traded (contracts)", ",.4~f", flex=1),
-    number_column("price", "Price after costs (USD)", ",.2f", flex=1),
+    number_column("price", "Price after costs (USD; average of a run)", ",.2f", flex=1),
     number_column("cost", "Cost (USD)", ",.0f", flex=1),
     number_column("fee", "of which fee (USD)", ",.0f", flex=1),
     number_column("mm_after", "MM after (USD)", flex=1),
@@ -221,12 +222,16 @@ layout = html.Div([
     panel("Liquidation plan",
           html.Div(id=ids.LIQ_PLAN_MESSAGE),
           dcc.Loading(dcc.Graph(id=ids.LIQ_WATERFALL, config={"displaylogo": False}), type="dot", delay_show=300),
+          dcc.Checklist(id=ids.LIQ_PLAN_DETAIL, value=[], className="radio", **KEEP,
+                        options=[{"label": "show every trade (one row per step)", "value": "detail"}]),
           grid(ids.LIQ_PLAN_GRID, PLAN_COLUMNS, height=300),
           how_to="Bars: equity, starting from the scenario's equity; each red step is what that trade cost "
                  "(half-spread, impact and fee), the last bar is the equity left. Orange: maintenance "
                  "margin after each step. The plan takes, at each step, the trade with the most MM "
                  "relief per dollar of cost: a chunk of one position, of all positions of a kind, or a "
-                 "perpetual hedge of the net delta. It stops when equity ≥ target, or at bankruptcy."),
+                 "perpetual hedge of the net delta. It stops when equity ≥ target, or at bankruptcy. "
+                 "The table merges consecutive trades of one instrument into one row (Trades counts them); "
+                 "tick 'show every trade' for one row per step."),
     panel("Optimised plan vs naive orders",
           grid(ids.LIQ_COMPARE_GRID, COMPARE_COLUMNS, height=None, filters=False),
           how_to="The same account liquidated three ways: the optimised plan above, closing the largest "
@@ -311,8 +316,9 @@ def plan_note(plan: LiquidationPlan):
                     f"equity {usd(plan.equity_after)} against MM {usd(plan.mm_after)}."])
 
 
-def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dict):
-    """(status cards, waterfall, plan rows, comparison rows, message) of one state."""
+def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dict, detail: bool = False):
+    """(status cards, waterfall, plan rows, comparison rows, message) of one state; the plan rows
+    merge consecutive trades of one instrument unless ``detail``."""
     h = health(book, market, account)
     sc, plans = liq.plans(book, market, account, stress, params)
     best = plans["optimised"]
@@ -325,15 +331,17 @@ def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dic
         html.Div([html.Div("Liquidation prices (equity = MM, every spot moved alike)", className="card-label"),
                   _prices(h)], className="card liq-card liq-prices-card"),
     ], className="liq-cards")
-    return (cards, figures.plan_waterfall(best, liq.settings_of(params).plan.buffer), frame_rows(best.steps),
+    steps = best.steps.assign(steps=best.steps["step"].astype(str), trades=1) if detail else \
+        liq.merged_steps(best.steps)
+    return (cards, figures.plan_waterfall(best, liq.settings_of(params).plan.buffer), frame_rows(steps),
             frame_rows(liq.comparison(plans)), plan_note(best))
 
 
 @callback(Output(ids.LIQ_STATUS, "children"), Output(ids.LIQ_WATERFALL, "figure"),
           Output(ids.LIQ_PLAN_GRID, "rowData"), Output(ids.LIQ_COMPARE_GRID, "rowData"),
-          Output(ids.LIQ_PLAN_MESSAGE, "children"), *STORES)
-def render_plan(book, market, account, stress, params):
-    return plan_view(book, market, account, stress, params)
+          Output(ids.LIQ_PLAN_MESSAGE, "children"), *STORES, Input(ids.LIQ_PLAN_DETAIL, "value"))
+def render_plan(book, market, account, stress, params, detail):
+    return plan_view(book, market, account, stress, params, "detail" in (detail or []))
 
 
 # ----------------------------------------------------------------------------- replay
@@ -425,7 +433,8 @@ def auction_view(book: dict, market: dict, account: dict, stress: dict, params: 
         return (message(note="No auction: equity is above MM under this scenario."),
                 figures.message_figure("Stress the account above to see it auctioned."), [])
     facts = [("outcome", result.outcome.replace("_", " ")), ("MtM at start", usd(best.equity_before)),
-             ("MM' at start", usd(best.equity_before - best.mm_before)),
+             ("margin balance at start (MM′ = equity − MM; below 0: the shortfall the auction must cover)",
+              usd(best.equity_before - best.mm_before)),
              ("book sold", f"{(1 - result.fraction_left) * 100:.1f} %"),
              ("cash from bidders", usd(result.cash_received)),
              ("fund payout", usd(result.fund_payout)), ("socialised (beyond the fund)", usd(result.fund_shortfall))]

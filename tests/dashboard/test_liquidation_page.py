@@ -53,9 +53,9 @@ def test_push_goes_past_the_liquidation_price_and_the_plan_table_is_the_engine_p
     assert sc.spot_shock == pytest.approx(nearest + np.sign(nearest) * liq.PUSH_BEYOND)
     assert sc.collateral == account["collateral"]
 
-    cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params)
+    cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params, detail=True)
     plan, at = engine_plan(book, market, account["collateral"], sc.spot_shock)
-    assert rows == frame_rows(plan.steps) and len(rows) > 0
+    assert [{k: r[k] for k in plan.steps.columns} for r in rows] == frame_rows(plan.steps) and len(rows) > 0
     assert "Account now warning" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
     assert f"{plan.steps['step'].nunique()} step(s)" in text_of(note)
 

@@ -298,3 +298,32 @@ def test_replay_offers_up_moves_says_which_way_threatens_and_shows_the_mirror(pa
     figure, _, _ = pages.liquidation.render_replay(1, book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS,
                                                    "crash_24h", ["mirror"], None)
     assert max(figure.data[0].y) <= 0  # a preset is never flipped by the box
+
+
+# ----------------------------------------------------------------------------- 9: the plan table
+
+
+def test_plan_table_merges_runs_of_one_instrument_and_keeps_the_detail(pages, stores):
+    import pandas as pd
+
+    steps = pd.DataFrame({"step": [1, 2, 3, 4, 5], "action": ["reduce", "reduce", "reduce", "hedge", "reduce"],
+                          "instrument": ["A", "A", "A", "BTC-PERPETUAL", "A"],
+                          "quantity": [6.9, 6.9, 2.0, -1.0, 1.0], "price": [10.0, 12.0, 20.0, 95_000.0, 9.0],
+                          "cost": [7.0, 7.0, 2.0, 30.0, 1.0], "fee": [1.0, 1.0, 0.5, 3.0, 0.1],
+                          "mm_after": [90.0, 80.0, 70.0, 60.0, 50.0], "equity_after": [9.0, 8.0, 7.0, 6.0, 5.0]})
+    merged = liq.merged_steps(steps)
+    assert list(merged["steps"]) == ["1–3", "4", "5"] and list(merged["trades"]) == [3, 1, 1]
+    first = merged.iloc[0]
+    assert first["quantity"] == pytest.approx(15.8) and first["cost"] == pytest.approx(16.0)
+    assert first["price"] == pytest.approx((6.9 * 10 + 6.9 * 12 + 2.0 * 20) / 15.8)  # by hand
+    assert (first["mm_after"], first["equity_after"]) == (70.0, 7.0)  # after the run's last step
+
+    book, market, _, acct = stores
+    push = {"mode": "push", "spot_shock": 0.0, "collateral": None}
+    plan_rows = pages.liquidation.plan_view(book, market, acct, push, liq.DEFAULT_PARAMS)[2]
+    every = pages.liquidation.plan_view(book, market, acct, push, liq.DEFAULT_PARAMS, detail=True)[2]
+    assert sum(r["trades"] for r in plan_rows) == len(every) and len(plan_rows) < len(every)
+    assert all(a["instrument"] != b["instrument"] or a["action"] != b["action"]
+               for a, b in zip(plan_rows, plan_rows[1:]))
+    summary = text_of(pages.liquidation.auction_view(book, market, acct, push, liq.DEFAULT_PARAMS)[0])
+    assert "margin balance at start (MM′ = equity − MM" in summary
