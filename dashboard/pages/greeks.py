@@ -17,7 +17,8 @@ STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(
 #: Summary cards: total, label, unit.
 CARDS = (
     ("value", "Value", "USD: option premium, spot at market, futures and perps at unrealised P&L"),
-    ("delta_usd", "$delta", "USD per 100 % spot move (delta × spot)"),
+    ("delta_usd", "Delta", "total in USD per 100 % spot move (delta × spot); per underlying in contracts "
+                           "(units of the underlying) and USD"),
     ("gamma_usd_1pct", "Gamma", "USD change of $delta per 1 % spot move"),
     ("vega_per_vol_pt", "Vega", "USD per vol point"),
     ("theta_per_day", "Theta", "USD per calendar day"),
@@ -71,13 +72,25 @@ layout = html.Div([
 ], className="page")
 
 
-def cards(totals: dict) -> list:
-    """One card per total: label, USD amount (red when negative), unit."""
-    return [html.Div([html.Div(label, className="card-label"),
-                      html.Div(usd(totals[key]), id=f"card-{key}",
-                               className="card-value negative" if totals[key] < 0 else "card-value"),
-                      html.Div(unit, className="card-unit")], className="card")
-            for key, label, unit in CARDS]
+def delta_lines(by_underlying) -> list:
+    """Per underlying, the delta in contracts (units of the underlying) and in USD: a USD total
+    adds BTC and ETH exposure, which a desk hedges in coins, one underlying at a time."""
+    return [html.Div([html.B(r.underlying), f" {r.delta:,.4g} contracts".replace("-", "−"), f" · {usd(r.delta_usd)}"],
+                     id=f"card-delta-{r.underlying}", className="card-detail")
+            for r in by_underlying.itertuples()]
+
+
+def cards(totals: dict, by_underlying=None) -> list:
+    """One card per total: label, USD amount (red when negative), unit; the $delta card adds the
+    delta of each underlying in contracts and USD."""
+    out = []
+    for key, label, unit in CARDS:
+        extra = delta_lines(by_underlying) if key == "delta_usd" and by_underlying is not None else []
+        out.append(html.Div([html.Div(label, className="card-label"),
+                             html.Div(usd(totals[key]), id=f"card-{key}",
+                                      className="card-value negative" if totals[key] < 0 else "card-value"),
+                             *extra, html.Div(unit, className="card-unit")], className="card"))
+    return out
 
 
 def render(book: dict, market: dict, settings: dict, underlying: str | None = None):
@@ -93,7 +106,7 @@ def render(book: dict, market: dict, settings: dict, underlying: str | None = No
     pinned["pinnedBottomRowData"] = [totals]
     notes = message(analysis.warnings) if analysis.warnings else (
         message(note="The book is empty: add positions on the Book page.") if not drill else "")
-    return (notes, cards(analysis.totals), figures.by_underlying(analysis), figures.by_expiry(analysis),
+    return (notes, cards(analysis.totals, analysis.by_underlying), figures.by_underlying(analysis), figures.by_expiry(analysis),
             figures.greeks_vs_spot(analysis), drill, pinned, options,
             underlying if underlying in options else next(iter(options), None))
 

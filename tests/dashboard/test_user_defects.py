@@ -12,6 +12,7 @@ from dash import no_update
 from dashboard import account, state
 from dashboard import liquidation as liq
 from dashboard.figures import margin as margin_figures
+from dashboard.figures.style import usd
 from engine.margin import compute
 from engine.samples import demo_book
 
@@ -327,3 +328,21 @@ def test_plan_table_merges_runs_of_one_instrument_and_keeps_the_detail(pages, st
                for a, b in zip(plan_rows, plan_rows[1:]))
     summary = text_of(pages.liquidation.auction_view(book, market, acct, push, liq.DEFAULT_PARAMS)[0])
     assert "margin balance at start (MM′ = equity − MM" in summary
+
+
+# ----------------------------------------------------------------------------- 16: delta in contracts and USD
+
+
+def test_delta_card_shows_contracts_and_usd_per_underlying(pages, stores):
+    book, market, settings, _ = stores
+    out = pages.greeks.render(book, market, settings)
+    delta_card = next(c for c in out[1] if "card-delta_usd" in str(c))
+    text = " ".join(text_of(delta_card).split())
+    positions = state.analysis(book, market, settings).positions
+    for und, part in positions.groupby("underlying"):
+        contracts = part["delta"].sum()
+        spot = market["underlyings"][und]["spot"]
+        # delta in units of the underlying × spot is the USD delta (linear contracts, multiplier 1).
+        assert contracts * spot == pytest.approx(part["delta_usd"].sum(), rel=1e-9)
+        assert f"{und} {contracts:,.4g} contracts".replace("-", "−") in text
+        assert usd(part["delta_usd"].sum()) in text
