@@ -42,6 +42,19 @@ def message(problems=(), note: str = "", warnings=()) -> html.Div | str:
     return html.Div(note, className="msg msg-ok") if note else ""
 
 
+#: Work longer than this shows a spinner over the old figures, dimmed as stale (the CSS rule on
+#: ``data-dash-is-loading`` dims any other output after the same delay).
+BUSY_AFTER_MS = 500
+
+
+def busy(child) -> dcc.Loading:
+    """``child`` (a figure, a grid, cards) behind a spinner once a computation for it takes over
+    :data:`BUSY_AFTER_MS`; the last figures stay visible, dimmed, so that nobody reads them as
+    the current ones."""
+    return dcc.Loading(child, type="circle", delay_show=BUSY_AFTER_MS, color="#1f6feb",
+                       overlay_style={"visibility": "visible", "opacity": 0.4, "filter": "grayscale(0.6)"})
+
+
 def user_action(trigger) -> None:
     """Stop a store-writing callback that was not triggered by the user.
 

@@ -13,7 +13,7 @@ from .. import ids
 from ..figures import exchange as figures
 from ..figures.margin import NO_EQUITY
 from ..figures.style import shock_label, usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
 
@@ -87,26 +87,26 @@ layout = html.Div([
     dcc.Store(id=ids.EX_UPLOAD_STORE, storage_type="session"),
     _controls(),
     html.Div(id=ids.EX_MESSAGE),
-    html.Div(id=ids.EX_SUMMARY, className="cards ex-cards"),
+    busy(html.Div(id=ids.EX_SUMMARY, className="cards ex-cards")),
     panel("Liquidation queue",
-          grid(ids.EX_QUEUE_GRID, QUEUE_COLUMNS, height=360, getRowId="params.data.account"),
+          busy(grid(ids.EX_QUEUE_GRID, QUEUE_COLUMNS, height=360, getRowId="params.data.account")),
           how_to="The first N accounts in the order the exchange liquidates them: highest margin ratio "
                  "(MM ÷ equity) first, accounts with no equity left at the top, ties by the larger "
                  "notional (as dYdX does). Click a header to sort differently; Rank keeps the queue order."),
     html.Div([
         panel("Margin ratios",
-              dcc.Loading(dcc.Graph(id=ids.EX_HISTOGRAM, config={"displaylogo": False}), type="dot", delay_show=300),
+              busy(dcc.Graph(id=ids.EX_HISTOGRAM, config={"displaylogo": False})),
               how_to="How close the whole population is to liquidation: every account falls in one bar by "
                      "its margin ratio; red bars are past 100 % (equity below MM). A shock shifts the mass "
                      "to the right; a fat cluster just under 100 % is the next wave."),
         panel("Liquidatable vs spot shock",
-              dcc.Loading(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False}), type="dot", delay_show=300),
+              busy(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False})),
               how_to="Each bar re-margins every account at that shock: the number of accounts under MM, and "
                      "(line) their notional. The population holds calls and puts, long and short, so both "
                      "directions hurt someone; the dotted line is the shock applied above."),
     ], className="row two"),
     panel("Cascade",
-          dcc.Loading(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False}), type="dot", delay_show=300),
+          busy(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False})),
           how_to="Round 0 is the shock itself. The exchange then unloads the liquidated accounts' delta, "
                  "which moves spot further (top), which puts more accounts under water (bottom, red: new "
                  "in that round), until a round liquidates nobody or the round limit is reached."),

@@ -8,7 +8,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 
 from .. import figures, ids, state
 from ..figures.style import usd
-from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel
+from ..layout import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
 
 dash.register_page(__name__, path="/greeks", name="Greeks", order=1, title="Greeks · Portfolio-margin risk")
 
@@ -39,12 +39,12 @@ DRILL_COLUMNS = [
 
 layout = html.Div([
     html.Div(id=ids.GREEKS_MESSAGE),
-    html.Div(id=ids.GREEKS_CARDS, className="cards"),
+    busy(html.Div(id=ids.GREEKS_CARDS, className="cards")),
     html.Div([
-        panel("By underlying", dcc.Graph(id=ids.BARS_UNDERLYING, config={"displaylogo": False}),
+        panel("By underlying", busy(dcc.Graph(id=ids.BARS_UNDERLYING, config={"displaylogo": False})),
               how_to="Each panel is one Greek in its own unit, one bar per underlying. Click a bar to "
                      "list its positions in the drill-down below."),
-        panel("By expiry", dcc.Graph(id=ids.BARS_EXPIRY, config={"displaylogo": False}),
+        panel("By expiry", busy(dcc.Graph(id=ids.BARS_EXPIRY, config={"displaylogo": False})),
               how_to="The same Greeks split by expiry date (PERP and SPOT have none): short-dated "
                      "gamma and theta dominate near expiry, vega sits in the back months. Click a bar "
                      "to drill down."),
@@ -52,11 +52,11 @@ layout = html.Div([
     html.Div([
         panel("Strike profile",
               dcc.Dropdown(id=ids.STRIKE_UNDERLYING, clearable=False, searchable=False, className="inline-dropdown"),
-              dcc.Graph(id=ids.STRIKE_PROFILE, config={"displaylogo": False}),
+              busy(dcc.Graph(id=ids.STRIKE_PROFILE, config={"displaylogo": False})),
               how_to="Options only, summed per strike: where the book is long (blue) or short (red) "
                      "convexity and volatility relative to today's spot (dotted line). Short gamma "
                      "near spot is what hurts on a sudden move."),
-        panel("Greeks vs spot", dcc.Graph(id=ids.GREEKS_VS_SPOT, config={"displaylogo": False}),
+        panel("Greeks vs spot", busy(dcc.Graph(id=ids.GREEKS_VS_SPOT, config={"displaylogo": False})),
               how_to="Every underlying moved by the same percentage, today, vols per the smile. The "
                      "slope of $delta is gamma: a $delta line falling left to right is a short-gamma "
                      "book that gets longer as spot falls."),
@@ -65,7 +65,7 @@ layout = html.Div([
           html.Div([html.Span("All positions.", id=ids.DRILL_NOTE, className="hint"),
                     html.Button("Show all positions", id=ids.DRILL_CLEAR, className="button secondary")],
                    className="toolbar"),
-          grid(ids.DRILL_GRID, DRILL_COLUMNS, height=460, getRowId="params.data.row"),
+          busy(grid(ids.DRILL_GRID, DRILL_COLUMNS, height=460, getRowId="params.data.row")),
           how_to="One row per position, Greeks already multiplied by the quantity. Sort by any column "
                  "(e.g. Gamma, to find the largest short-gamma positions) or filter; the pinned bottom "
                  "row is the whole book's total."),

@@ -21,7 +21,7 @@ from ..account import health
 from ..figures import liquidation as figures
 from ..figures.margin import ratio_text
 from ..figures.style import usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
                    title="Liquidation · Portfolio-margin risk")
@@ -128,7 +128,7 @@ def _stress_panel():
                      className="control"),
         ], className="liq-stress-controls"),
         html.Div(id=ids.LIQ_STRESS_MESSAGE, **{"aria-live": "polite"}),
-        html.Div(id=ids.LIQ_STATUS),
+        busy(html.Div(id=ids.LIQ_STATUS)),
         how_to="'Account now' is the book with the collateral and margin model chosen on the Margin page. "
                "The scenario is where everything below is computed: 'push' moves every spot a further "
                f"{liq.PUSH_BEYOND * 100:.0f} % of spot past the nearer liquidation price (or, with none within "
@@ -160,8 +160,8 @@ def _replay_panel():
             html.Button("Run replay", id=ids.LIQ_REPLAY_RUN, className="button"),
         ], className="toolbar"),
         html.Div(id=ids.LIQ_PATH_MESSAGE, **{"aria-live": "polite"}),
-        dcc.Loading(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False}), type="dot", delay_show=300),
-        grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260),
+        busy(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False})),
+        busy(grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260)),
         how_to="The account (with the scenario's collateral; the path replaces its spot shock) walks "
                "the path: spot moves for every underlying, time passes (options decay and expire), and "
                "whenever equity falls below MM the plan runs at that market. ✕ marks those points (the "
@@ -188,8 +188,8 @@ def _schedule_panel():
                                 debounce=True, className="input", **KEEP)], className="control"),
         ], className="toolbar"),
         html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **{"aria-live": "polite"}),
-        html.Div([dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False}),
-                  dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False})], className="row two"),
+        html.Div([busy(dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False})),
+                  busy(dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False}))], className="row two"),
         how_to="Selling a big position fast costs impact; selling it slowly leaves it exposed to the "
                "market. The optimal trajectory (blue) trades that off at risk aversion λ: the higher λ, "
                "the more is sold early. Inputs at the scenario's market, from the cost model: σ = "
@@ -202,9 +202,9 @@ def _schedule_panel():
 def _auction_panel():
     return panel(
         "Dutch auction of the account (Derive)",
-        html.Div(id=ids.LIQ_AUCTION_SUMMARY, className="liq-summary"),
-        dcc.Graph(id=ids.LIQ_AUCTION, config={"displaylogo": False}),
-        grid(ids.LIQ_AUCTION_GRID, FILL_COLUMNS, height=None, filters=False),
+        busy(html.Div(id=ids.LIQ_AUCTION_SUMMARY, className="liq-summary")),
+        busy(dcc.Graph(id=ids.LIQ_AUCTION, config={"displaylogo": False})),
+        busy(grid(ids.LIQ_AUCTION_GRID, FILL_COLUMNS, height=None, filters=False)),
         how_to="Instead of trading the book piece by piece, the exchange auctions it: the price offered "
                "for the whole book starts at 'start' × MtM and falls; each bidder steps in when the "
                "discount reaches its reservation and buys at most the fraction that restores the buffer "
@@ -221,10 +221,10 @@ layout = html.Div([
     _params_panel(),
     panel("Liquidation plan",
           html.Div(id=ids.LIQ_PLAN_MESSAGE),
-          dcc.Loading(dcc.Graph(id=ids.LIQ_WATERFALL, config={"displaylogo": False}), type="dot", delay_show=300),
+          busy(dcc.Graph(id=ids.LIQ_WATERFALL, config={"displaylogo": False})),
           dcc.Checklist(id=ids.LIQ_PLAN_DETAIL, value=[], className="radio", **KEEP,
                         options=[{"label": "show every trade (one row per step)", "value": "detail"}]),
-          grid(ids.LIQ_PLAN_GRID, PLAN_COLUMNS, height=300),
+          busy(grid(ids.LIQ_PLAN_GRID, PLAN_COLUMNS, height=300)),
           how_to="Bars: equity, starting from the scenario's equity; each red step is what that trade cost "
                  "(half-spread, impact and fee), the last bar is the equity left. Orange: maintenance "
                  "margin after each step. The plan takes, at each step, the trade with the most MM "
@@ -233,7 +233,7 @@ layout = html.Div([
                  "The table merges consecutive trades of one instrument into one row (Trades counts them); "
                  "tick 'show every trade' for one row per step."),
     panel("Optimised plan vs naive orders",
-          grid(ids.LIQ_COMPARE_GRID, COMPARE_COLUMNS, height=None, filters=False),
+          busy(grid(ids.LIQ_COMPARE_GRID, COMPARE_COLUMNS, height=None, filters=False)),
           how_to="The same account liquidated three ways: the optimised plan above, closing the largest "
                  "notional first, and futures/perps first (as Deribit's engine does). 'Saved' is the "
                  "extra cost of each naive order: money the account keeps with the optimised plan."),

@@ -22,7 +22,7 @@ from engine.samples import listed_instruments
 from .. import account, ids, state
 from ..figures import margin as figures
 from ..figures.style import usd
-from ..layout import grid, message, number_column, panel, user_action
+from ..layout import busy, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
 
@@ -152,7 +152,7 @@ def _account_panel():
                                          options=[{"label": f"{p}: {preset_info(p)['title']}", "value": p}
                                                   for p in MODELS["risk_based"].presets])], className="control"),
             ], className="margin-controls"),
-            dcc.Loading(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH), type="dot", delay_show=400),
+            busy(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH)),
         ], className="margin-account"),
         html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **{"aria-live": "polite"}),
         how_to=f"Equity = collateral + the book's mark-to-market. The selected model sets IM, MM and the "
@@ -168,8 +168,8 @@ def _account_panel():
 def _table_panel():
     return panel(
         "All models on this book",
-        grid(ids.MARGIN_TABLE, SIDE_BY_SIDE_COLUMNS, height=None, filters=False, getRowId="params.data.model",
-             rowClassRules={"selected-model": "params.data.selected"}),
+        busy(grid(ids.MARGIN_TABLE, SIDE_BY_SIDE_COLUMNS, height=None, filters=False, getRowId="params.data.model",
+             rowClassRules={"selected-model": "params.data.selected"})),
         how_to="One row per model, the selected one highlighted, each with its own parameters. Margin ratio "
                "and available use the account's equity, which is the same under every model. Capital "
                "efficiency above 1 means the model asks less than standard margin. The binding scenario is "
@@ -178,10 +178,10 @@ def _table_panel():
 
 def _bars_row():
     return html.Div([
-        panel("IM and MM per model", dcc.Graph(id=ids.MARGIN_BARS, config=GRAPH),
+        panel("IM and MM per model", busy(dcc.Graph(id=ids.MARGIN_BARS, config=GRAPH)),
               how_to="Dark bars IM, light bars MM, USD; the dashed line is the account's equity: a model "
                      "whose MM bar reaches it would liquidate the account."),
-        panel("From components to IM", dcc.Graph(id=ids.MARGIN_WATERFALL, config=GRAPH),
+        panel("From components to IM", busy(dcc.Graph(id=ids.MARGIN_WATERFALL, config=GRAPH)),
               how_to="The selected model's formula step by step, USD: the worst scenario loss, then the "
                      "contingencies added to it, floors and minimums only by how much they raise the "
                      "requirement, then factors; the last bar is IM. Zero steps are left out."),
@@ -191,7 +191,7 @@ def _bars_row():
 def _scenario_panel():
     return panel(
         "Scenario matrix of the selected model",
-        dcc.Loading(dcc.Graph(id=ids.MARGIN_SCENARIOS, config=GRAPH), type="dot", delay_show=400),
+        busy(dcc.Graph(id=ids.MARGIN_SCENARIOS, config=GRAPH)),
         how_to="Each cell is the book's P&L (USD) in one scenario of the model, times the scenario's weight, "
                "one row of cells per underlying. Red loses. The box marks the binding cell: the worst "
                "weighted loss, which the model charges. Tail scenarios (e.g. +500 %) carry small weights "
@@ -213,7 +213,7 @@ def _attribution_panel():
                       dcc.RadioItems(id=ids.MARGIN_ATTRIBUTION_UNDERLYING, value="all", inline=True,
                                      className="radio", options=[{"label": "All", "value": "all"}])]),
         ], className="toolbar"),
-        dcc.Loading(dcc.Graph(id=ids.MARGIN_ATTRIBUTION, config=GRAPH), type="dot", delay_show=400),
+        busy(dcc.Graph(id=ids.MARGIN_ATTRIBUTION, config=GRAPH)),
         how_to="Marginal: how much IM falls if the position alone is closed (negative: the position "
                "hedges the rest, closing it raises IM). Marginals of a hedged book need not add up to "
                "IM; 'scaled' multiplies them by IM ÷ Σ marginal so that they do, which exaggerates "

@@ -8,7 +8,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 
 from .. import figures, ids, state
 from ..figures.style import usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 
@@ -73,9 +73,8 @@ layout = html.Div([
                                                     {"label": "3-D surface", "value": "surface"}], **KEEP)]),
               ], className="toolbar"),
               html.Div(id=ids.STRESS_MESSAGE),
-              dcc.Loading(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
-                                                            "toImageButtonOptions": {"filename": "stress"}}),
-                          type="dot", delay_show=400),
+              busy(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
+                                                     "toImageButtonOptions": {"filename": "stress"}})),
               how_to="Each cell is the book's P&L (USD) if spot moved by x % and every vol by y points, "
                      "after the chosen horizon. Red loses, blue gains, white is flat; the ring is "
                      "today, ✕ the worst cell. Click a cell to see which positions make its P&L. The "
@@ -83,13 +82,13 @@ layout = html.Div([
               className="wide"),
         panel("Scenario attribution",
               html.P(id=ids.ATTRIBUTION_TITLE, className="scenario"),
-              grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,
-                   getRowId="params.data.row"),
+              busy(grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,
+                   getRowId="params.data.row")),
               how_to="The selected cell's P&L split by position, biggest losses first; the shares add "
                      "up to 100 %. Without a click it shows the worst cell of the horizon."),
     ], className="row stress-row"),
     panel("P&L vs spot",
-          dcc.Graph(id=ids.PAYOFF, config={"displaylogo": False}),
+          busy(dcc.Graph(id=ids.PAYOFF, config={"displaylogo": False})),
           how_to="P&L (USD) from today's marks as spot moves, vols unchanged, one line per horizon; "
                  "the dashed line is the last option expiry, where options pay their intrinsic value. "
                  "Diamonds mark breakevens, where a line crosses zero. The gap between lines is time "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,3 +347,33 @@ def test_delta_card_shows_contracts_and_usd_per_underlying(pages, stores):
         assert contracts * spot == pytest.approx(part["delta_usd"].sum(), rel=1e-9)
         assert f"{und} {contracts:,.4g} contracts".replace("-", "−") in text
         assert usd(part["delta_usd"].sum()) in text
+
+
+# ----------------------------------------------------------------------------- 18: progress and stale marking
+
+
+def _walk(component, parent=None):
+    yield component, parent
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            yield from _walk(child, component)
+
+
+def test_every_figure_and_result_grid_shows_progress_and_marks_itself_stale(pages):
+    from dash import dcc
+    from dash_ag_grid import AgGrid
+
+    from dashboard.layout import BUSY_AFTER_MS
+
+    editors = {"margin-params-grid", "margin-scenario-grid"}
+    for module in (pages.greeks, pages.stress, pages.margin, pages.liquidation, pages.exchange):
+        outputs = [(c, p) for c, p in _walk(module.layout)
+                   if isinstance(c, dcc.Graph) or (isinstance(c, AgGrid) and c.id not in editors)]
+        assert outputs
+        for component, parent in outputs:
+            assert isinstance(parent, dcc.Loading), component.id
+            assert parent.delay_show <= BUSY_AFTER_MS <= 500
+            assert parent.overlay_style["visibility"] == "visible" and parent.overlay_style["opacity"] < 1
+    css = (Path(__file__).parents[2] / "assets" / "style.css").read_text()
+    assert '[data-dash-is-loading="true"]' in css and ".5s" in css
