@@ -23,10 +23,14 @@ from .figures.style import usd
 # ----------------------------------------------------------------------------- building blocks
 
 
-def panel(title: str, *children, how_to: str | None = None, className: str = "") -> html.Section:
-    """A titled card; ``how_to`` is the short "how to read this" for trainers under the content."""
+def panel(title: str, *children, how_to: str | None = None, className: str = "",
+          how_to_folded: bool = False) -> html.Section:
+    """A titled card; ``how_to`` is the short "how to read this" for trainers under the content
+    (``how_to_folded``: behind a click, where the page needs the height)."""
     body = [html.H3(title, className="panel-title"), *children]
-    if how_to:
+    if how_to and how_to_folded:
+        body.append(html.Details([html.Summary("How to read this"), how_to], className="how-to"))
+    elif how_to:
         body.append(html.P([html.Strong("How to read this: "), how_to], className="how-to"))
     return html.Section(body, className=f"panel {className}".strip())
 

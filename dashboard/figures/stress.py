@@ -71,7 +71,7 @@ def stress_heatmap(analysis: Analysis, horizon_days: float,
     fig.update_xaxes(title=SPOT_SHOCK, ticksuffix=" %", range=[x[0] - dx, x[-1] + dx], showgrid=False,
                      zeroline=False)
     fig.update_yaxes(title=VOL_SHOCK, range=[y[0] - dy, y[-1] + dy], showgrid=False, zeroline=False)
-    return styled(fig, _title(horizon, z), height=480)
+    return styled(fig, _title(horizon, z), height=440, margin={"l": 70, "r": 30, "t": 56, "b": 50})
 
 
 def stress_surface(analysis: Analysis, horizon_days: float) -> go.Figure:

@@ -42,10 +42,10 @@ def _controls():
             html.Div([html.Label("Vol steps"),
                       dcc.Input(id=ids.VOL_STEPS, type="number", value=13, step=1,
                                 debounce=True, className="input", **KEEP)], className="control"),
-            html.Div([html.Label("Horizons (days, comma-separated)"),
+            html.Div([html.Label("Horizons (days)"),
                       dcc.Input(id=ids.HORIZONS, type="text", value="0, 1, 7, 30", debounce=True,
                                 className="input", **KEEP)], className="control"),
-            html.Div([html.Label("Stress table, all cells"),
+            html.Div([html.Label("All cells"),
                       html.Button("Download CSV", id=ids.STRESS_DOWNLOAD_BUTTON,
                                   className="button secondary"),
                       dcc.Download(id=ids.STRESS_DOWNLOAD)], className="control"),
@@ -56,6 +56,7 @@ def _controls():
                "(options expiring inside it settle at intrinsic). Odd step counts include the "
                "no-shock point. A value outside the limits is refused with a message and the last "
                "good grid stays.",
+        how_to_folded=True,  # the heatmap must start within a 1280×720 screen
     )
 
 
@@ -75,11 +76,11 @@ layout = html.Div([
               html.Div(id=ids.STRESS_MESSAGE),
               busy(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
                                                      "toImageButtonOptions": {"filename": "stress"}})),
+              className="wide stress-map",
               how_to="Each cell is the book's P&L (USD) if spot moved by x % and every vol by y points, "
                      "after the chosen horizon. Red loses, blue gains, white is flat; the ring is "
                      "today, ✕ the worst cell. Click a cell to see which positions make its P&L. The "
-                     "camera button saves a PNG.",
-              className="wide"),
+                     "camera button saves a PNG."),
         panel("Scenario attribution",
               html.P(id=ids.ATTRIBUTION_TITLE, className="scenario"),
               busy(grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,

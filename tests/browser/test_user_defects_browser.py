@@ -69,3 +69,24 @@ def test_enter_in_a_slider_number_box_applies_it(dash_duo, dashboard_app):
     until(lambda: dash_duo.driver.execute_script(
         f"const g = document.querySelector('#{ids.HEATMAP} .js-plotly-plot');"
         "return g && g._fullData.length ? Math.max(...g._fullData[0].x) : null;") == 20, timeout=15)
+
+
+def set_viewport(dash_duo, width: int, height: int):
+    """Size the window so that the page itself (not the browser's frame) is width × height."""
+    dash_duo.driver.set_window_size(width, height)
+    inner = dash_duo.driver.execute_script("return [window.innerWidth, window.innerHeight];")
+    dash_duo.driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+
+
+def test_stress_heatmap_is_above_the_fold_at_1280_by_720(dash_duo, dashboard_app):
+    dash_duo.start_server(dashboard_app)
+    set_viewport(dash_duo, 1280, 720)
+    dash_duo.driver.get(dash_duo.server_url + "/stress")
+    dash_duo.wait_for_element(f"#{ids.HEATMAP} .js-plotly-plot .heatmaplayer", timeout=20)
+    top, bottom, height = dash_duo.driver.execute_script(
+        f"const r = document.querySelector('#{ids.HEATMAP} .js-plotly-plot .nsewdrag').getBoundingClientRect();"
+        "return [r.top, r.bottom, window.innerHeight];")
+    assert height == 720
+    visible = (min(bottom, height) - top) / (bottom - top)
+    print(f"heatmap cells from y={top:.0f} to {bottom:.0f}: {visible:.0%} visible at 1280×720")
+    assert top < height and visible >= 0.6

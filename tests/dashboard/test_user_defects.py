@@ -377,3 +377,24 @@ def test_every_figure_and_result_grid_shows_progress_and_marks_itself_stale(page
             assert parent.overlay_style["visibility"] == "visible" and parent.overlay_style["opacity"] < 1
     css = (Path(__file__).parents[2] / "assets" / "style.css").read_text()
     assert '[data-dash-is-loading="true"]' in css and ".5s" in css
+
+
+# ----------------------------------------------------------------------------- 19: layout of the figures
+
+
+def test_surface_has_room_and_legends_leave_the_toolbar_corner_free(pages, stores, small):
+    book, market, settings, _ = stores
+    surface = pages.stress.scenario_figure(book, market, settings, 0.0, "surface", None)[0]
+    scene = surface.layout.scene
+    # Short titles (a 3-D scene neither wraps nor shortens them), few ticks, a box wider than tall.
+    assert all(len(a.title.text) <= 22 and a.nticks <= 7 for a in (scene.xaxis, scene.yaxis, scene.zaxis))
+    assert scene.aspectratio.x > scene.aspectratio.z and surface.layout.height >= 500
+    market_, acct, ex_settings = small
+    figures_ = [pages.exchange.queue_view("generated", ex_settings, None, market_, acct)[3],
+                pages.exchange.sweep_view("generated", ex_settings, None, market_, acct),
+                pages.exchange.cascade_view("generated", ex_settings, None, market_, acct)]
+    for fig in figures_:
+        # The toolbar sits at the top right: legends go left, and no title line is longer than
+        # the half-width panel's room to the left of it.
+        assert (fig.layout.legend.x, fig.layout.legend.xanchor) == (0, "left")
+        assert all(len(line) <= 75 for line in fig.layout.title.text.replace("<sup>", "").split("<br>"))
