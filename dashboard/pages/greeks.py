@@ -75,7 +75,7 @@ layout = html.Div([
 def delta_lines(by_underlying) -> list:
     """Per underlying, the delta in contracts (units of the underlying) and in USD: a USD total
     adds BTC and ETH exposure, which a desk hedges in coins, one underlying at a time."""
-    return [html.Div([html.B(r.underlying), f" {r.delta:,.4g} contracts".replace("-", "−"), f" · {usd(r.delta_usd)}"],
+    return [html.Div([html.B(r.underlying), f" {r.delta:,.4g}".replace("-", "−"), f" · {usd(r.delta_usd)}"],
                      id=f"card-delta-{r.underlying}", className="card-detail")
             for r in by_underlying.itertuples()]
 

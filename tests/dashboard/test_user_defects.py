@@ -345,7 +345,7 @@ def test_delta_card_shows_contracts_and_usd_per_underlying(pages, stores):
         spot = market["underlyings"][und]["spot"]
         # delta in units of the underlying × spot is the USD delta (linear contracts, multiplier 1).
         assert contracts * spot == pytest.approx(part["delta_usd"].sum(), rel=1e-9)
-        assert f"{und} {contracts:,.4g} contracts".replace("-", "−") in text
+        assert f"{und} {contracts:,.4g} · {usd(part['delta_usd'].sum())}".replace("-", "−") in text
         assert usd(part["delta_usd"].sum()) in text
 
 
