@@ -16,7 +16,7 @@ from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market, listed_instruments
 
-from .. import ids, state
+from .. import account, ids, state
 from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
@@ -206,22 +206,28 @@ def _commit(outcome: state.Outcome):
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowTransaction"), Output(ids.BOOK_GRID_SHOWN, "data"),
-          Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
-def edit_cells(changes, book, market, settings):
+          Output(ids.HEALTH_STRIP, "children", allow_duplicate=True),
+          Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, State(ids.ACCOUNT_STORE, "data"),
+          prevent_initial_call=True)
+def edit_cells(changes, book, market, settings, acct=None):
     """Grid edits.  ``rowData`` cannot trigger callbacks and is not needed: each change carries
-    its row id, applied to the stored book.  An accepted edit updates only the edited rows in
-    place (a row's Greeks depend on that row alone), and leaves the digest of the new state for
-    :func:`render`, which then sends nothing: re-sending all rows would cost the browser a
-    hundred milliseconds per edit.  When nothing was accepted the store does not change, so the
-    rows are re-sent to put the refused cell back to its last good value."""
+    its row id, applied to the stored book.  An accepted edit answers at once with what the user
+    looks at next: the edited rows, updated in place (a row's Greeks depend on that row alone),
+    and the header's account figures.  It leaves the digest of the new state for :func:`render`,
+    which then sends nothing (re-sending all rows would cost the browser a hundred milliseconds
+    per edit); the header's own callbacks still run on the new store and find it cached.  When
+    nothing was accepted the store does not change, so the rows are re-sent to put the refused
+    cell back to its last good value."""
     user_action(changes)
     outcome = state.edit_positions(book, market, settings, changes)
     data, note = _commit(outcome)
     if outcome.data is None:
-        return data, note, book_rows(book, market, settings), no_update, no_update
+        return data, note, book_rows(book, market, settings), no_update, no_update, no_update
     edited = {str(c.get("rowId")) for c in changes}
     rows = [r for r in book_rows(outcome.data, market, settings) if r["id"] in edited]
-    return data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings)
+    strip = no_update if acct is None else account.health_items(outcome.data, market, acct)
+    return (data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings),
+            strip)
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),

@@ -27,7 +27,7 @@ def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
     before_rows = pages.book.render(book, market, settings)[0]
     heat_before = pages.stress.scenario_figure(book, market, settings, 7, "heatmap", None)[0]
 
-    new_book, note, rows, transaction, shown = pages.book.edit_cells(
+    new_book, note, rows, transaction, shown, _ = pages.book.edit_cells(
         [{"rowId": "1", "colId": "quantity", "value": "100", "oldValue": -7.7}], book, market, settings)
     assert "1 edit(s) applied" in text_of(note) and rows is no_update
     assert new_book["positions"][0]["quantity"] == 100.0
@@ -48,7 +48,7 @@ def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
 
 def test_bad_edit_reports_row_and_field_and_reverts_the_cell(pages, stores):
     book, market, settings = stores
-    data, note, rows, _, _ = pages.book.edit_cells(
+    data, note, rows, _, _, _ = pages.book.edit_cells(
         [{"rowId": "4", "colId": "quantity", "value": "ten", "oldValue": -2.2}], book, market, settings)
     assert data is no_update
     assert "row 4 (BTC-26MAR27-130000-P), quantity: 'ten' is not a number" in text_of(note)

@@ -398,3 +398,13 @@ def test_surface_has_room_and_legends_leave_the_toolbar_corner_free(pages, store
         # the half-width panel's room to the left of it.
         assert (fig.layout.legend.x, fig.layout.legend.xanchor) == (0, "left")
         assert all(len(line) <= 75 for line in fig.layout.title.text.replace("<sup>", "").split("<br>"))
+
+
+def test_an_accepted_edit_answers_with_its_rows_and_the_account_figures(pages, stores):
+    book, market, settings, acct = stores
+    data, _, rows, transaction, shown, strip = pages.book.edit_cells(
+        [{"rowId": "3", "colId": "quantity", "value": "10"}], book, market, settings, acct)
+    assert rows is no_update and [r["id"] for r in transaction["update"]] == ["3"]
+    assert text_of(strip) == text_of(account.health_items(data, market, acct))  # the header's own figures
+    equity = account.headline(data, market, acct)[0]
+    assert usd(equity) in text_of(strip) and equity != account.headline(book, market, acct)[0]
