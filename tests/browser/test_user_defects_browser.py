@@ -90,3 +90,16 @@ def test_stress_heatmap_is_above_the_fold_at_1280_by_720(dash_duo, dashboard_app
     visible = (min(bottom, height) - top) / (bottom - top)
     print(f"heatmap cells from y={top:.0f} to {bottom:.0f}: {visible:.0%} visible at 1280×720")
     assert top < height and visible >= 0.6
+
+
+def test_margin_table_ratio_cells_carry_their_level_colour(dash_duo, dashboard_app):
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(dash_duo.server_url + "/margin")
+    cell = f'#{ids.MARGIN_TABLE} [row-id="%s"] [col-id="margin_ratio"]'
+    dash_duo.wait_for_element(cell % "standard", timeout=20)
+    # Standard asks more MM than the equity (red, liquidatable); the selected risk-based model is amber at ~51 %.
+    until(lambda: "level-liquidatable" in dash_duo.find_element(cell % "standard").get_attribute("class"), timeout=10)
+    assert "level-warning" in dash_duo.find_element(cell % "risk_based").get_attribute("class")
+    colour = dash_duo.driver.execute_script(
+        f"return getComputedStyle(document.querySelector('{cell % 'standard'}')).color;")
+    assert colour == "rgb(201, 42, 42)"
