@@ -42,10 +42,13 @@ def styled(fig: go.Figure, title: str = "", height: int = 420, **layout) -> go.F
     camera across data updates."""
     fig.update_layout({
         "template": "plotly_white",
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        # The title hangs from the top, the legend sits under it on the left, just above the
+        # plot: neither meets the chart toolbar at the top right, nor each other.
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "y": 1.0 - 12.0 / height, "yref": "container",
+                  "yanchor": "top", "font": {"size": 15}},
         "font": {"family": FONT, "size": 12, "color": TEXT},
         "height": height,
-        "margin": {"l": 70, "r": 30, "t": 70 if title else 30, "b": 60},
+        "margin": {"l": 70, "r": 30, "t": (95 if "<br>" in title else 70) if title else 30, "b": 60},
         "hoverlabel": {"font": {"family": FONT}},
         # Legend on the left, under the title: the chart toolbar sits at the top right.
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
