@@ -9,7 +9,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import exchange as ex
-from .. import ids
+from .. import ids, state
 from ..figures import exchange as figures
 from ..figures.margin import NO_EQUITY
 from ..figures.style import shock_label, usd
@@ -149,9 +149,9 @@ def upload_report(filename: str, errors: list[dict], accepted: dict | None):
             else "nothing was loaded; the last good accounts stay")
     return html.Div([
         html.P([html.B(filename), f": {len(errors)} problem(s); {kept}."]),
-        html.Table([html.Thead(html.Tr([html.Th("Row"), html.Th("Field"), html.Th("Problem")])),
-                    html.Tbody([html.Tr([html.Td(e["row"] or "file"), html.Td(e["field"]), html.Td(e["message"])])
-                                for e in shown])], className="error-table"),
+        html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
+                    html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv=True)), html.Td(e["field"]),
+                                         html.Td(e["message"])]) for e in shown])], className="error-table"),
         *([html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []),
     ], className="msg msg-error upload-report", role="alert")
 

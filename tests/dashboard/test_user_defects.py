@@ -408,3 +408,10 @@ def test_an_accepted_edit_answers_with_its_rows_and_the_account_figures(pages, s
     assert text_of(strip) == text_of(account.health_items(data, market, acct))  # the header's own figures
     equity = account.headline(data, market, acct)[0]
     assert usd(equity) in text_of(strip) and equity != account.headline(book, market, acct)[0]
+
+
+def test_accounts_upload_errors_name_the_line_too(pages, stores):
+    _, market, _, _ = stores
+    text = "account,collateral,instrument,quantity\nA,1000,BTC-PERPETUAL,1\nA,,BTC-PERPETUAL,x\n"
+    _, _, report, _ = pages.exchange.upload_accounts(upload_payload(text), "accounts.csv", market)
+    assert "row 2 (line 3 of the file)" in text_of(report)
