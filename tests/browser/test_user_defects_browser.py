@@ -103,3 +103,17 @@ def test_margin_table_ratio_cells_carry_their_level_colour(dash_duo, dashboard_a
     colour = dash_duo.driver.execute_script(
         f"return getComputedStyle(document.querySelector('{cell % 'standard'}')).color;")
     assert colour == "rgb(201, 42, 42)"
+
+
+def test_steps_beyond_the_limit_say_it_and_the_box_goes_back(dash_duo, dashboard_app):
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(dash_duo.server_url + "/stress")
+    dash_duo.wait_for_element(f"#{ids.HEATMAP} .js-plotly-plot", timeout=20)
+    box = dash_duo.find_element(f"#{ids.SPOT_STEPS}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("500", Keys.ENTER)
+    dash_duo.wait_for_contains_text(f"#{ids.SETTINGS_MESSAGE}", "spot steps: at most 201 (got 500)", timeout=15)
+    until(lambda: dash_duo.find_element(f"#{ids.SPOT_STEPS}").get_attribute("value") == "41", timeout=10)
+    assert dash_duo.get_logs() == []
