@@ -1,6 +1,8 @@
 """Defects of issue 7 that only a browser shows: ticks left behind by a book replacement, the
 new row out of sight, Enter in a slider's number box, the colour of a table cell, the fold.
 Run with ``pytest --headless``."""
+import time
+
 import pytest
 from dash.testing.wait import until
 
@@ -116,4 +118,22 @@ def test_steps_beyond_the_limit_say_it_and_the_box_goes_back(dash_duo, dashboard
     box.send_keys("500", Keys.ENTER)
     dash_duo.wait_for_contains_text(f"#{ids.SETTINGS_MESSAGE}", "spot steps: at most 201 (got 500)", timeout=15)
     until(lambda: dash_duo.find_element(f"#{ids.SPOT_STEPS}").get_attribute("value") == "41", timeout=10)
+    time.sleep(1.5)  # the reset must not clear the message that explains it
+    assert "at most 201" in dash_duo.find_element(f"#{ids.SETTINGS_MESSAGE}").text
+    assert dash_duo.get_logs() == []
+
+
+def test_refused_collateral_goes_back_in_its_box(dash_duo, dashboard_app):
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(dash_duo.server_url + "/margin")
+    until(lambda: dash_duo.find_element(f"#{ids.MARGIN_COLLATERAL}").get_attribute("value") == "2000000", timeout=20)
+    box = dash_duo.find_element(f"#{ids.MARGIN_COLLATERAL}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("lots", Keys.ENTER)
+    dash_duo.wait_for_contains_text(f"#{ids.MARGIN_ACCOUNT_MESSAGE}", "collateral must be a number", timeout=15)
+    until(lambda: dash_duo.find_element(f"#{ids.MARGIN_COLLATERAL}").get_attribute("value") == "2000000", timeout=10)
+    time.sleep(1.5)  # the reset must not clear the message that explains it
+    assert "collateral must be a number" in dash_duo.find_element(f"#{ids.MARGIN_ACCOUNT_MESSAGE}").text
     assert dash_duo.get_logs() == []
