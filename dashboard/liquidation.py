@@ -270,7 +270,7 @@ def merged_steps(steps: pd.DataFrame) -> pd.DataFrame:
         weight=("weight", "sum"), cost=("cost", "sum"), fee=("fee", "sum"), mm_after=("mm_after", "last"),
         equity_after=("equity_after", "last"))
     merged["price"] = merged["weighted"] / merged["weight"].where(merged["weight"] > 0)
-    merged["steps"] = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(merged["first"], merged["last"])]
+    merged["steps"] = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(merged["first"], merged["last"], strict=True)]
     return merged.drop(columns=["first", "last", "weighted", "weight"]).reset_index(drop=True)
 
 

@@ -208,22 +208,7 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
     stripped = text.lstrip()
     fmt = fmt or ("json" if stripped[:1] in "[{" and stripped else "csv")
     if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            return PositionsImport(Book(name=name), [RowError(0, "file", f"malformed JSON: {e}")])
-        if isinstance(data, dict):
-            data = data.get("positions")
-        if not isinstance(data, list):
-            return PositionsImport(Book(name=name), [RowError(
-                0, "file", "JSON must be a list of positions or {\"positions\": [...]}")])
-        if len(data) > MAX_ROWS:
-            return PositionsImport(Book(name=name), [RowError(0, "file", f"more than {MAX_ROWS} rows")])
-        if not data:
-            return PositionsImport(Book(name=name), [RowError(0, "file", "the file has no positions")])
-        result = positions_from_records(data, market, name)
-        keys = [k for rec in data if isinstance(rec, dict) for k in rec]
-        return PositionsImport(result.book, result.errors, _ignored_columns(keys))
+        return _parse_positions_json(text, market, name)
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -265,6 +250,26 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
         errors.append(RowError(0, "file", "the file has no positions (only a header)"))
     errors.sort(key=lambda e: e.row)
     return PositionsImport(Book(tuple(positions), name), errors, _ignored_columns(cols))
+
+
+def _parse_positions_json(text: str, market, name: str) -> PositionsImport:
+    """A JSON list of position records, or ``{"positions": [...]}``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        return PositionsImport(Book(name=name), [RowError(0, "file", f"malformed JSON: {e}")])
+    if isinstance(data, dict):
+        data = data.get("positions")
+    if not isinstance(data, list):
+        return PositionsImport(Book(name=name), [RowError(
+            0, "file", "JSON must be a list of positions or {\"positions\": [...]}")])
+    if len(data) > MAX_ROWS:
+        return PositionsImport(Book(name=name), [RowError(0, "file", f"more than {MAX_ROWS} rows")])
+    if not data:
+        return PositionsImport(Book(name=name), [RowError(0, "file", "the file has no positions")])
+    result = positions_from_records(data, market, name)
+    keys = [k for rec in data if isinstance(rec, dict) for k in rec]
+    return PositionsImport(result.book, result.errors, _ignored_columns(keys))
 
 
 #: The columns a positions file is read for; any other is reported as ignored.

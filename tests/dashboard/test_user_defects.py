@@ -326,7 +326,7 @@ def test_plan_table_merges_runs_of_one_instrument_and_keeps_the_detail(pages, st
     every = pages.liquidation.plan_view(book, market, acct, push, liq.DEFAULT_PARAMS, detail=True)[2]
     assert sum(r["trades"] for r in plan_rows) == len(every) and len(plan_rows) < len(every)
     assert all(a["instrument"] != b["instrument"] or a["action"] != b["action"]
-               for a, b in zip(plan_rows, plan_rows[1:]))
+               for a, b in zip(plan_rows, plan_rows[1:], strict=False))
     summary = text_of(pages.liquidation.auction_view(book, market, acct, push, liq.DEFAULT_PARAMS)[0])
     assert "margin balance at start (MM′ = equity − MM" in summary
 
