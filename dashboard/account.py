@@ -26,14 +26,23 @@ import math
 
 from dash import dcc, html
 
-from engine.margin import MODELS, compute_all, default_params, params_from_dict, params_to_dict
-from engine.margin.account import AccountHealth, account_health
+from engine.margin import MODELS, compute, compute_all, default_params, params_from_dict, params_to_dict
+from engine.margin.account import (
+    RATIO_DANGER,
+    RATIO_WARNING,
+    AccountHealth,
+    account_equity,
+    account_health,
+    health_status,
+    margin_ratio,
+)
+from engine.margin.core import margin_book
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
 
 from . import ids, state
-from .figures.margin import RATIO_DANGER, RATIO_WARNING, model_label, ratio_level, ratio_text
+from .figures.margin import model_label, ratio_text
 from .figures.style import usd
 
 log = logging.getLogger(__name__)
@@ -101,6 +110,21 @@ def health(book: dict, market: dict, account: dict) -> AccountHealth:
 
     return state.memoise("health", [book, market, account["collateral"], model,
                                     account.get("params", {}).get(model)], run)
+
+
+def headline(book: dict, market: dict, account: dict) -> tuple[float, float, float]:
+    """(equity, IM, MM) of the selected model, USD: what :func:`health` reports, without its
+    search for liquidation prices, so that the header follows an edit at once."""
+    model = account["model"]
+
+    def run():
+        book_obj, market_obj = state.book_of(book), state.market_of(market)
+        result = compute(book_obj, market_obj, model, model_params(account, model))
+        equity = account_equity(margin_book(book_obj, market_obj), float(account["collateral"]))
+        return equity, result.initial, result.maintenance
+
+    return state.memoise("headline", [book, market, account["collateral"], model,
+                                      account.get("params", {}).get(model)], run)
 
 
 def hedge(book: dict, market: dict, account: dict) -> HedgePlan:
@@ -345,8 +369,12 @@ def add_hedge(book: dict, market: dict, settings: dict, account: dict) -> state.
 
 
 def health_strip() -> html.Div:
-    """The account's health in the header of every page, filled by :func:`health_items`."""
-    return html.Div(id=ids.HEALTH_STRIP, className="strip health-strip")
+    """The account's health in the header of every page: the figures (:func:`health_items`) and
+    the distance to liquidation (:func:`liquidation_items`), filled by two callbacks so that the
+    figures do not wait for the slower search for liquidation prices."""
+    return html.Div([html.Div(id=ids.HEALTH_STRIP, className="health-now"),
+                     html.Div(id=ids.HEALTH_LIQUIDATION, className="health-liquidation")],
+                    className="strip health-strip")
 
 
 def _liquidation_side(arrow: str, sign: str, pct: float | None, prices: dict | None, distance: dict | None,
@@ -358,42 +386,57 @@ def _liquidation_side(arrow: str, sign: str, pct: float | None, prices: dict | N
     return [f"{arrow} ", html.B(f"{sign}{pct:.1f} %"), f" ({where})"]
 
 
-def gauge(ratio: float) -> html.Span:
-    """A small bar of the margin ratio (full at 100 %), marks at the warning and danger levels."""
+def gauge(ratio: float, level: str) -> html.Span:
+    """A small bar of the margin ratio (full at 100 %) in the colour of its health ``level``,
+    marks at the warning and danger levels."""
     fill = min(ratio, 1.0) * 100.0
     return html.Span([
-        html.Span(className=f"gauge-fill {ratio_level(ratio)}", style={"width": f"{fill:.1f}%"}),
+        html.Span(className=f"gauge-fill {level}", style={"width": f"{fill:.1f}%"}),
         html.Span(className="gauge-mark", style={"left": f"{RATIO_WARNING * 100:g}%"}),
         html.Span(className="gauge-mark", style={"left": f"{RATIO_DANGER * 100:g}%"}),
     ], className="gauge", title=f"green below {RATIO_WARNING * 100:g} %, amber below {RATIO_DANGER * 100:g} %, "
-                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %)")
+                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %), "
+                                "bankrupt when equity ≤ 0")
 
 
 def health_items(book: dict, market: dict, account: dict):
-    """Equity, IM, MM, available, the margin-ratio gauge and the distance to liquidation (down and
-    up, % of spot and the spot price per underlying) under the selected model."""
+    """Equity, IM, MM, available and the margin-ratio gauge under the selected model, and an alert
+    when the account is liquidatable or bankrupt."""
     try:
-        h = health(book, market, account)
+        equity, im, mm = headline(book, market, account)
     except Exception as exc:  # the UI boundary: show the problem in the strip, never break the page
         log.exception("account health failed")
         return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
-    level = ratio_level(h.margin_ratio)
-    label = model_label(h.model, model_params(account))
+    level, ratio = health_status(equity, mm), margin_ratio(equity, mm)
+    label = model_label(account["model"], model_params(account))
     items = [
         dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
-        html.Span(["equity ", html.B(usd(h.equity))]),
-        html.Span(["IM ", html.B(usd(h.initial))]),
-        html.Span(["MM ", html.B(usd(h.maintenance))]),
-        html.Span(["available ", html.B(usd(h.available), className="negative" if h.available < 0 else "")]),
-        html.Span(["margin ratio ", gauge(h.margin_ratio), html.B(ratio_text(h.margin_ratio), className=f"level-{level}")],
+        html.Span(["equity ", html.B(usd(equity))]),
+        html.Span(["IM ", html.B(usd(im))]),
+        html.Span(["MM ", html.B(usd(mm))]),
+        html.Span(["available ", html.B(usd(equity - im), className="negative" if equity < im else "")]),
+        html.Span(["margin ratio ", gauge(ratio, level), html.B(ratio_text(ratio), className=f"level-{level}")],
                   className="health-ratio"),
     ]
-    if h.liquidatable:
+    if level == "bankrupt":
+        items.append(html.Span("BANKRUPT: equity ≤ 0", className="health-alert"))
+    elif level == "liquidatable":
         items.append(html.Span("LIQUIDATABLE: equity < MM", className="health-alert"))
-    else:
-        down = _liquidation_side("↓", "−", h.distance_down_pct, h.liquidation_price_down, h.distance_down_price,
-                                 h.search_range)
-        up = _liquidation_side("↑", "+", h.distance_up_pct, h.liquidation_price_up, h.distance_up_price, h.search_range)
-        items.append(html.Span(["liquidation ", *down, " · ", *up], title="spot move of every underlying at which "
-                                "equity = MM, and the spot price there (distance from today in USD)"))
     return items
+
+
+def liquidation_items(book: dict, market: dict, account: dict):
+    """The distance to liquidation (down and up, % of spot and the spot price per underlying)
+    under the selected model; nothing when the account is liquidatable already."""
+    try:
+        h = health(book, market, account)
+    except Exception:  # the figures' callback reports the problem
+        log.exception("account health failed")
+        return []
+    if h.liquidatable:
+        return []
+    down = _liquidation_side("↓", "−", h.distance_down_pct, h.liquidation_price_down, h.distance_down_price,
+                             h.search_range)
+    up = _liquidation_side("↑", "+", h.distance_up_pct, h.liquidation_price_up, h.distance_up_price, h.search_range)
+    return [html.Span(["liquidation ", *down, " · ", *up], title="spot move of every underlying at which "
+                      "equity = MM, and the spot price there (distance from today in USD)")]

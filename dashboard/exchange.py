@@ -35,9 +35,10 @@ MAX_UPLOAD_BYTES = 2_000_000
 MAX_TOP_N = 1_000
 #: The spot shocks of the "liquidatable vs shock" chart (fractions).
 SHOCK_GRID = tuple(np.round(np.linspace(-0.5, 0.5, 21), 10))
-#: Big enough to show a distribution, small enough to be instant; with k = 3 and turnover 0.2 a
-#: −15 % shock visibly cascades (about a fifth more accounts, spot a further ~5 % down).
-DEFAULT_SETTINGS = {"n_accounts": 5_000, "seed": 0, "spot_shock": -0.15, "top_n": 100,
+#: Big enough to show a distribution, small enough to be instant; the market as it is (no
+#: shock) until the user moves it: with k = 3 and turnover 0.2 a −15 % shock visibly cascades
+#: (about a fifth more accounts, spot a further ~5 % down).
+DEFAULT_SETTINGS = {"n_accounts": 5_000, "seed": 0, "spot_shock": 0.0, "top_n": 100,
                     "impact_k": 3.0, "turnover": 0.2, "max_rounds": 30}
 
 

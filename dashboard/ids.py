@@ -31,7 +31,11 @@ ADD_ENTRY = "book-add-entry"
 ADD_BUTTON = "book-add-button"
 INSTRUMENT_LIST = "book-instrument-list"
 DELETE_BUTTON = "book-delete-button"
+UNDO_BUTTON = "book-undo-button"
+UNDO_STORE = "book-undo-store"  # memory store: {"before": book, "after": book} of the last delete
+NEW_ROW = "book-new-row"  # memory store: row id of the position just added
 BOOK_GRID = "book-grid"
+BOOK_GRID_SHOWN = "book-grid-shown"  # memory store: digest of the state the book grid shows
 BOOK_MESSAGE = "book-message"
 
 # Book page: market editor.
@@ -73,6 +77,7 @@ STRESS_DOWNLOAD = "stress-download"
 # Account (a shell store, see dashboard.account) and its health strip in the header.
 ACCOUNT_STORE = "account-store"
 HEALTH_STRIP = "health-strip"
+HEALTH_LIQUIDATION = "health-liquidation"
 
 # Margin page.
 MARGIN_COLLATERAL = "margin-collateral"
@@ -123,9 +128,11 @@ LIQ_PARAMS_MESSAGE = "liq-params-message"
 LIQ_PLAN_MESSAGE = "liq-plan-message"
 LIQ_WATERFALL = "liq-waterfall"
 LIQ_PLAN_GRID = "liq-plan-grid"
+LIQ_PLAN_DETAIL = "liq-plan-detail"
 LIQ_COMPARE_GRID = "liq-compare-grid"
 LIQ_PATH = "liq-path"
 LIQ_MIRROR = "liq-path-mirror"
+LIQ_DIRECTION = "liq-path-direction"
 LIQ_PATH_UPLOAD = "liq-path-upload"
 LIQ_PATH_MESSAGE = "liq-path-message"
 LIQ_REPLAY_RUN = "liq-replay-run"

@@ -25,19 +25,40 @@ from .workspaces import web as workspaces
 # ----------------------------------------------------------------------------- building blocks
 
 
-def panel(title: str, *children, how_to: str | None = None, className: str = "") -> html.Section:
-    """A titled card; ``how_to`` is the short "how to read this" for trainers under the content."""
+def panel(title: str, *children, how_to: str | None = None, className: str = "",
+          how_to_folded: bool = False) -> html.Section:
+    """A titled card; ``how_to`` is the short "how to read this" for trainers under the content
+    (``how_to_folded``: behind a click, where the page needs the height)."""
     body = [html.H3(title, className="panel-title"), *children]
-    if how_to:
+    if how_to and how_to_folded:
+        body.append(html.Details([html.Summary("How to read this"), how_to], className="how-to"))
+    elif how_to:
         body.append(html.P([html.Strong("How to read this: "), how_to], className="how-to"))
     return html.Section(body, className=f"panel {className}".strip())
 
 
-def message(problems=(), note: str = "") -> html.Div | str:
-    """Problems as a red list (each names its row or field), else a quiet green note."""
+def message(problems=(), note: str = "", warnings=()) -> html.Div | str:
+    """Problems as a red list (each names its row or field), else a quiet green note, with any
+    ``warnings`` (what was applied but deserves a look) as an amber list under it."""
     if problems:
         return html.Div([html.Ul([html.Li(p) for p in problems])], className="msg msg-error", role="alert")
+    if warnings:
+        return html.Div([html.Div(note), html.Ul([html.Li(w) for w in warnings])], className="msg msg-warning",
+                        role="status")
     return html.Div(note, className="msg msg-ok") if note else ""
+
+
+#: Work longer than this shows a spinner over the old figures, dimmed as stale (the CSS rule on
+#: ``data-dash-is-loading`` dims any other output after the same delay).
+BUSY_AFTER_MS = 500
+
+
+def busy(child) -> dcc.Loading:
+    """``child`` (a figure, a grid, cards) behind a spinner once a computation for it takes over
+    :data:`BUSY_AFTER_MS`; the last figures stay visible, dimmed, so that nobody reads them as
+    the current ones."""
+    return dcc.Loading(child, type="circle", delay_show=BUSY_AFTER_MS, color="#1f6feb",
+                       overlay_style={"visibility": "visible", "opacity": 0.4, "filter": "grayscale(0.6)"})
 
 
 def user_action(trigger) -> None:
@@ -147,7 +168,8 @@ def book_context(book: dict, market: dict, settings: dict):
     spots = " · ".join(f"{name} {u['spot']:,.6g}" for name, u in market["underlyings"].items())
     analysis, error = state.try_analysis(book, market, settings)
     items = [
-        html.Span([html.B(book.get("name") or "unnamed book"), f" · {len(book['positions'])} positions"]),
+        html.Span([html.B(book.get("name") or "unnamed book"), " (edited)" if book.get("edited") else "",
+                   f" · {len(book['positions'])} positions"]),
         html.Span(f"valuation {market['valuation_time'].replace('T', ' ').replace('Z', ' UTC')}"),
         html.Span(f"spot {spots}"),
         html.Span(f"smile sticky {market['sticky']}"),
@@ -169,6 +191,8 @@ def register_callbacks(app: dash.Dash) -> None:
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))(account.health_items)
     workspaces.register_callbacks(app)
+    app.callback(Output(ids.HEALTH_LIQUIDATION, "children"), Input(ids.BOOK_STORE, "data"),
+                 Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))(account.liquidation_items)
     # Highlighting the current page is view-only: done in the browser.
     app.clientside_callback(
         """(path, links) => links.map(l => 'nav-link' +

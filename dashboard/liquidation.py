@@ -49,14 +49,13 @@ from engine.liquidation.plan import (
     compare_plans,
     prepared_plan,
 )
-from engine.liquidation.replay import ReplayResult, preset_path, replay, validate_path
+from engine.liquidation.replay import PRESET_PATHS, ReplayResult, preset_path, replay, validate_path
 from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
 from . import state
 from .account import health, model_params
-from .figures.margin import RATIO_DANGER
 from .figures.style import usd
 
 # ----------------------------------------------------------------------------- parameters
@@ -280,14 +279,22 @@ def plans(book: dict, market: dict, account: dict, stress: dict, params: dict
 comparison = compare_plans
 
 
-def status_of(equity: float, mm: float) -> str:
-    """bankrupt (equity < 0), liquidatable (equity < MM), at risk (margin ratio MM/equity at or
-    above the health strip's danger level), else healthy."""
-    if equity < 0:
-        return "bankrupt"
-    if equity < mm:
-        return "liquidatable"
-    return "at risk" if mm >= RATIO_DANGER * equity else "healthy"
+def merged_steps(steps: pd.DataFrame) -> pd.DataFrame:
+    """Plan steps with each run of consecutive steps on the same instrument (same action) as one
+    row: steps "first–last", trades (count), quantity, cost and fee summed, price the
+    quantity-weighted average, MM and equity after the run's last step."""
+    if steps.empty:
+        return steps.assign(steps=pd.Series(dtype=str), trades=pd.Series(dtype=int))
+    run = ((steps["instrument"] != steps["instrument"].shift()) | (steps["action"] != steps["action"].shift())).cumsum()
+    weight = steps["quantity"].abs()
+    merged = steps.assign(weighted=steps["price"] * weight, weight=weight).groupby(run, sort=False).agg(
+        first=("step", "first"), last=("step", "last"), trades=("step", "size"), action=("action", "first"),
+        instrument=("instrument", "first"), quantity=("quantity", "sum"), weighted=("weighted", "sum"),
+        weight=("weight", "sum"), cost=("cost", "sum"), fee=("fee", "sum"), mm_after=("mm_after", "last"),
+        equity_after=("equity_after", "last"))
+    merged["price"] = merged["weighted"] / merged["weight"].where(merged["weight"] > 0)
+    merged["steps"] = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(merged["first"], merged["last"], strict=True)]
+    return merged.drop(columns=["first", "last", "weighted", "weight"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- replay
@@ -309,15 +316,59 @@ def read_path(contents: str, filename: str) -> state.Outcome:
     return state.Outcome(data, note=f"{filename}: {len(path)} points loaded; press Run replay")
 
 
+#: Suffix of a preset's key for its mirror image (every shock negated).
+MIRRORED = ":mirrored"
+
+
+def path_choices() -> dict[str, str]:
+    """Path keys and labels: every engine preset and its mirror image (a book may be threatened
+    by a rise as well as a fall), each saying which way spot goes."""
+    choices = {}
+    for key, label in PRESET_PATHS.items():
+        shocks = preset_path(key)["spot_shock"]
+        down = abs(shocks.min()) > abs(shocks.max())
+        choices[key] = f"{label} (spot {'down' if down else 'up'})"
+        choices[key + MIRRORED] = f"mirror of {label} (spot {'up' if down else 'down'})"
+    return choices
+
+
 def replay_path(path_key: str, mirror: bool, uploaded: dict | None) -> pd.DataFrame:
-    """A preset or the uploaded path (hours, spot_shock); ``mirror`` negates the shocks."""
+    """A preset (``<key>`` or ``<key>:mirrored``) or the uploaded path (hours, spot_shock);
+    ``mirror`` negates the shocks of the uploaded path only (a preset has its own mirror)."""
     if path_key == "upload":
         if not uploaded:
             raise ValueError("upload a path CSV first (hours,spot_shock)")
         path = pd.DataFrame({"hours": uploaded["hours"], "spot_shock": uploaded["spot_shock"]})
-    else:
-        path = preset_path(path_key)
-    return path.assign(spot_shock=-path["spot_shock"]) if mirror else path
+        return path.assign(spot_shock=-path["spot_shock"]) if mirror else path
+    key = path_key.removesuffix(MIRRORED)
+    path = preset_path(key)
+    return path.assign(spot_shock=-path["spot_shock"]) if key != path_key else path
+
+
+def path_label(path_key: str, mirror: bool, uploaded: dict | None) -> str:
+    """What a replay walked, for its chart: the preset's label, or the uploaded file and whether
+    it was mirrored."""
+    if path_key == "upload":
+        name = (uploaded or {}).get("filename") or "uploaded path"
+        return f"{name}, mirrored (spot shocks negated)" if mirror else name
+    return path_choices().get(path_key, path_key)
+
+
+def threat_note(h) -> str:
+    """Which way spot must move to liquidate the account (``AccountHealth``), in words."""
+    sides = [f"a fall of {pct(h.liquidation_shock_down)}" if h.liquidation_shock_down is not None else None,
+             f"a rise of {pct(h.liquidation_shock_up)}" if h.liquidation_shock_up is not None else None]
+    found = [s for s in sides if s]
+    if h.liquidatable:
+        return "The account is liquidatable already: any path starts with a liquidation."
+    if not found:
+        return (f"No move of every spot within ±{h.search_range * 100:.0f} % liquidates this account: the paths "
+                "show how far it stays from its liquidation line.")
+    missing = "a fall" if h.liquidation_shock_down is None else "a rise" if h.liquidation_shock_up is None else None
+    beyond = f"; {missing} within ±{h.search_range * 100:.0f} % does not" if missing else ""
+    direction = ("up" if missing == "a fall" else "down") if missing else "either way"
+    return (f"This account is liquidated by {' or by '.join(found)} of every spot{beyond}: choose a path that "
+            f"goes {direction} far enough to see its liquidations.")
 
 
 def replay_result(book: dict, market: dict, account: dict, stress: dict, params: dict,

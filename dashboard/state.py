@@ -4,8 +4,9 @@ Per-user state lives in the browser, in three ``dcc.Store`` (``storage_type="ses
 to the tab, kept across a reload), all JSON:
 
 * ``BOOK_STORE``: ``{"name": str, "positions": [{"id": "1", "instrument": "BTC-25DEC26-95000-C",
-  "quantity": -7.7, "entry_price": 6303.2 or null}, ...]}``.  ``id`` is the grid's stable row id
-  (``getRowId``); an id is never reused within a book, so a row keeps its identity while edited.
+  "quantity": -7.7, "entry_price": 6303.2 or null}, ...], "demo": key of the demo book it was
+  loaded from (if so), "edited": true once the user changed it}``.  ``id`` is the grid's stable
+  row id (``getRowId``); an id is never reused within a book, so a row keeps its identity while edited.
 * ``MARKET_STORE``: the market JSON of docs/methodology.md §11 (``engine.market.market_to_dict``).
 * ``SETTINGS_STORE``: ``{"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}``,
   the fields of ``engine.Settings`` (fractions, counts and days).
@@ -37,9 +38,9 @@ from flask import has_app_context
 from flask_caching import Cache
 
 from engine import Analysis, Book, Market, Settings, analyze
+from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
 from engine.market import MarketError, market_from_dict, market_to_dict
-from engine.portfolio import (Position, PositionsImport, positions_from_records, read_positions,
-                              validate_record)
+from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,14 @@ def settings_of(data: dict) -> Settings:
                     horizons_days=tuple(data["horizons_days"]))
 
 
+def demo_book_data(key: str) -> dict:
+    """Store value of a demo book, remembering which one (the Book page's picker shows it)."""
+    return dict(book_data(demo_book(key)), demo=key)
+
+
 def default_stores() -> tuple[dict, dict, dict]:
     """Initial book, market and settings: the demo desk book on the demo market."""
-    return book_data(demo_book(DEFAULT_BOOK)), market_to_dict(demo_market()), settings_data(Settings())
+    return demo_book_data(DEFAULT_BOOK), market_to_dict(demo_market()), settings_data(Settings())
 
 
 # ----------------------------------------------------------------------------- the engine call
@@ -213,7 +219,7 @@ def edit_positions(book: dict, market: dict, settings: dict, changes: list[dict]
         applied += 1
     if not applied:
         return Outcome(None, tuple(problems))
-    data = dict(book, positions=rows)
+    data = dict(book, positions=rows, edited=True)
     return checked(data, data, market, settings, f"{applied} edit(s) applied", tuple(problems))
 
 
@@ -228,7 +234,7 @@ def add_position(book: dict, market: dict, settings: dict, instrument, quantity,
                                row, market_of(market), errors)
     if position is None:
         return Outcome(None, tuple(_row_problem(e, "new position") for e in errors))
-    data = dict(book, positions=book["positions"] + [_record(next_row_id(book), position)])
+    data = dict(book, positions=book["positions"] + [_record(next_row_id(book), position)], edited=True)
     return checked(data, data, market, settings, f"added {position.name} × {position.quantity:g}")
 
 
@@ -237,7 +243,7 @@ def delete_positions(book: dict, market: dict, settings: dict, row_ids) -> Outco
     kept = [r for r in book["positions"] if r["id"] not in doomed]
     if len(kept) == len(book["positions"]):
         return Outcome(None, ("select the rows to delete first (tick their boxes)",))
-    data = dict(book, positions=kept)
+    data = dict(book, positions=kept, edited=True)
     return checked(data, data, market, settings, f"deleted {len(book['positions']) - len(kept)} position(s)")
 
 
@@ -259,7 +265,27 @@ def read_upload(contents: str, filename: str, market: dict) -> PositionsImport:
     upload.name = filename or ""  # read_positions picks the format from the name
     result = read_positions(upload, market_of(market))
     name = re.sub(r"\.(csv|json|txt)$", "", filename or "", flags=re.IGNORECASE)
-    return PositionsImport(Book(result.book.positions, name or "uploaded book"), result.errors)
+    return PositionsImport(Book(result.book.positions, name or "uploaded book"), result.errors, result.warnings)
+
+
+def upload_is_csv(contents: str, filename: str | None) -> bool:
+    """Whether ``read_upload`` reads the payload as CSV (its rows are then lines of the file)."""
+    name = (filename or "").lower()
+    if name.endswith((".csv", ".json")):
+        return name.endswith(".csv")
+    try:
+        head = base64.b64decode(contents.split(",", 1)[1][:64] + "==", validate=False)
+    except (IndexError, ValueError, binascii.Error):
+        return True
+    return head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")[:1] not in "[{"
+
+
+def row_place(row: int, csv: bool) -> str:
+    """Where an upload error is: ``row 3 (line 4 of the file)`` for a CSV (the header is line 1);
+    row 0 is the file as a whole."""
+    if not row:
+        return "file"
+    return f"row {row} (line {row + 1} of the file)" if csv else f"row {row} (entry {row} of the list)"
 
 
 def edit_market(market: dict, book: dict, settings: dict, table: str, changes: list[dict]) -> Outcome:
@@ -280,7 +306,46 @@ def edit_market(market: dict, book: dict, settings: dict, table: str, changes: l
         data = market_to_dict(market_from_dict(candidate))
     except MarketError as exc:
         return Outcome(None, (f"{exc} — the market was not changed",))
+    already = set(implausible_market(market, market))  # a value already in force is not the edit's fault
+    implausible = [p for p in implausible_market(market, data) if p not in already]
+    if implausible:
+        return Outcome(None, tuple(f"{p} — the market was not changed" for p in implausible))
     return checked(data, book, data, settings, "market updated")
+
+
+#: Largest values the market editor takes (decimals per annum): what lies beyond is a unit slip
+#: (55 typed for 55 %) far more often than a market, and would silently wreck every figure.
+MAX_VOL = 5.0
+MAX_RATE = 1.0
+#: A spot may move at most this factor (up or down) in one edit.
+MAX_SPOT_JUMP = 10.0
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:,.6g} %"
+
+
+def implausible_market(before: dict, after: dict) -> list[str]:
+    """What the engine would accept but no market holds: vols above :data:`MAX_VOL`, carry or
+    rate beyond ±:data:`MAX_RATE`, a spot moved more than ×:data:`MAX_SPOT_JUMP`; each names
+    its field and reads the value as the percentage it would be."""
+    problems = []
+    if abs(after["usd_rate"]) > MAX_RATE:
+        problems.append(f"USD rate {after['usd_rate']:g} would be {_pct(after['usd_rate'])} a year: rates are "
+                        f"decimals (0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
+    for name, u in after["underlyings"].items():
+        old = before["underlyings"].get(name)
+        if abs(u["carry"]) > MAX_RATE:
+            problems.append(f"{name} carry {u['carry']:g} would be {_pct(u['carry'])} a year: carry is a decimal "
+                            f"(0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
+        if old and not 1 / MAX_SPOT_JUMP <= u["spot"] / old["spot"] <= MAX_SPOT_JUMP:
+            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from {old['spot']:,.6g}: "
+                            "a typo? Change it in smaller steps if it is real")
+        for s in u["smile"]:
+            if s["atm_vol"] > MAX_VOL:
+                problems.append(f"{name} {s['expiry']} ATM vol {s['atm_vol']:g} would be {_pct(s['atm_vol'])}: vols "
+                                f"are decimals (0.55 = 55 %), at most {MAX_VOL:g} ({_pct(MAX_VOL)})")
+    return problems
 
 
 def market_rows(market: dict) -> tuple[list[dict], list[dict], list[dict]]:
@@ -301,10 +366,14 @@ def settings_from_controls(spot_range_pct, spot_steps, vol_range_pts, vol_steps,
     horizons as comma-separated days); a bad value is reported and nothing changes."""
     problems = []
 
-    def whole(value, name):
+    def whole(value, name, bounds):
+        lo, hi = bounds
         if value is None or not float(value).is_integer():
-            problems.append(f"{name}: enter a whole number")
+            problems.append(f"{name}: enter a whole number from {lo} to {hi}")
             return 0
+        if not lo <= value <= hi:
+            problems.append(f"{name}: at {'most' if value > hi else 'least'} {hi if value > hi else lo} "
+                            f"(got {value:g})")
         return int(value)
 
     horizons = []
@@ -320,7 +389,7 @@ def settings_from_controls(spot_range_pct, spot_steps, vol_range_pts, vol_steps,
             problems.append(f"horizons: {text!r} is not a number of days")
             continue
         horizons.append(days)
-    steps = whole(spot_steps, "spot steps"), whole(vol_steps, "vol steps")
+    steps = whole(spot_steps, "spot steps", SPOT_STEPS_RANGE), whole(vol_steps, "vol steps", VOL_STEPS_RANGE)
     if spot_range_pct is None or vol_range_pts is None:
         problems.append("choose the spot and vol ranges")
     if problems:

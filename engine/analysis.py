@@ -41,6 +41,11 @@ TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt
 AGG_COLUMNS = ("value", "pnl", "notional_usd") + GREEK_COLUMNS
 
 
+#: Inclusive bounds of the stress grid's step counts.
+SPOT_STEPS_RANGE = (2, 201)
+VOL_STEPS_RANGE = (1, 61)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What to compute: stress-grid axes, horizons (days), smile dynamics, profile resolution."""
@@ -59,8 +64,9 @@ class Settings:
             problems.append("spot_range must be in (0, 1) — a −100 % shock has no forward")
         if not 0 <= self.vol_range <= 2:
             problems.append("vol_range must be between 0 and 2 (200 vol points)")
-        if not 2 <= self.spot_steps <= 201 or not 1 <= self.vol_steps <= 61:
-            problems.append("spot_steps must be 2…201 and vol_steps 1…61")
+        (s_lo, s_hi), (v_lo, v_hi) = SPOT_STEPS_RANGE, VOL_STEPS_RANGE
+        if not s_lo <= self.spot_steps <= s_hi or not v_lo <= self.vol_steps <= v_hi:
+            problems.append(f"spot_steps must be {s_lo}…{s_hi} and vol_steps {v_lo}…{v_hi}")
         if any(h < 0 or h > 3650 for h in self.horizons_days) or not self.horizons_days:
             problems.append("horizons_days must be 0…3650 days, at least one")
         if not 3 <= self.profile_steps <= 1001:
@@ -204,8 +210,23 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     if expired:
         warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
                         + ", ".join(expired[:5]))
+    warnings += _extrapolated_vol_warning(frame, market)
     return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, profile,
                     tuple(warnings))
+
+
+def _extrapolated_vol_warning(frame: pd.DataFrame, market: Market) -> list[str]:
+    """One warning naming the options that expire after their underlying's last smile expiry:
+    their vol is the last smile's, held flat (docs/methodology.md §3), not a quoted one."""
+    last = {u: max(s.expiry for s in m.smile).isoformat() for u, m in market.underlyings.items() if m.smile}
+    options = frame[frame["kind"] == OPTION]
+    beyond = options.loc[options["expiry"] > options["underlying"].map(last).fillna("9999"), "instrument"]
+    names = list(dict.fromkeys(beyond))
+    if not names:
+        return []
+    return [f"{len(names)} option(s) expire after the last smile expiry ("
+            + ", ".join(f"{u} {d}" for u, d in last.items()) + "), priced on extrapolated vol (the last smile held flat): "
+            + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")]
 
 
 def _payoff(arr, net, base, settings: Settings):

@@ -106,6 +106,8 @@ class RowError:
 class PositionsImport:
     book: Book
     errors: list[RowError] = field(default_factory=list)
+    #: What was read but not used (e.g. an unknown column), for the user to know.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -244,6 +246,18 @@ def _validated(numbered_records, market, name: str, errors: list[RowError]) -> P
     return PositionsImport(Book(tuple(positions), name), errors)
 
 
+#: The columns a positions file is read for; any other is reported as ignored.
+POSITION_COLUMNS = ("instrument", "quantity", "entry_price")
+
+
+def _ignored_columns(columns) -> list[str]:
+    extra = [c for c in dict.fromkeys(columns) if c not in POSITION_COLUMNS]
+    if not extra:
+        return []
+    return [f"column(s) {', '.join(repr(c) for c in extra)} ignored: only {', '.join(POSITION_COLUMNS)} are read "
+            "(quantities are signed: + long, − short)"]
+
+
 def _read_text(source) -> tuple[str, str]:
     """(text, name) from a path, file-like or bytes; raises ValueError with a clear reason."""
     data: bytes | str
@@ -276,7 +290,12 @@ def parse_positions_text(text: str, market=None, name: str = "", fmt: str | None
         records, errors = _json_records(text) if fmt == "json" else _csv_records(text)
     except _FileError as e:
         return PositionsImport(Book(name=name), [e.error])
-    return _validated(records, market, name, errors)
+    result = _validated(records, market, name, errors)
+    if not result.book.positions and not result.errors:  # a file must bring positions; a book may be empty
+        result.errors.append(RowError(0, "file", "the file has no positions (only a header)"))
+    keys = [k for _, record in records if isinstance(record, dict) for k in record]
+    result.warnings.extend(_ignored_columns(keys))
+    return result
 
 
 class _FileError(Exception):

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from engine.liquidation.queue import CascadeResult, QueueResult
 
-from .style import ACCENT, SPOT_SHOCK, color, styled
+from .style import ACCENT, MONEY_TICKS, SPOT_SHOCK, color, shock_label, styled
 
 LOSS = "#b2182b"
 MUTED = "#52606d"
@@ -48,8 +48,8 @@ def ratio_histogram(queue: QueueResult, bin_pct: float = 5.0) -> go.Figure:
                      ticksuffix=" %", range=[0, RATIO_CAP * 100.0 + bin_pct])
     fig.update_yaxes(title="Accounts (count)")
     liq = int(bins["liquidatable"].sum())
-    title = (f"Margin ratios at spot {queue.spot_shock * 100:+.0f} %: {liq:,} of "
-             f"{len(queue.accounts):,} accounts liquidatable").replace("-", "−")
+    title = (f"Margin ratios at spot {shock_label(queue.spot_shock)}"
+             f"<br><sup>{liq:,} of {len(queue.accounts):,} accounts liquidatable</sup>")
     return styled(fig, title, height=400)
 
 
@@ -63,20 +63,21 @@ def shock_chart(sweep: pd.DataFrame, current_shock: float | None = None) -> go.F
                 hovertemplate="spot %{x:+.0f} %<br>%{y:,} accounts<br>shortfall %{customdata:$,.0f}<extra></extra>")
     fig.add_scatter(x=x, y=sweep["notional_usd"], mode="lines+markers", name="their notional",
                     line={"color": ACCENT, "width": 2.2}, secondary_y=True,
-                    hovertemplate="spot %{x:+.0f} %<br>notional %{y:$,.3~s}<extra></extra>")
+                    hovertemplate="spot %{x:+.0f} %<br>notional %{y:$,.0f}<extra></extra>")
     if current_shock is not None:
         fig.add_vline(x=current_shock * 100.0, line={"color": MUTED, "dash": "dot"},
                       annotation_text="applied shock", annotation_position="top left")
     fig.update_xaxes(title=SPOT_SHOCK, ticksuffix=" %")
     fig.update_yaxes(title="Accounts liquidatable (count)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title="Notional liquidatable (USD)", tickformat="$,.3~s", rangemode="tozero",
+    fig.update_yaxes(title="Notional liquidatable (USD)", **MONEY_TICKS, rangemode="tozero",
                      showgrid=False, secondary_y=True)
     return styled(fig, "Liquidatable accounts and notional vs spot shock", height=400)
 
 
-def cascade_chart(result: CascadeResult) -> go.Figure:
+def cascade_chart(result: CascadeResult, max_rounds: int | None = None) -> go.Figure:
     """Per round: the spot of each underlying (% from today) as liquidation flow pushes it, and
-    the accounts liquidated so far (new ones stacked on the earlier ones)."""
+    the accounts liquidated so far (new ones stacked on the earlier ones).  A cascade cut off by
+    ``max_rounds`` while it was still liquidating says so in the title."""
     rounds = result.rounds
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
                         subplot_titles=["Spot after each round (% from today)",
@@ -90,9 +91,9 @@ def cascade_chart(result: CascadeResult) -> go.Figure:
                 row=2, col=1, hovertemplate="round %{x}: %{y:,} before<extra></extra>")
     fig.add_bar(x=rounds["round"], y=rounds["new_liquidations"], name="new this round", marker_color=LOSS,
                 customdata=rounds["notional_usd"], row=2, col=1,
-                hovertemplate="round %{x}: %{y:,} new, notional %{customdata:$,.3~s}<extra></extra>")
+                hovertemplate="round %{x}: %{y:,} new, notional %{customdata:$,.0f}<extra></extra>")
     fig.update_layout(barmode="stack", margin={"l": 80, "r": 30, "t": 95, "b": 55},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.05, "xanchor": "right", "x": 1})
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.05, "xanchor": "left", "x": 0})
     fig.update_yaxes(title="% of spot", ticksuffix=" %", row=1, col=1)
     fig.update_yaxes(title="Accounts (count)", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title="Cascade round (0 = the initial shock)", dtick=1 if len(rounds) <= 20 else None,
@@ -100,7 +101,10 @@ def cascade_chart(result: CascadeResult) -> go.Figure:
     last = rounds.iloc[-1]
     moves = ", ".join(f"{u} {s * 100:+.1f} %" for u, s in result.final_shock.items()).replace("-", "−")
     later = int((rounds["new_liquidations"].iloc[1:] > 0).sum())
+    cut = max_rounds is not None and len(rounds) > max_rounds and last["new_liquidations"] > 0
+    ending = (f"stopped at the limit of {max_rounds} rounds while still liquidating: raise the limit to see "
+              "where it ends" if cut else f"spot ends at {moves}")
     title = (f"Cascade: {int(last['cumulative']):,} accounts liquidated, {later} round(s) after the shock"
-             f"<br><sup>spot ends at {moves}; round 0 alone: {int(rounds['new_liquidations'].iloc[0]):,}</sup>")
+             f"<br><sup>{ending}; round 0 alone: {int(rounds['new_liquidations'].iloc[0]):,}</sup>")
     return styled(fig, title, height=520)
 

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from engine import Analysis
 
-from .style import GREEKS, SPOT_SHOCK, STRIKE, color, styled
+from .style import GREEKS, MONEY_TICKS, SPOT_SHOCK, STRIKE, color, styled
 
 
 def _panels() -> go.Figure:
@@ -41,7 +41,7 @@ def greeks_bars(frame: pd.DataFrame, category: str, axis_title: str, title: str)
                         hovertemplate=f"{underlying} %{{x}}<br>%{{y:$,.0f}} ({unit})<extra></extra>")
     for k, (_, _, unit) in enumerate(GREEKS):
         fig.update_xaxes(title=axis_title if k >= 2 else None, type="category", **_cell(k))
-        fig.update_yaxes(title=unit.split(" ")[0], tickformat="$,.3~s", **_cell(k))
+        fig.update_yaxes(title=unit.split(" ")[0], **MONEY_TICKS, **_cell(k))
     fig.update_layout(barmode="group")
     fig.update_annotations(font_size=12, yshift=6)  # panel titles clear of the top tick label
     return styled(fig, title, height=540, **PANELS_LAYOUT)
@@ -69,7 +69,7 @@ def strike_profile(analysis: Analysis, underlying: str) -> go.Figure:
         fig.add_bar(x=part["strike"], y=values, row=row, col=1, showlegend=False,
                     marker_color=["#2166ac" if v >= 0 else "#b2182b" for v in values],
                     hovertemplate="strike %{x:$,.0f}<br>%{y:$,.0f}<extra></extra>")
-        fig.update_yaxes(title="USD", tickformat="$,.3~s", row=row, col=1)
+        fig.update_yaxes(title="USD", **MONEY_TICKS, row=row, col=1)
     if underlying in analysis.market.underlyings:
         spot = analysis.market.spot(underlying)
         fig.add_vline(x=spot, line={"color": "#52606d", "dash": "dot"})
@@ -93,7 +93,7 @@ def greeks_vs_spot(analysis: Analysis) -> go.Figure:
                         line={"color": color(k), "width": 2.2}, showlegend=False, **_cell(k),
                         hovertemplate=f"spot %{{x:+.1f}} %<br>{name} %{{y:$,.0f}} ({unit})<extra></extra>")
         fig.add_vline(x=0, line={"color": "#9aa5b1", "dash": "dot"}, **_cell(k))
-        fig.update_yaxes(title=unit.split(" ")[0], tickformat="$,.3~s", **_cell(k))
+        fig.update_yaxes(title=unit.split(" ")[0], **MONEY_TICKS, **_cell(k))
         fig.update_xaxes(title=SPOT_SHOCK if k >= 2 else None, ticksuffix=" %", **_cell(k))
     fig.update_annotations(font_size=12, yshift=6)
     return styled(fig, "Greeks vs spot (vol per smile, today)", height=540, **PANELS_LAYOUT)

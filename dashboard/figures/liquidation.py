@@ -13,7 +13,7 @@ from engine.liquidation import AuctionResult, EfficientFrontier, ExecutionSchedu
 from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import ReplayResult
 
-from .style import ACCENT, styled, usd
+from .style import ACCENT, MONEY_TICKS, styled, usd
 
 USD = "USD"
 LOSS = "#b2182b"
@@ -89,7 +89,7 @@ def plan_waterfall(plan: LiquidationPlan, buffer: float = 0.0) -> go.Figure:
     if lo > 0 and span > 0:
         fig.update_yaxes(range=[max(0.0, lo - 0.35 * span), hi + 0.15 * span])
     fig.update_xaxes(title="Plan step", type="category")
-    fig.update_yaxes(title=f"Equity and MM ({USD})", tickformat="$,.3~s")
+    fig.update_yaxes(title=f"Equity and MM ({USD})", **MONEY_TICKS)
     title = (f"Liquidation plan: {len(by_step)} step(s), cost {usd(plan.total_cost)}, ends {plan.status}"
              f"<br><sup>equity {usd(plan.equity_before)} → {usd(plan.equity_after)} · "
              f"MM {usd(plan.mm_before)} → {usd(plan.mm_after)}</sup>")
@@ -120,7 +120,7 @@ def _finite(values) -> np.ndarray:
     return np.where(np.isfinite(v), v, np.nan)
 
 
-def replay_chart(result: ReplayResult) -> go.Figure:
+def replay_chart(result: ReplayResult, path_label: str = "") -> go.Figure:
     """Three panels along the path's hours: the spot shock, the margin ratio MM/equity with the
     liquidation line at 100 % and a marker at every point where a plan ran (hover: what it
     closed), and equity against MM."""
@@ -151,10 +151,11 @@ def replay_chart(result: ReplayResult) -> go.Figure:
                     hovertemplate="%{x:,.1f} h<br>MM %{y:$,.0f}<extra></extra>")
     fig.update_yaxes(ticksuffix=" %", title="%", row=1, col=1)
     fig.update_yaxes(ticksuffix=" %", title="%", rangemode="tozero", row=2, col=1)
-    fig.update_yaxes(tickformat="$,.3~s", title=USD, row=3, col=1)
+    fig.update_yaxes(**MONEY_TICKS, title=USD, row=3, col=1)
     fig.update_xaxes(title="Hours from now", row=3, col=1)
     title = (f"Replay: {int(path['liquidated'].sum())} liquidation point(s), "
-             f"{len(result.trades)} trade(s), ends {result.status} with equity {usd(result.final_equity)}")
+             f"{len(result.trades)} trade(s), ends {result.status} with equity {usd(result.final_equity)}"
+             + (f"<br><sup>path: {path_label}</sup>" if path_label else ""))
     return styled(fig, title, height=620, **PANELS_LAYOUT)
 
 
@@ -196,8 +197,8 @@ def frontier_chart(frontier: EfficientFrontier, schedule: ExecutionSchedule) -> 
     fig.add_scatter(x=[schedule.std], y=[schedule.expected_cost], mode="markers",
                     name=f"chosen λ = {schedule.lam:.3g}", marker={"symbol": "star", "size": 15, "color": MM_COLOR},
                     hovertemplate="chosen<br>sd %{x:$,.0f}<br>E %{y:$,.0f}<extra></extra>")
-    fig.update_xaxes(title="Standard deviation of the cost (USD)", tickformat="$,.3~s")
-    fig.update_yaxes(title="Expected cost (USD)", tickformat="$,.3~s")
+    fig.update_xaxes(title="Standard deviation of the cost (USD)", **MONEY_TICKS)
+    fig.update_yaxes(title="Expected cost (USD)", **MONEY_TICKS)
     title = "Efficient frontier<br><sup>trading faster costs more on average but is less uncertain</sup>"
     return styled(fig, title, height=430, **BOTTOM_LEGEND)
 
@@ -253,11 +254,11 @@ def auction_chart(result: AuctionResult, insurance_fund: float) -> go.Figure:
             fig.add_vline(x=boundary / 60.0, line={"color": "#9aa5b1", "dash": "dot"})
             fig.add_annotation(x=boundary / 60.0, y=1.0, yref="y domain", text=label, showarrow=False,
                                xanchor="left", font={"size": 11, "color": MUTED}, row=1, col=1)
-    fig.update_yaxes(tickformat="$,.3~s", title=USD, row=1, col=1)
+    fig.update_yaxes(**MONEY_TICKS, title=USD, row=1, col=1)
     fig.update_yaxes(ticksuffix=" %", title="%", range=[0, 105], row=2, col=1)
     # Up to the fund at least: an untouched fund reads as a flat line far below its level.
     top = max(float(paid.max()), insurance_fund if np.isfinite(insurance_fund) else 0.0, 1.0) * 1.1
-    fig.update_yaxes(tickformat="$,.3~s", title=USD, range=[0, top], row=3, col=1)
+    fig.update_yaxes(**MONEY_TICKS, title=USD, range=[0, top], row=3, col=1)
     fig.update_xaxes(title="Minutes since the auction started", row=3, col=1)
     title = (f"Dutch auction: {result.outcome.replace('_', ' ')}, {len(fills)} fill(s), "
              f"{(1 - result.fraction_left) * 100:.1f} % of the book sold, fund paid {usd(result.fund_payout)}")

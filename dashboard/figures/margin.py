@@ -15,43 +15,34 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from engine.margin import MODELS, MarginResult
-from engine.margin.account import AccountHealth
+from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from .style import PNL_SCALE, SPOT_SHOCK, styled, usd
+from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled, usd
 
 # ----------------------------------------------------------------------------- margin ratio
 
-#: Margin ratio (MM ÷ equity) levels: healthy below 50 %, warning from 50 %, danger from 80 %;
-#: at 100 % equity equals MM and the account can be liquidated.  The 50/80 % marks are this
-#: dashboard's choice (early warnings well before the exchange acts), not an exchange rule.
-RATIO_WARNING = 0.5
-RATIO_DANGER = 0.8
-LEVEL_COLOURS = {"healthy": "#2b8a3e", "warning": "#e8a317", "danger": "#c92a2a"}
+#: Colours of the engine's health levels (``engine.margin.account.HEALTH_LEVELS``).
+LEVEL_COLOURS = {"healthy": "#2b8a3e", "warning": "#e8a317", "danger": "#c92a2a", "liquidatable": "#c92a2a",
+                 "bankrupt": "#a4161a"}
 #: The gauge's scale ends here: a ratio beyond it is shown pinned at the end.
 GAUGE_MAX = 1.2
-
-
-def ratio_level(ratio: float) -> str:
-    """``"healthy"`` (ratio < 0.5), ``"warning"`` (0.5 ≤ ratio < 0.8) or ``"danger"`` (≥ 0.8,
-    including an infinite ratio: equity ≤ 0 with a requirement)."""
-    if ratio < RATIO_WARNING:
-        return "healthy"
-    return "warning" if ratio < RATIO_DANGER else "danger"
+NO_EQUITY = "∞ (equity ≤ 0)"
 
 
 def ratio_text(ratio: float) -> str:
-    return "∞" if math.isinf(ratio) else f"{ratio * 100:.1f} %"
+    """The margin ratio in %, or that there is no equity left (an infinite ratio)."""
+    return NO_EQUITY if math.isinf(ratio) else f"{ratio * 100:.1f} %"
 
 
 def ratio_gauge(health: AccountHealth) -> go.Figure:
-    """Gauge of the margin ratio (%), coloured by :func:`ratio_level`, the liquidation line at
-    100 %."""
-    shown = min(health.margin_ratio, GAUGE_MAX) * 100.0
-    level = ratio_level(health.margin_ratio)
+    """Gauge of the margin ratio (%), coloured by the engine's health level, the liquidation line
+    at 100 %.  With no equity left there is no number to show: the gauge reads ∞ instead."""
+    level = health_status(health.equity, health.maintenance)
+    infinite = math.isinf(health.margin_ratio)
     steps = [(0.0, RATIO_WARNING, "#e6f4ea"), (RATIO_WARNING, RATIO_DANGER, "#fdf1d6"),
              (RATIO_DANGER, GAUGE_MAX, "#fbe1e1")]
     fig = go.Figure(go.Indicator(
-        mode="gauge+number", value=shown,
+        mode="gauge" if infinite else "gauge+number", value=min(health.margin_ratio, GAUGE_MAX) * 100.0,
         number={"suffix": " %", "valueformat": ".1f", "font": {"color": LEVEL_COLOURS[level]}},
         gauge={"axis": {"range": [0, GAUGE_MAX * 100], "ticksuffix": " %",
                         "tickvals": [0, RATIO_WARNING * 100, RATIO_DANGER * 100, 100, GAUGE_MAX * 100]},
@@ -59,8 +50,11 @@ def ratio_gauge(health: AccountHealth) -> go.Figure:
                "steps": [{"range": [a * 100, b * 100], "color": c} for a, b, c in steps],
                "threshold": {"value": 100, "thickness": 0.9, "line": {"color": "#111", "width": 3}}},
     ))
-    over = " (off the scale)" if health.margin_ratio > GAUGE_MAX else ""
-    title = f"Margin ratio = MM ÷ equity: {ratio_text(health.margin_ratio)}{over}"
+    if infinite:
+        fig.add_annotation(text=f"<b>{NO_EQUITY}</b>", x=0.5, y=0.1, xref="paper", yref="paper", showarrow=False,
+                           font={"size": 22, "color": LEVEL_COLOURS[level]})
+    over = " (off the scale)" if GAUGE_MAX < health.margin_ratio < math.inf else ""
+    title = f"Margin ratio = MM ÷ equity: {ratio_text(health.margin_ratio)}{over} · {level}"
     return styled(fig, title, height=250, margin={"l": 30, "r": 30, "t": 60, "b": 10})
 
 
@@ -89,7 +83,7 @@ def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
                   annotation_text=f"equity {usd(equity)}", annotation_position="top left")
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title="Margin model")
-    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
     return styled(fig, "IM and MM per model on the same book<br><sup>×: capital efficiency = "
                        "standard IM ÷ model IM</sup>", height=400)
 
@@ -172,7 +166,7 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
     fig.update_xaxes(title=SPOT_SHOCK, row=len(underlyings), col=1)
     fig.update_layout(coloraxis={"colorscale": PNL_SCALE, "cmin": -limit, "cmax": limit,
                                  "colorbar": {"title": {"text": "Weighted P&L (USD)", "side": "right"},
-                                              "tickformat": "$,.3~s"}})
+                                              **MONEY_TICKS}})
     units = ("vol up/down: each option's vol moved by the model's vol rule"
              if frame["vol_shock"].isna().all() else "vol shifts in vol points")
     return styled(fig, f"Scenario P&L × weight, {model_label(result.model, result.params)}"
@@ -198,7 +192,7 @@ def im_waterfall(result: MarginResult) -> go.Figure:
         hovertemplate="%{x}<br>%{y:$,.0f}<extra></extra>",
     ))
     fig.update_xaxes(title="Component")
-    fig.update_yaxes(title=REQUIREMENT, tickformat="$,.3~s", rangemode="tozero")
+    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
     return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {usd(result.initial)}",
                   height=400, showlegend=False)
 
@@ -247,7 +241,7 @@ def attribution_bars(result: MarginResult, basis: str = "marginal", top: int = 1
     # The engine's rule (engine.margin.result), said in words.
     factor = "scaled = Euler share q·∂IM/∂q, summing to IM"
     scope = f"{underlying} positions" if underlying else "all positions"
-    fig.update_xaxes(title=axis_title, tickformat="$,.3~s")
+    fig.update_xaxes(title=axis_title, **MONEY_TICKS)
     fig.update_yaxes(title=None, automargin=True)
     return styled(fig, f"IM by position, top {top} of {scope}"
                        f"<br><sup>IM {usd(result.initial)}; Σ marginal {usd(total)}; {factor}</sup>",

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from engine import Analysis
 
-from .style import PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
+from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
 
 
 def horizon_index(analysis: Analysis, horizon_days: float) -> int:
@@ -63,7 +63,7 @@ def stress_heatmap(analysis: Analysis, horizon_days: float,
     x, y, z, horizon = grid_slice(analysis, horizon_days)
     fig = go.Figure(go.Heatmap(
         x=x, y=y, z=z, colorscale=PNL_SCALE, **colour_range(pnl_scale, "z"),
-        colorbar={"title": {"text": PNL, "side": "top"}, "tickformat": "$,.3~s"},
+        colorbar={"title": {"text": PNL, "side": "top"}, **MONEY_TICKS},
         hovertemplate="spot %{x:+.1f} %<br>vol %{y:+.0f} pts<br>P&L %{z:$,.0f}<extra></extra>",
     ))
     v, s = np.unravel_index(np.argmin(z), z.shape)
@@ -79,7 +79,7 @@ def stress_heatmap(analysis: Analysis, horizon_days: float,
     fig.update_xaxes(title=SPOT_SHOCK, ticksuffix=" %", range=[x[0] - dx, x[-1] + dx], showgrid=False,
                      zeroline=False)
     fig.update_yaxes(title=VOL_SHOCK, range=[y[0] - dy, y[-1] + dy], showgrid=False, zeroline=False)
-    return styled(fig, _title(horizon, z), height=480)
+    return styled(fig, _title(horizon, z), height=440, margin={"l": 70, "r": 30, "t": 56, "b": 50})
 
 
 def stress_surface(analysis: Analysis, horizon_days: float, pnl_scale: float | None = None) -> go.Figure:
@@ -87,12 +87,18 @@ def stress_surface(analysis: Analysis, horizon_days: float, pnl_scale: float | N
     x, y, z, horizon = grid_slice(analysis, horizon_days)
     fig = go.Figure(go.Surface(
         x=x, y=y, z=z, colorscale=PNL_SCALE, **colour_range(pnl_scale, "c"),
-        colorbar={"title": {"text": PNL, "side": "top"}, "tickformat": "$,.3~s"},
+        colorbar={"title": {"text": PNL, "side": "top"}, "len": 0.75, "thickness": 14, **MONEY_TICKS},
         hovertemplate="spot %{x:+.1f} %<br>vol %{y:+.0f} pts<br>P&L %{z:$,.0f}<extra></extra>",
     ))
-    fig.update_scenes(xaxis_title=SPOT_SHOCK, yaxis_title=VOL_SHOCK, zaxis_title=PNL,
-                      zaxis_tickformat="$,.3~s", camera={"eye": {"x": 0.6, "y": -2.1, "z": 1.0}})
-    return styled(fig, _title(horizon, z), height=480, margin={"l": 0, "r": 0, "t": 60, "b": 10})
+    # Short axis titles, few ticks and a wide, low box seen from further away: in a 3-D scene
+    # plotly neither wraps titles nor thins ticks, so the long 2-D titles were clipped.
+    fig.update_scenes(
+        xaxis={"title": {"text": "Spot shock (%)"}, "ticksuffix": " %", "nticks": 7},
+        yaxis={"title": {"text": "Vol shock (vol points)"}, "nticks": 7},
+        zaxis={"title": {"text": "P&L (USD)"}, "nticks": 6, **MONEY_TICKS},
+        aspectmode="manual", aspectratio={"x": 1.35, "y": 1.0, "z": 0.7},
+        camera={"eye": {"x": 1.35, "y": -1.65, "z": 0.95}})
+    return styled(fig, _title(horizon, z), height=520, margin={"l": 0, "r": 0, "t": 60, "b": 0})
 
 
 def pnl_vs_spot(analysis: Analysis) -> go.Figure:
@@ -115,5 +121,5 @@ def pnl_vs_spot(analysis: Analysis) -> go.Figure:
                             hovertemplate=f"breakeven ({label}): spot %{{x:+.2f}} %<extra></extra>")
     fig.add_hline(y=0, line={"color": "#52606d", "width": 1})
     fig.update_xaxes(title=SPOT_SHOCK, ticksuffix=" %")
-    fig.update_yaxes(title=PNL, tickformat="$,.3~s")
+    fig.update_yaxes(title=PNL, **MONEY_TICKS)
     return styled(fig, "P&L vs spot per horizon (vol unchanged), breakevens ◆", height=440)

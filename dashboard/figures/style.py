@@ -19,6 +19,9 @@ PNL_SCALE = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a
 #: One colour per underlying / horizon, stable across figures.
 SERIES = ("#1f6feb", "#e8590c", "#2b8a3e", "#862e9c", "#c2255c", "#5c940d", "#0b7285", "#495057")
 
+#: Axis and colour-bar ticks in USD: $1.5k, $2.3M, $1.48B (plotly's "B" exponent format: SI
+#: prefixes, but B for billions, as a desk reads them; d3's SI format would print G).
+MONEY_TICKS = {"tickprefix": "$", "exponentformat": "B", "tickformat": ""}
 SPOT_SHOCK = "Spot shock (% of spot)"
 VOL_SHOCK = "Vol shock (vol points)"
 PNL = "P&L (USD)"
@@ -39,18 +42,29 @@ def styled(fig: go.Figure, title: str = "", height: int = 420, **layout) -> go.F
     camera across data updates."""
     fig.update_layout({
         "template": "plotly_white",
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        # The title hangs from the top, the legend sits under it on the left, just above the
+        # plot: neither meets the chart toolbar at the top right, nor each other.
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "y": 1.0 - 12.0 / height, "yref": "container",
+                  "yanchor": "top", "font": {"size": 15}},
         "font": {"family": FONT, "size": 12, "color": TEXT},
         "height": height,
-        "margin": {"l": 70, "r": 30, "t": 70 if title else 30, "b": 60},
+        "margin": {"l": 70, "r": 30, "t": (95 if "<br>" in title else 70) if title else 30, "b": 60},
         "hoverlabel": {"font": {"family": FONT}},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        # Legend on the left, under the title: the chart toolbar sits at the top right.
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         "uirevision": "keep",
         **layout,
     })
     fig.update_xaxes(gridcolor=GRID, zerolinecolor="#9aa5b1", automargin=True)
     fig.update_yaxes(gridcolor=GRID, zerolinecolor="#9aa5b1", automargin=True)
     return fig
+
+
+def shock_label(shock: float) -> str:
+    """A spot shock (fraction) in % with a true minus sign, and no sign at zero: ``0 %``,
+    ``+15 %``, ``−15 %``."""
+    pct = round(shock * 100.0, 1)
+    return "0 %" if pct == 0 else f"{pct:+.4g} %".replace("-", "−")
 
 
 def color(k: int) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from engine.listing import listed_instruments
 from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
-from .. import ids, state
+from .. import account, ids, state
 from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
@@ -84,6 +84,7 @@ def _book_panel():
             ], className="book-source"),
         ], className="book-sources"),
         dcc.Store(id=ids.UPLOAD_PENDING, storage_type="memory"),
+        dcc.Store(id=ids.BOOK_GRID_SHOWN, storage_type="memory"),
         html.Div(id=ids.UPLOAD_REPORT),
         html.Div([
             html.Button(id=ids.UPLOAD_ACCEPT, className="button"),
@@ -103,12 +104,16 @@ def _positions_panel():
             dcc.Input(id=ids.ADD_ENTRY, placeholder="entry price USD (optional)", type="text", className="input"),
             html.Button("Add position", id=ids.ADD_BUTTON, className="button"),
             html.Button("Delete selected", id=ids.DELETE_BUTTON, className="button danger"),
+            html.Button("Undo delete", id=ids.UNDO_BUTTON, className="button secondary", hidden=True),
         ], className="toolbar"),
+        dcc.Store(id=ids.UNDO_STORE, storage_type="memory"),
+        dcc.Store(id=ids.NEW_ROW, storage_type="memory"),
         html.Div(id=ids.BOOK_MESSAGE, **{"aria-live": "polite"}),
         grid(ids.BOOK_GRID, BOOK_COLUMNS, height=480, getRowId="params.data.id",
              dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False},
                               "stopEditingWhenCellsLoseFocus": True, "singleClickEdit": False}),
         how_to="Yellow cells are editable: double-click one (or start typing), change it, press Enter. "
+               "A new position is added at the bottom (the grid scrolls to it); a delete can be undone. "
                "Every accepted edit reprices the whole book and every page; a refused edit is named "
                "above (row and field) and the cell goes back to its last good value. Mark, value and "
                "Greeks are per position, in USD, from the engine; value is premium for options and "
@@ -132,7 +137,9 @@ def _market_panel():
                "floored at 1 vol point and interpolated in total variance between expiries. Vols are "
                "decimals (0.55 = 55 %). 'Smile under a spot shock': moneyness moves the smile with "
                "spot, strike keeps each strike's vol. A value the engine refuses (a zero or negative "
-               "vol, a non-number) is reported with its field and not applied.",
+               "vol, a non-number) is reported with its field and not applied; so is one no market holds "
+               "(a vol above 500 %, a carry or rate beyond ±100 %, a spot moved more than ×10), which is "
+               "almost always a percentage typed as a number (55 for 0.55).",
     )
 
 
@@ -147,6 +154,12 @@ def describe_demo(key):
     return DEMO_BOOKS[key].description if key in DEMO_BOOKS else ""
 
 
+@callback(Output(ids.DEMO_PICKER, "value"), Input(ids.DEMO_PICKER, "id"), State(ids.BOOK_STORE, "data"))
+def show_loaded_demo(_, book):
+    """When the page is shown (e.g. after a reload), the picker names the demo book in the store."""
+    return book.get("demo") if book.get("demo") in DEMO_BOOKS else DEFAULT_BOOK
+
+
 def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
     """Grid rows: the stored positions with the engine's marks, values and Greeks beside them."""
     analysis, _ = state.try_analysis(book, market, settings)
@@ -158,18 +171,31 @@ def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
 
 @callback(Output(ids.BOOK_GRID, "rowData"), Output(ids.MARKET_GLOBAL_GRID, "rowData"),
           Output(ids.UNDERLYING_GRID, "rowData"), Output(ids.SMILE_GRID, "rowData"),
-          Output(ids.INSTRUMENT_LIST, "children"),
-          Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
-def render(book, market, settings):
-    """Everything on the page that mirrors the stores: positions with their marks and Greeks, the
-    market grids, and the listed instruments as suggestions for the add-position box.
+          Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"),
+          State(ids.BOOK_GRID_SHOWN, "data"))
+def render(book, market, settings, shown=None):
+    """Everything on the page that mirrors the stores: positions with their marks and Greeks and
+    the market grids.  Nothing is sent when the grids already show this state (``shown``, the
+    digest :func:`edit_cells` leaves after updating the edited rows in place).
 
     One callback on purpose: the writers below also run (and stop) when the page is shown, and
     Dash then skips a callback whose only inputs are stores they write.
     """
-    names = [i.name for i in listed_instruments(state.market_of(market))]
-    return (book_rows(book, market, settings), *state.market_rows(market),
-            [html.Option(value=n) for n in names])
+    if shown is not None and shown == state.digest(book, market, settings):
+        return (no_update,) * 4
+    return (book_rows(book, market, settings), *state.market_rows(market))
+
+
+def instrument_options(market: dict) -> list:
+    """The listed instruments of the market as ``<option>``s of the add-position box."""
+    return [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
+
+
+@callback(Output(ids.INSTRUMENT_LIST, "children"), Input(ids.INSTRUMENT_LIST, "id"), Input(ids.MARKET_STORE, "data"))
+def suggest_instruments(_, market):
+    """Suggestions, sent when the page is shown and when the market changes, never on a book
+    edit: the ~600 options cost the browser's renderer about half a second each time."""
+    return instrument_options(market)
 
 
 def _commit(outcome: state.Outcome):
@@ -180,45 +206,122 @@ def _commit(outcome: state.Outcome):
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
-          Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
-def edit_cells(changes, book, market, settings):
+          Output(ids.BOOK_GRID, "rowTransaction"), Output(ids.BOOK_GRID_SHOWN, "data"),
+          Output(ids.HEALTH_STRIP, "children", allow_duplicate=True),
+          Input(ids.BOOK_GRID, "cellValueChanged"), *STORES, State(ids.ACCOUNT_STORE, "data"),
+          prevent_initial_call=True)
+def edit_cells(changes, book, market, settings, acct=None):
     """Grid edits.  ``rowData`` cannot trigger callbacks and is not needed: each change carries
-    its row id, applied to the stored book.  When nothing was accepted the store does not change,
-    so the rows are re-sent to put the refused cell back to its last good value."""
+    its row id, applied to the stored book.  An accepted edit answers at once with what the user
+    looks at next: the edited rows, updated in place (a row's Greeks depend on that row alone),
+    and the header's account figures.  It leaves the digest of the new state for :func:`render`,
+    which then sends nothing (re-sending all rows would cost the browser a hundred milliseconds
+    per edit); the header's own callbacks still run on the new store and find it cached.  When
+    nothing was accepted the store does not change, so the rows are re-sent to put the refused
+    cell back to its last good value."""
     user_action(changes)
     outcome = state.edit_positions(book, market, settings, changes)
     data, note = _commit(outcome)
-    rows = book_rows(book, market, settings) if outcome.data is None else no_update
-    return data, note, rows
+    if outcome.data is None:
+        return data, note, book_rows(book, market, settings), no_update, no_update, no_update
+    edited = {str(c.get("rowId")) for c in changes}
+    rows = [r for r in book_rows(outcome.data, market, settings) if r["id"] in edited]
+    strip = no_update if acct is None else account.health_items(outcome.data, market, acct)
+    return (data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings),
+            strip)
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.NEW_ROW, "data"), Output(ids.ADD_INSTRUMENT, "value"), Output(ids.ADD_QUANTITY, "value"),
+          Output(ids.ADD_ENTRY, "value"),
           Input(ids.ADD_BUTTON, "n_clicks"),
           State(ids.ADD_INSTRUMENT, "value"), State(ids.ADD_QUANTITY, "value"), State(ids.ADD_ENTRY, "value"),
           *STORES, prevent_initial_call=True)
 def add_position(n_clicks, instrument, quantity, entry_price, book, market, settings):
+    """A new row at the bottom; once accepted the inputs are cleared and :data:`FLASH_NEW_ROW`
+    scrolls the grid to the row and flashes it.  A refused one keeps the inputs to fix them."""
     user_action(n_clicks)
-    return _commit(state.add_position(book, market, settings, instrument, quantity, entry_price))
+    outcome = state.add_position(book, market, settings, instrument, quantity, entry_price)
+    data, note = _commit(outcome)
+    if outcome.data is None:
+        return data, note, no_update, no_update, no_update, no_update
+    return data, note, outcome.data["positions"][-1]["id"], "", "", ""
+
+
+#: Scroll the book grid to the row just added and flash it; the row arrives with the next render,
+#: so this waits for it (up to ~3 s).
+FLASH_NEW_ROW = """(rowId, gridId) => {
+    if (!rowId) return window.dash_clientside.no_update;
+    let tries = 0;
+    const go = () => {
+        const api = dash_ag_grid.getApi(gridId), node = api && api.getRowNode(rowId);
+        if (!node) { if (tries++ < 60) setTimeout(go, 50); return; }
+        api.ensureNodeVisible(node, 'bottom');
+        api.flashCells({rowNodes: [node]});
+    };
+    go();
+    return window.dash_clientside.no_update;
+}"""
+clientside_callback(FLASH_NEW_ROW, Output(ids.NEW_ROW, "data", allow_duplicate=True), Input(ids.NEW_ROW, "data"),
+                    State(ids.BOOK_GRID, "id"), prevent_initial_call=True)
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+          Output(ids.UNDO_STORE, "data"), Output(ids.UNDO_BUTTON, "hidden"),
           Input(ids.DELETE_BUTTON, "n_clicks"), State(ids.BOOK_GRID, "selectedRows"),
           *STORES, prevent_initial_call=True)
 def delete_selected(n_clicks, selected, book, market, settings):
+    """Delete the ticked rows; the book before is kept so that the delete can be undone."""
     user_action(n_clicks)
-    return _commit(state.delete_positions(book, market, settings, [r["id"] for r in selected or []]))
+    outcome = state.delete_positions(book, market, settings, [r["id"] for r in selected or []])
+    data, note = _commit(outcome)
+    if outcome.data is None:
+        return data, note, no_update, no_update
+    return data, note, {"before": book, "after": outcome.data}, False
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
-          Input(ids.DEMO_LOAD, "n_clicks"), State(ids.DEMO_PICKER, "value"),
+          Output(ids.UNDO_STORE, "data", allow_duplicate=True), Output(ids.UNDO_BUTTON, "hidden", allow_duplicate=True),
+          Input(ids.UNDO_BUTTON, "n_clicks"), State(ids.UNDO_STORE, "data"), State(ids.BOOK_STORE, "data"),
+          prevent_initial_call=True)
+def undo_delete(n_clicks, undo, book):
+    """Put the deleted rows back, unless the book changed since (then that change would be lost)."""
+    user_action(n_clicks and undo)
+    if book != undo["after"]:
+        return no_update, message(["the book changed since the delete: nothing was undone"]), None, True
+    return undo["before"], message(note="delete undone"), None, True
+
+
+def replaced(outcome: state.Outcome):
+    """(store, message, selected rows, undo, undo hidden) of a transition that replaces the whole
+    book: the grid's ticks and the undo belong to the old book and are cleared with it (the new
+    book reuses the row ids 1…N, so a tick left behind would select a row never chosen)."""
+    data, note = _commit(outcome)
+    if outcome.data is None:
+        return data, note, no_update, no_update, no_update
+    return data, note, [], None, True
+
+
+#: Outputs of every callback that replaces the whole book (see :func:`replaced`).
+REPLACE_OUTPUTS = (Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+                   Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
+                   Output(ids.BOOK_GRID, "selectedRows", allow_duplicate=True),
+                   Output(ids.UNDO_STORE, "data", allow_duplicate=True),
+                   Output(ids.UNDO_BUTTON, "hidden", allow_duplicate=True))
+
+
+@callback(*REPLACE_OUTPUTS, Input(ids.DEMO_LOAD, "n_clicks"), State(ids.DEMO_PICKER, "value"),
           State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
 def load_demo(n_clicks, key, market, settings):
     user_action(n_clicks)
     book = demo_book(key)
-    return _commit(state.replace_book(book, market, settings, f"loaded the demo book '{book.name}'"))
+    outcome = state.replace_book(book, market, settings, f"loaded the demo book '{book.name}'")
+    if outcome.data is not None:
+        outcome = state.Outcome(dict(outcome.data, demo=key), outcome.problems, outcome.note)
+    return replaced(outcome)
 
 
 @callback(Output(ids.BOOK_DOWNLOAD, "data"), Input(ids.BOOK_DOWNLOAD_BUTTON, "n_clicks"),
@@ -232,25 +335,27 @@ def download_book(n_clicks, book):
 # ----------------------------------------------------------------------------- upload
 
 
-@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
-          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
-          Output(ids.UPLOAD_PENDING, "data"),
-          Output(ids.UPLOAD, "contents"),
+@callback(*REPLACE_OUTPUTS, Output(ids.UPLOAD_PENDING, "data"), Output(ids.UPLOAD, "contents"),
           Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"),
           State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
 def upload(contents, filename, market, settings):
-    """A clean file replaces the book at once.  A file with bad rows never does: its errors are
+    """A clean file replaces the book at once (what it held but was not read, e.g. an unknown
+    column, is said).  A file with bad rows, or without any position, never does: its errors are
     listed and its valid rows wait in ``UPLOAD_PENDING`` until the user chooses to load them.
     ``contents`` is reset so that the same file can be dropped again after fixing it."""
     user_action(contents)
     result = state.read_upload(contents, filename, market)
     if not result.errors:
-        data, note = _commit(state.replace_book(result.book, market, settings,
-                                                f"loaded {len(result.book)} positions from {filename}"))
-        return data, note, None, None
-    pending = dict(state.book_data(result.book), filename=filename,
+        outcome = state.replace_book(result.book, market, settings,
+                                     f"loaded {len(result.book)} positions from {filename}")
+        data, note, *rest = replaced(outcome)
+        if outcome.data is not None and result.warnings:
+            note = message(note=outcome.note, warnings=result.warnings)
+        return data, note, *rest, None, None
+    pending = dict(state.book_data(result.book), filename=filename, csv=state.upload_is_csv(contents, filename),
+                   warnings=list(result.warnings),
                    errors=[{"row": e.row, "field": e.field, "message": e.message} for e in result.errors])
-    return no_update, "", pending, None
+    return no_update, "", no_update, no_update, no_update, pending, None
 
 
 @callback(Output(ids.UPLOAD_REPORT, "children"), Output(ids.UPLOAD_ACTIONS, "hidden"),
@@ -261,32 +366,30 @@ def render_upload_report(pending):
         return None, True, ""
     errors, good = pending["errors"], len(pending["positions"])
     shown = errors[:200]
+    csv = pending.get("csv", True)
     table = html.Table([
-        html.Thead(html.Tr([html.Th("Row"), html.Th("Field"), html.Th("Problem")])),
-        html.Tbody([html.Tr([html.Td(e["row"] or "file"), html.Td(e["field"]), html.Td(e["message"])])
+        html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
+        html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv)), html.Td(e["field"]), html.Td(e["message"])])
                     for e in shown]),
     ], className="error-table")
     more = [html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []
     report = html.Div([
         html.P([html.B(pending["filename"] or "upload"),
                 f": {len(errors)} problem(s), {good} valid row(s). The current book is unchanged."]),
-        table, *more,
+        table, *more, *[html.P(w) for w in pending.get("warnings", [])],
     ], className="msg msg-error upload-report", role="alert")
     return report, good == 0, f"Load the {good} valid row{'s' if good != 1 else ''} (replace the book)"
 
 
-@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
-          Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
-          Output(ids.UPLOAD_PENDING, "data", allow_duplicate=True),
+@callback(*REPLACE_OUTPUTS, Output(ids.UPLOAD_PENDING, "data", allow_duplicate=True),
           Input(ids.UPLOAD_ACCEPT, "n_clicks"), State(ids.UPLOAD_PENDING, "data"),
           State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"), prevent_initial_call=True)
 def accept_upload(n_clicks, pending, market, settings):
     user_action(n_clicks and pending)
     book = state.book_of(pending)
-    data, note = _commit(state.replace_book(
+    return *replaced(state.replace_book(
         book, market, settings,
-        f"loaded {len(book)} valid rows of {pending['filename']}, {len(pending['errors'])} problem(s) skipped"))
-    return data, note, None
+        f"loaded {len(book)} valid rows of {pending['filename']}, {len(pending['errors'])} problem(s) skipped")), None
 
 
 @callback(Output(ids.UPLOAD_PENDING, "data", allow_duplicate=True),

@@ -9,10 +9,11 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import exchange as ex
-from .. import ids
+from .. import ids, state
 from ..figures import exchange as figures
-from ..figures.style import usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..figures.margin import NO_EQUITY
+from ..figures.style import shock_label, usd
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
 
@@ -27,7 +28,7 @@ QUEUE_COLUMNS = [
     {"field": "account", "headerName": "Account", "flex": 1, "filter": "agTextColumnFilter"},
     # An empty ratio is an account with no equity left (an infinite ratio).
     number_column("margin_ratio", "Margin ratio MM/equity", ".1%", flex=1, valueFormatter={
-        "function": "params.value == null ? '∞ (no equity)' : d3.format('.1%')(params.value)"}),
+        "function": f"params.value == null ? '{NO_EQUITY}' : d3.format('.1%')(params.value)"}),
     number_column("equity", "Equity (USD)", flex=1),
     number_column("mm", "MM (USD)", flex=1),
     number_column("im", "IM (USD)", flex=1),
@@ -86,26 +87,26 @@ layout = html.Div([
     dcc.Store(id=ids.EX_UPLOAD_STORE, storage_type="session"),
     _controls(),
     html.Div(id=ids.EX_MESSAGE),
-    html.Div(id=ids.EX_SUMMARY, className="cards ex-cards"),
+    busy(html.Div(id=ids.EX_SUMMARY, className="cards ex-cards")),
     panel("Liquidation queue",
-          grid(ids.EX_QUEUE_GRID, QUEUE_COLUMNS, height=360, getRowId="params.data.account"),
+          busy(grid(ids.EX_QUEUE_GRID, QUEUE_COLUMNS, height=360, getRowId="params.data.account")),
           how_to="The first N accounts in the order the exchange liquidates them: highest margin ratio "
                  "(MM ÷ equity) first, accounts with no equity left at the top, ties by the larger "
                  "notional (as dYdX does). Click a header to sort differently; Rank keeps the queue order."),
     html.Div([
         panel("Margin ratios",
-              dcc.Loading(dcc.Graph(id=ids.EX_HISTOGRAM, config={"displaylogo": False}), type="dot", delay_show=300),
+              busy(dcc.Graph(id=ids.EX_HISTOGRAM, config={"displaylogo": False})),
               how_to="How close the whole population is to liquidation: every account falls in one bar by "
                      "its margin ratio; red bars are past 100 % (equity below MM). A shock shifts the mass "
                      "to the right; a fat cluster just under 100 % is the next wave."),
         panel("Liquidatable vs spot shock",
-              dcc.Loading(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False}), type="dot", delay_show=300),
+              busy(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False})),
               how_to="Each bar re-margins every account at that shock: the number of accounts under MM, and "
                      "(line) their notional. The population holds calls and puts, long and short, so both "
                      "directions hurt someone; the dotted line is the shock applied above."),
     ], className="row two"),
     panel("Cascade",
-          dcc.Loading(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False}), type="dot", delay_show=300),
+          busy(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False})),
           how_to="Round 0 is the shock itself. The exchange then unloads the liquidated accounts' delta, "
                  "which moves spot further (top), which puts more accounts under water (bottom, red: new "
                  "in that round), until a round liquidates nobody or the round limit is reached."),
@@ -115,17 +116,28 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- writers
 
 
+CONTROLS = (ids.EX_ACCOUNTS, ids.EX_SEED, ids.EX_SHOCK, ids.EX_TOP_N, ids.EX_IMPACT_K, ids.EX_TURNOVER, ids.EX_ROUNDS)
+
+
+def control_values(settings: dict) -> tuple:
+    """The controls showing ``settings`` (the shock in % of spot)."""
+    return (settings["n_accounts"], settings["seed"], round(settings["spot_shock"] * 100, 6), settings["top_n"],
+            settings["impact_k"], settings["turnover"], settings["max_rounds"])
+
+
 @callback(Output(ids.EX_SETTINGS_STORE, "data"), Output(ids.EX_SETTINGS_MESSAGE, "children"),
-          Input(ids.EX_ACCOUNTS, "value"), Input(ids.EX_SEED, "value"), Input(ids.EX_SHOCK, "value"),
-          Input(ids.EX_TOP_N, "value"), Input(ids.EX_IMPACT_K, "value"), Input(ids.EX_TURNOVER, "value"),
-          Input(ids.EX_ROUNDS, "value"), State(ids.EX_SETTINGS_STORE, "data"))
+          *(Output(c, "value") for c in CONTROLS), *(Input(c, "value") for c in CONTROLS),
+          State(ids.EX_SETTINGS_STORE, "data"))
 def apply_settings(n_accounts, seed, shock, top_n, impact_k, turnover, rounds, current):
-    """Validated controls into the store.  This also runs when the page is shown (with the
+    """Validated controls into the store; a refused or capped value goes back to the value in
+    force, beside the message that says why.  This also runs when the page is shown (with the
     controls' persisted values): an unchanged value writes and says nothing."""
     outcome = ex.settings_from_controls(n_accounts, seed, shock, top_n, impact_k, turnover, rounds)
+    in_force = current if outcome.data is None else outcome.data
+    controls = control_values(in_force) if outcome.problems else (no_update,) * len(CONTROLS)
     if outcome.data == current:
-        return no_update, message(outcome.problems)
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+        return no_update, message(outcome.problems), *controls
+    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), *controls
 
 
 def upload_report(filename: str, errors: list[dict], accepted: dict | None):
@@ -137,9 +149,9 @@ def upload_report(filename: str, errors: list[dict], accepted: dict | None):
             else "nothing was loaded; the last good accounts stay")
     return html.Div([
         html.P([html.B(filename), f": {len(errors)} problem(s); {kept}."]),
-        html.Table([html.Thead(html.Tr([html.Th("Row"), html.Th("Field"), html.Th("Problem")])),
-                    html.Tbody([html.Tr([html.Td(e["row"] or "file"), html.Td(e["field"]), html.Td(e["message"])])
-                                for e in shown])], className="error-table"),
+        html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
+                    html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv=True)), html.Td(e["field"]),
+                                         html.Td(e["message"])]) for e in shown])], className="error-table"),
         *([html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []),
     ], className="msg msg-error upload-report", role="alert")
 
@@ -174,7 +186,7 @@ def queue_view(source: str, settings: dict, upload: dict | None, market: dict, a
     except ValueError as exc:
         return message([str(exc)]), no_update, no_update, no_update
     numbers = ex.summary(result)
-    shock = f"{settings['spot_shock'] * 100:+.0f} %".replace("-", "−")
+    shock = shock_label(settings["spot_shock"])
     cards = [
         _card("Accounts", f"{numbers['accounts']:,}", f"{source} · margined with {account['model']}"),
         _card("Liquidatable", f"{numbers['liquidatable']:,}", f"equity < MM at spot {shock}", ids.EX_LIQUIDATABLE),
@@ -206,7 +218,8 @@ def render_sweep(source, settings, upload, market, account):
 
 def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
     try:
-        return figures.cascade_chart(ex.cascade_result(source, settings, upload, market, account))
+        result = ex.cascade_result(source, settings, upload, market, account)
+        return figures.cascade_chart(result, settings["max_rounds"])
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 

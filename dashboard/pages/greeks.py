@@ -8,7 +8,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 
 from .. import figures, ids, state
 from ..figures.style import usd
-from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel
+from ..layout import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
 
 dash.register_page(__name__, path="/greeks", name="Greeks", order=1, title="Greeks · Portfolio-margin risk")
 
@@ -17,7 +17,8 @@ STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(
 #: Summary cards: total, label, unit.
 CARDS = (
     ("value", "Value", "USD: option premium, spot at market, futures and perps at unrealised P&L"),
-    ("delta_usd", "$delta", "USD per 100 % spot move (delta × spot)"),
+    ("delta_usd", "Delta", "total in USD per 100 % spot move (delta × spot); per underlying in contracts "
+                           "(units of the underlying) and USD"),
     ("gamma_usd_1pct", "Gamma", "USD change of $delta per 1 % spot move"),
     ("vega_per_vol_pt", "Vega", "USD per vol point"),
     ("theta_per_day", "Theta", "USD per calendar day"),
@@ -38,12 +39,12 @@ DRILL_COLUMNS = [
 
 layout = html.Div([
     html.Div(id=ids.GREEKS_MESSAGE),
-    html.Div(id=ids.GREEKS_CARDS, className="cards"),
+    busy(html.Div(id=ids.GREEKS_CARDS, className="cards")),
     html.Div([
-        panel("By underlying", dcc.Graph(id=ids.BARS_UNDERLYING, config={"displaylogo": False}),
+        panel("By underlying", busy(dcc.Graph(id=ids.BARS_UNDERLYING, config={"displaylogo": False})),
               how_to="Each panel is one Greek in its own unit, one bar per underlying. Click a bar to "
                      "list its positions in the drill-down below."),
-        panel("By expiry", dcc.Graph(id=ids.BARS_EXPIRY, config={"displaylogo": False}),
+        panel("By expiry", busy(dcc.Graph(id=ids.BARS_EXPIRY, config={"displaylogo": False})),
               how_to="The same Greeks split by expiry date (PERP and SPOT have none): short-dated "
                      "gamma and theta dominate near expiry, vega sits in the back months. Click a bar "
                      "to drill down."),
@@ -51,11 +52,11 @@ layout = html.Div([
     html.Div([
         panel("Strike profile",
               dcc.Dropdown(id=ids.STRIKE_UNDERLYING, clearable=False, searchable=False, className="inline-dropdown"),
-              dcc.Graph(id=ids.STRIKE_PROFILE, config={"displaylogo": False}),
+              busy(dcc.Graph(id=ids.STRIKE_PROFILE, config={"displaylogo": False})),
               how_to="Options only, summed per strike: where the book is long (blue) or short (red) "
                      "convexity and volatility relative to today's spot (dotted line). Short gamma "
                      "near spot is what hurts on a sudden move."),
-        panel("Greeks vs spot", dcc.Graph(id=ids.GREEKS_VS_SPOT, config={"displaylogo": False}),
+        panel("Greeks vs spot", busy(dcc.Graph(id=ids.GREEKS_VS_SPOT, config={"displaylogo": False})),
               how_to="Every underlying moved by the same percentage, today, vols per the smile. The "
                      "slope of $delta is gamma: a $delta line falling left to right is a short-gamma "
                      "book that gets longer as spot falls."),
@@ -64,20 +65,32 @@ layout = html.Div([
           html.Div([html.Span("All positions.", id=ids.DRILL_NOTE, className="hint"),
                     html.Button("Show all positions", id=ids.DRILL_CLEAR, className="button secondary")],
                    className="toolbar"),
-          grid(ids.DRILL_GRID, DRILL_COLUMNS, height=460, getRowId="params.data.row"),
+          busy(grid(ids.DRILL_GRID, DRILL_COLUMNS, height=460, getRowId="params.data.row")),
           how_to="One row per position, Greeks already multiplied by the quantity. Sort by any column "
                  "(e.g. Gamma, to find the largest short-gamma positions) or filter; the pinned bottom "
                  "row is the whole book's total."),
 ], className="page")
 
 
-def cards(totals: dict) -> list:
-    """One card per total: label, USD amount (red when negative), unit."""
-    return [html.Div([html.Div(label, className="card-label"),
-                      html.Div(usd(totals[key]), id=f"card-{key}",
-                               className="card-value negative" if totals[key] < 0 else "card-value"),
-                      html.Div(unit, className="card-unit")], className="card")
-            for key, label, unit in CARDS]
+def delta_lines(by_underlying) -> list:
+    """Per underlying, the delta in contracts (units of the underlying) and in USD: a USD total
+    adds BTC and ETH exposure, which a desk hedges in coins, one underlying at a time."""
+    return [html.Div([html.B(r.underlying), f" {r.delta:,.4g}".replace("-", "−"), f" · {usd(r.delta_usd)}"],
+                     id=f"card-delta-{r.underlying}", className="card-detail")
+            for r in by_underlying.itertuples()]
+
+
+def cards(totals: dict, by_underlying=None) -> list:
+    """One card per total: label, USD amount (red when negative), unit; the $delta card adds the
+    delta of each underlying in contracts and USD."""
+    out = []
+    for key, label, unit in CARDS:
+        extra = delta_lines(by_underlying) if key == "delta_usd" and by_underlying is not None else []
+        out.append(html.Div([html.Div(label, className="card-label"),
+                             html.Div(usd(totals[key]), id=f"card-{key}",
+                                      className="card-value negative" if totals[key] < 0 else "card-value"),
+                             *extra, html.Div(unit, className="card-unit")], className="card"))
+    return out
 
 
 def render(book: dict, market: dict, settings: dict, underlying: str | None = None):
@@ -93,7 +106,7 @@ def render(book: dict, market: dict, settings: dict, underlying: str | None = No
     pinned["pinnedBottomRowData"] = [totals]
     notes = message(analysis.warnings) if analysis.warnings else (
         message(note="The book is empty: add positions on the Book page.") if not drill else "")
-    return (notes, cards(analysis.totals), figures.by_underlying(analysis), figures.by_expiry(analysis),
+    return (notes, cards(analysis.totals, analysis.by_underlying), figures.by_underlying(analysis), figures.by_expiry(analysis),
             figures.greeks_vs_spot(analysis), drill, pinned, options,
             underlying if underlying in options else next(iter(options), None))
 

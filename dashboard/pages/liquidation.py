@@ -13,14 +13,15 @@ from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import PRESET_PATHS
+from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
 from .. import ids, state
 from .. import liquidation as liq
 from ..account import health
 from ..figures import liquidation as figures
-from ..figures.margin import RATIO_DANGER
+from ..figures.margin import ratio_text
 from ..figures.style import usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
                    title="Liquidation · Portfolio-margin risk")
@@ -33,11 +34,12 @@ KEEP = {"persistence": True, "persistence_type": "session"}
 # ----------------------------------------------------------------------------- layout
 
 PLAN_COLUMNS = [
-    number_column("step", "Step", ",.0f", flex=0.6),
+    {"field": "steps", "headerName": "Step(s)", "flex": 0.6, "type": "rightAligned"},
+    number_column("trades", "Trades", ",.0f", flex=0.5),
     {"field": "action", "headerName": "Action", "flex": 1.4, "minWidth": 150},
     {"field": "instrument", "headerName": "Instrument", "flex": 1.6, "minWidth": 180},
     number_column("quantity", "Traded (contracts)", ",.4~f", flex=1),
-    number_column("price", "Price after costs (USD)", ",.2f", flex=1),
+    number_column("price", "Price after costs (USD; average of a run)", ",.2f", flex=1),
     number_column("cost", "Cost (USD)", ",.0f", flex=1),
     number_column("fee", "of which fee (USD)", ",.0f", flex=1),
     number_column("mm_after", "MM after (USD)", flex=1),
@@ -126,36 +128,40 @@ def _stress_panel():
                      className="control"),
         ], className="liq-stress-controls"),
         html.Div(id=ids.LIQ_STRESS_MESSAGE, **{"aria-live": "polite"}),
-        html.Div(id=ids.LIQ_STATUS),
+        busy(html.Div(id=ids.LIQ_STATUS)),
         how_to="'Account now' is the book with the collateral and margin model chosen on the Margin page. "
                "The scenario is where everything below is computed: 'push' moves every spot a further "
                f"{liq.PUSH_BEYOND * 100:.0f} % of spot past the nearer liquidation price (or, with none within "
                f"reach, cuts the collateral until equity is {liq.PUSH_EQUITY * 100:.0f} % of MM); 'custom' applies "
                "your spot shock and collateral. The shock is a market move: futures and options are revalued "
-               "there, cash and entry prices stay. Status: liquidatable when equity < MM, at risk from a margin "
-               f"ratio of {RATIO_DANGER * 100:.0f} % (the health strip's red), bankrupt when equity is below zero.",
+               "there, cash and entry prices stay. Status, as in the health strip: healthy below a margin ratio "
+               f"(MM ÷ equity) of {RATIO_WARNING * 100:.0f} %, warning from {RATIO_WARNING * 100:.0f} %, danger from "
+               f"{RATIO_DANGER * 100:.0f} %, liquidatable when equity < MM, bankrupt when equity ≤ 0.",
     )
 
 
 def _replay_panel():
-    options = [{"label": label, "value": key} for key, label in PRESET_PATHS.items()]
+    options = [{"label": label, "value": key} for key, label in liq.path_choices().items()]
     return panel(
         "Replay along a spot path",
+        html.P(id=ids.LIQ_DIRECTION, className="hint"),
         html.Div([
             html.Div([html.Label("Path"),
                       dcc.RadioItems(id=ids.LIQ_PATH, value=next(iter(PRESET_PATHS)), className="radio",
                                      options=options + [{"label": "uploaded CSV", "value": "upload"}])],
                      className="control"),
+            # Only for the uploaded path (each preset has its mirror above): hidden otherwise, so
+            # that it never silently flips a path the user did not mean to flip.
             dcc.Checklist(id=ids.LIQ_MIRROR, value=[], className="radio",
-                          options=[{"label": "mirror it (spot up instead of down)", "value": "mirror"}]),
+                          options=[{"label": "mirror the uploaded path (spot shocks negated)", "value": "mirror"}]),
             dcc.Upload(id=ids.LIQ_PATH_UPLOAD, className="dropzone liq-dropzone", accept=".csv,text/csv",
                        children=html.Div(["Drop a path CSV (", html.Code("hours,spot_shock"), ") or ",
                                           html.A("choose one")])),
             html.Button("Run replay", id=ids.LIQ_REPLAY_RUN, className="button"),
         ], className="toolbar"),
         html.Div(id=ids.LIQ_PATH_MESSAGE, **{"aria-live": "polite"}),
-        dcc.Loading(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False}), type="dot", delay_show=300),
-        grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260),
+        busy(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False})),
+        busy(grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260)),
         how_to="The account (with the scenario's collateral; the path replaces its spot shock) walks "
                "the path: spot moves for every underlying, time passes (options decay and expire), and "
                "whenever equity falls below MM the plan runs at that market. ✕ marks those points (the "
@@ -182,8 +188,8 @@ def _schedule_panel():
                                 debounce=True, className="input", **KEEP)], className="control"),
         ], className="toolbar"),
         html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **{"aria-live": "polite"}),
-        html.Div([dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False}),
-                  dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False})], className="row two"),
+        html.Div([busy(dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False})),
+                  busy(dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False}))], className="row two"),
         how_to="Selling a big position fast costs impact; selling it slowly leaves it exposed to the "
                "market. The optimal trajectory (blue) trades that off at risk aversion λ: the higher λ, "
                "the more is sold early. Inputs at the scenario's market, from the cost model: σ = "
@@ -196,9 +202,9 @@ def _schedule_panel():
 def _auction_panel():
     return panel(
         "Dutch auction of the account (Derive)",
-        html.Div(id=ids.LIQ_AUCTION_SUMMARY, className="liq-summary"),
-        dcc.Graph(id=ids.LIQ_AUCTION, config={"displaylogo": False}),
-        grid(ids.LIQ_AUCTION_GRID, FILL_COLUMNS, height=None, filters=False),
+        busy(html.Div(id=ids.LIQ_AUCTION_SUMMARY, className="liq-summary")),
+        busy(dcc.Graph(id=ids.LIQ_AUCTION, config={"displaylogo": False})),
+        busy(grid(ids.LIQ_AUCTION_GRID, FILL_COLUMNS, height=None, filters=False)),
         how_to="Instead of trading the book piece by piece, the exchange auctions it: the price offered "
                "for the whole book starts at 'start' × MtM and falls; each bidder steps in when the "
                "discount reaches its reservation and buys at most the fraction that restores the buffer "
@@ -215,15 +221,19 @@ layout = html.Div([
     _params_panel(),
     panel("Liquidation plan",
           html.Div(id=ids.LIQ_PLAN_MESSAGE),
-          dcc.Loading(dcc.Graph(id=ids.LIQ_WATERFALL, config={"displaylogo": False}), type="dot", delay_show=300),
-          grid(ids.LIQ_PLAN_GRID, PLAN_COLUMNS, height=300),
+          busy(dcc.Graph(id=ids.LIQ_WATERFALL, config={"displaylogo": False})),
+          dcc.Checklist(id=ids.LIQ_PLAN_DETAIL, value=[], className="radio", **KEEP,
+                        options=[{"label": "show every trade (one row per step)", "value": "detail"}]),
+          busy(grid(ids.LIQ_PLAN_GRID, PLAN_COLUMNS, height=300)),
           how_to="Bars: equity, starting from the scenario's equity; each red step is what that trade cost "
                  "(half-spread, impact and fee), the last bar is the equity left. Orange: maintenance "
                  "margin after each step. The plan takes, at each step, the trade with the most MM "
                  "relief per dollar of cost: a chunk of one position, of all positions of a kind, or a "
-                 "perpetual hedge of the net delta. It stops when equity ≥ target, or at bankruptcy."),
+                 "perpetual hedge of the net delta. It stops when equity ≥ target, or at bankruptcy. "
+                 "The table merges consecutive trades of one instrument into one row (Trades counts them); "
+                 "tick 'show every trade' for one row per step."),
     panel("Optimised plan vs naive orders",
-          grid(ids.LIQ_COMPARE_GRID, COMPARE_COLUMNS, height=None, filters=False),
+          busy(grid(ids.LIQ_COMPARE_GRID, COMPARE_COLUMNS, height=None, filters=False)),
           how_to="The same account liquidated three ways: the optimised plan above, closing the largest "
                  "notional first, and futures/perps first (as Deribit's engine does). 'Saved' is the "
                  "extra cost of each naive order: money the account keeps with the optimised plan."),
@@ -269,8 +279,8 @@ def _card(label: str, status: str, lines: list) -> html.Div:
 
 
 def _account_lines(equity: float, im: float, mm: float) -> list[str]:
-    ratio = f"{mm / equity * 100:,.1f} %" if equity > 0 else "∞ (no equity left)"
-    return [f"equity {usd(equity)} · IM {usd(im)} · MM {usd(mm)}", f"margin ratio MM/equity {ratio}"]
+    return [f"equity {usd(equity)} · IM {usd(im)} · MM {usd(mm)}",
+            f"margin ratio MM/equity {ratio_text(margin_ratio(equity, mm))}"]
 
 
 def _prices(h) -> html.Table:
@@ -306,29 +316,32 @@ def plan_note(plan: LiquidationPlan):
                     f"equity {usd(plan.equity_after)} against MM {usd(plan.mm_after)}."])
 
 
-def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dict):
-    """(status cards, waterfall, plan rows, comparison rows, message) of one state."""
+def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dict, detail: bool = False):
+    """(status cards, waterfall, plan rows, comparison rows, message) of one state; the plan rows
+    merge consecutive trades of one instrument unless ``detail``."""
     h = health(book, market, account)
     sc, plans = liq.plans(book, market, account, stress, params)
     best = plans["optimised"]
     cards = html.Div([
-        _card("Account now", liq.status_of(h.equity, h.maintenance),
+        _card("Account now", health_status(h.equity, h.maintenance),
               _account_lines(h.equity, h.initial, h.maintenance)
               + [f"model {account['model']}, collateral {usd(h.collateral)}"]),
-        _card("Under the scenario", liq.status_of(best.equity_before, best.mm_before),
+        _card("Under the scenario", health_status(best.equity_before, best.mm_before),
               _account_lines(best.equity_before, best.im_before, best.mm_before) + [sc.description]),
         html.Div([html.Div("Liquidation prices (equity = MM, every spot moved alike)", className="card-label"),
                   _prices(h)], className="card liq-card liq-prices-card"),
     ], className="liq-cards")
-    return (cards, figures.plan_waterfall(best, liq.settings_of(params).plan.buffer), frame_rows(best.steps),
+    steps = best.steps.assign(steps=best.steps["step"].astype(str), trades=1) if detail else \
+        liq.merged_steps(best.steps)
+    return (cards, figures.plan_waterfall(best, liq.settings_of(params).plan.buffer), frame_rows(steps),
             frame_rows(liq.comparison(plans)), plan_note(best))
 
 
 @callback(Output(ids.LIQ_STATUS, "children"), Output(ids.LIQ_WATERFALL, "figure"),
           Output(ids.LIQ_PLAN_GRID, "rowData"), Output(ids.LIQ_COMPARE_GRID, "rowData"),
-          Output(ids.LIQ_PLAN_MESSAGE, "children"), *STORES)
-def render_plan(book, market, account, stress, params):
-    return plan_view(book, market, account, stress, params)
+          Output(ids.LIQ_PLAN_MESSAGE, "children"), *STORES, Input(ids.LIQ_PLAN_DETAIL, "value"))
+def render_plan(book, market, account, stress, params, detail):
+    return plan_view(book, market, account, stress, params, "detail" in (detail or []))
 
 
 # ----------------------------------------------------------------------------- replay
@@ -350,12 +363,20 @@ def upload_path(contents, filename):
 def replay_view(book: dict, market: dict, account: dict, stress: dict, params: dict, path_key: str,
                 mirror: bool, uploaded: dict | None):
     """(figure, trade rows, message) of a replay; a refused path keeps the last good chart."""
+    mirror = mirror and path_key == "upload"
     try:
         result = liq.replay_result(book, market, account, stress, params, liq.replay_path(path_key, mirror, uploaded))
     except ValueError as exc:  # no upload yet, or a (mirrored) path outside the engine's range
         return no_update, no_update, message([str(exc)])
     trades = result.trades[[c["field"] for c in REPLAY_COLUMNS]]
-    return figures.replay_chart(result), frame_rows(trades), ""
+    return figures.replay_chart(result, liq.path_label(path_key, mirror, uploaded)), frame_rows(trades), ""
+
+
+@callback(Output(ids.LIQ_DIRECTION, "children"), Output(ids.LIQ_MIRROR, "style"), Input(ids.BOOK_STORE, "data"),
+          Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"), Input(ids.LIQ_PATH, "value"))
+def replay_direction(book, market, account, path_key):
+    """Which way spot must go to liquidate this account; the mirror box only for an upload."""
+    return liq.threat_note(health(book, market, account)), None if path_key == "upload" else {"display": "none"}
 
 
 @callback(Output(ids.LIQ_REPLAY, "figure"), Output(ids.LIQ_REPLAY_GRID, "rowData"),
@@ -412,7 +433,8 @@ def auction_view(book: dict, market: dict, account: dict, stress: dict, params: 
         return (message(note="No auction: equity is above MM under this scenario."),
                 figures.message_figure("Stress the account above to see it auctioned."), [])
     facts = [("outcome", result.outcome.replace("_", " ")), ("MtM at start", usd(best.equity_before)),
-             ("MM' at start", usd(best.equity_before - best.mm_before)),
+             ("margin balance at start (MM′ = equity − MM; below 0: the shortfall the auction must cover)",
+              usd(best.equity_before - best.mm_before)),
              ("book sold", f"{(1 - result.fraction_left) * 100:.1f} %"),
              ("cash from bidders", usd(result.cash_received)),
              ("fund payout", usd(result.fund_payout)), ("socialised (beyond the fund)", usd(result.fund_shortfall))]

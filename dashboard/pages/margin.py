@@ -16,13 +16,14 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from engine.listing import listed_instruments
 from engine.margin import MODELS, summary
+from engine.margin.account import HEALTH_LEVELS, RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import account, ids, state
 from ..figures import margin as figures
 from ..figures.style import usd
-from ..layout import grid, message, number_column, panel, user_action
+from ..layout import busy, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
 
@@ -39,9 +40,11 @@ SIDE_BY_SIDE_COLUMNS = [
     {"field": "label", "headerName": "Model", "flex": 1.3, "minWidth": 160},
     number_column("initial", "IM (USD)", **_SHORT),
     number_column("maintenance", "MM (USD)", **_SHORT),
-    number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, cellClassRules={
-        "level-warning": f"x >= {figures.RATIO_WARNING} && x < {figures.RATIO_DANGER}",
-        "level-danger": f"x >= {figures.RATIO_DANGER}"}),
+    # The level is the engine's (health_status), carried by the row; no equity left is an empty
+    # (infinite) ratio, shown as such.
+    number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, valueFormatter={
+        "function": f"params.value == null ? '{figures.NO_EQUITY}' : d3.format('.1%')(params.value)"},
+        cellClassRules={f"level-{level}": f"params.data.level == '{level}'" for level in HEALTH_LEVELS}),
     number_column("available", "Available (equity − IM, USD)", **_SHORT),
     number_column("capital_efficiency", "Capital efficiency (standard IM ÷ IM)", ",.2f", **_SHORT),
     {"field": "binding", "headerName": "Binding scenario per underlying", "flex": 2.4, "minWidth": 240,
@@ -90,13 +93,13 @@ def _account_panel():
                                          options=[{"label": f"{p}: {preset_info(p)['title']}", "value": p}
                                                   for p in MODELS["risk_based"].presets])], className="control"),
             ], className="margin-controls"),
-            dcc.Loading(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH), type="dot", delay_show=400),
+            busy(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH)),
         ], className="margin-account"),
         html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **{"aria-live": "polite"}),
         how_to=f"Equity = collateral + the book's mark-to-market. The selected model sets IM, MM and the "
                f"health strip at the top of every page. Margin ratio = MM ÷ equity: green below "
-               f"{figures.RATIO_WARNING * 100:g} %, amber from {figures.RATIO_WARNING * 100:g} %, red from "
-               f"{figures.RATIO_DANGER * 100:g} % (our early-warning levels); the black line at 100 % is "
+               f"{RATIO_WARNING * 100:g} %, amber from {RATIO_WARNING * 100:g} %, red from "
+               f"{RATIO_DANGER * 100:g} % (our early-warning levels); the black line at 100 % is "
                f"where equity = MM and the account can be liquidated. Distance to liquidation is the "
                f"move of every underlying by the same % at which equity = MM, with the model's MM "
                f"recomputed at the moved prices. Choosing a preset loads its published parameters.",
@@ -106,8 +109,8 @@ def _account_panel():
 def _table_panel():
     return panel(
         "All models on this book",
-        grid(ids.MARGIN_TABLE, SIDE_BY_SIDE_COLUMNS, height=None, filters=False, getRowId="params.data.model",
-             rowClassRules={"selected-model": "params.data.selected"}),
+        busy(grid(ids.MARGIN_TABLE, SIDE_BY_SIDE_COLUMNS, height=None, filters=False, getRowId="params.data.model",
+             rowClassRules={"selected-model": "params.data.selected"})),
         how_to="One row per model, the selected one highlighted, each with its own parameters. Margin ratio "
                "and available use the account's equity, which is the same under every model. Capital "
                "efficiency above 1 means the model asks less than standard margin. The binding scenario is "
@@ -116,10 +119,10 @@ def _table_panel():
 
 def _bars_row():
     return html.Div([
-        panel("IM and MM per model", dcc.Graph(id=ids.MARGIN_BARS, config=GRAPH),
+        panel("IM and MM per model", busy(dcc.Graph(id=ids.MARGIN_BARS, config=GRAPH)),
               how_to="Dark bars IM, light bars MM, USD; the dashed line is the account's equity: a model "
                      "whose MM bar reaches it would liquidate the account."),
-        panel("From components to IM", dcc.Graph(id=ids.MARGIN_WATERFALL, config=GRAPH),
+        panel("From components to IM", busy(dcc.Graph(id=ids.MARGIN_WATERFALL, config=GRAPH)),
               how_to="The selected model's formula step by step, USD: the worst scenario loss, then the "
                      "contingencies added to it, floors and minimums only by how much they raise the "
                      "requirement, then factors; the last bar is IM. Zero steps are left out."),
@@ -129,7 +132,7 @@ def _bars_row():
 def _scenario_panel():
     return panel(
         "Scenario matrix of the selected model",
-        dcc.Loading(dcc.Graph(id=ids.MARGIN_SCENARIOS, config=GRAPH), type="dot", delay_show=400),
+        busy(dcc.Graph(id=ids.MARGIN_SCENARIOS, config=GRAPH)),
         how_to="Each cell is the book's P&L (USD) in one scenario of the model, times the scenario's weight, "
                "one row of cells per underlying. Red loses. The box marks the binding cell: the worst "
                "weighted loss, which the model charges. Tail scenarios (e.g. +500 %) carry small weights "
@@ -151,7 +154,7 @@ def _attribution_panel():
                       dcc.RadioItems(id=ids.MARGIN_ATTRIBUTION_UNDERLYING, value="all", inline=True,
                                      className="radio", options=[{"label": "All", "value": "all"}])]),
         ], className="toolbar"),
-        dcc.Loading(dcc.Graph(id=ids.MARGIN_ATTRIBUTION, config=GRAPH), type="dot", delay_show=400),
+        busy(dcc.Graph(id=ids.MARGIN_ATTRIBUTION, config=GRAPH)),
         how_to="Marginal: how much IM falls if the position alone is closed (negative: the position "
                "hedges the rest, closing it raises IM). Marginals of a hedged book need not add up to "
                "IM; 'scaled' multiplies them by IM ÷ Σ marginal so that they do, which exaggerates "
@@ -288,10 +291,13 @@ def change_account(trigger, collateral, model, preset, acct: dict, book: dict, m
         outcome = account.select_model(acct, book, market, model)
     else:
         outcome = account.select_preset(acct, book, market, preset)
-    return _commit(outcome)
+    # A refused value does not stay in its box: the one in force goes back, beside the message.
+    refused = outcome.data is None and outcome.problems
+    return (*_commit(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
 
 
 @callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.MARGIN_ACCOUNT_MESSAGE, "children"),
+          Output(ids.MARGIN_COLLATERAL, "value", allow_duplicate=True),
           Input(ids.MARGIN_COLLATERAL, "value"), Input(ids.MARGIN_MODEL, "value"), Input(ids.MARGIN_PRESET, "value"),
           *STORE_STATES, prevent_initial_call=True)
 def account_change(collateral, model, preset, acct, book, market):
@@ -311,7 +317,8 @@ def side_by_side(results: dict, health) -> list[dict]:
         rows.append({
             "model": r.model, "label": figures.model_label(r.model, result.params),
             "initial": r.initial, "maintenance": r.maintenance,
-            "margin_ratio": r.maintenance / health.equity if health.equity > 0 else None,
+            "margin_ratio": None if health.equity <= 0 else margin_ratio(health.equity, r.maintenance),
+            "level": health_status(health.equity, r.maintenance),
             "available": health.equity - r.initial,
             "capital_efficiency": None if math.isnan(r.capital_efficiency) else r.capital_efficiency,
             "binding": "; ".join(f"{u}: {s}" for u, s in result.binding_scenario.items()) or "—",
@@ -329,7 +336,7 @@ def examples_table(rows: list[dict], model: str) -> html.Table:
 
 def render(book: dict, market: dict, acct: dict):
     """Everything on the page that mirrors the stores: message, gauge, side-by-side rows and bars,
-    scenario matrix, waterfall, parameter editor, the examples and the instrument suggestions.
+    scenario matrix, waterfall, parameter editor and the examples.
 
     One callback on purpose: the page's store writers also run (and stop) when it is shown, and
     Dash then skips a callback whose only inputs are stores they write.
@@ -338,7 +345,7 @@ def render(book: dict, market: dict, acct: dict):
         results = account.margins(book, market, acct)
         health = account.health(book, market, acct)
     except Exception as exc:  # the UI boundary: keep the last good figures, say why
-        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 11
+        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 10
     model = acct["model"]
     result = results[model]
     rows = side_by_side(results, health)
@@ -347,12 +354,11 @@ def render(book: dict, market: dict, acct: dict):
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
         source = MODELS[model].source
-    names = [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
     return ("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
             figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
             figures.scenario_heatmap(result), figures.im_waterfall(result),
             source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
-            examples_table(account.examples(market, acct), model), names)
+            examples_table(account.examples(market, acct), model))
 
 
 @callback(Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"),
@@ -360,9 +366,16 @@ def render(book: dict, market: dict, acct: dict):
           Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
           Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"),
           Output(ids.SCENARIO_SECTION, "hidden"), Output(ids.SCENARIO_GRID, "rowData"),
-          Output(ids.MARGIN_EXAMPLES, "children"), Output(ids.WHATIF_LIST, "children"), *STORES)
+          Output(ids.MARGIN_EXAMPLES, "children"), *STORES)
 def render_margin(book, market, acct):
     return render(book, market, acct)
+
+
+@callback(Output(ids.WHATIF_LIST, "children"), Input(ids.WHATIF_LIST, "id"), Input(ids.MARKET_STORE, "data"))
+def suggest_instruments(_, market):
+    """The listed instruments for the what-if box: sent when the page is shown and when the
+    market changes, not on every book or account change (see the Book page)."""
+    return [html.Option(value=i.name) for i in listed_instruments(state.market_of(market))]
 
 
 def attribution(book: dict, market: dict, acct: dict, basis: str, top, underlying: str):

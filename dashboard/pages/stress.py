@@ -8,7 +8,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 
 from .. import figures, ids, presentation, state
 from ..figures.style import usd
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 from ..report import context_of, csv_with_header
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
@@ -33,18 +33,20 @@ def _controls():
                       dcc.Slider(id=ids.SPOT_RANGE, min=5, max=90, step=5, value=50, updatemode="mouseup",
                                  marks={v: f"{v} %" for v in (5, 25, 50, 75, 90)}, **KEEP)], className="control wide"),
             html.Div([html.Label("Spot steps"),
-                      dcc.Input(id=ids.SPOT_STEPS, type="number", value=41, min=2, max=201, step=1,
+                      # No min/max: the browser would send an out-of-range number as empty, and
+                      # the message could not say what the limit is.
+                      dcc.Input(id=ids.SPOT_STEPS, type="number", value=41, step=1,
                                 debounce=True, className="input", **KEEP)], className="control"),
             html.Div([html.Label("Vol shocks ± (vol points)"),
                       dcc.Slider(id=ids.VOL_RANGE, min=0, max=100, step=5, value=30, updatemode="mouseup",
                                  marks={v: str(v) for v in (0, 25, 50, 75, 100)}, **KEEP)], className="control wide"),
             html.Div([html.Label("Vol steps"),
-                      dcc.Input(id=ids.VOL_STEPS, type="number", value=13, min=1, max=61, step=1,
+                      dcc.Input(id=ids.VOL_STEPS, type="number", value=13, step=1,
                                 debounce=True, className="input", **KEEP)], className="control"),
-            html.Div([html.Label("Horizons (days, comma-separated)"),
+            html.Div([html.Label("Horizons (days)"),
                       dcc.Input(id=ids.HORIZONS, type="text", value="0, 1, 7, 30", debounce=True,
                                 className="input", **KEEP)], className="control"),
-            html.Div([html.Label("Stress table, all cells"),
+            html.Div([html.Label("All cells"),
                       html.Button("Download CSV", id=ids.STRESS_DOWNLOAD_BUTTON,
                                   className="button secondary"),
                       dcc.Download(id=ids.STRESS_DOWNLOAD)], className="control"),
@@ -55,6 +57,7 @@ def _controls():
                "(options expiring inside it settle at intrinsic). Odd step counts include the "
                "no-shock point. A value outside the limits is refused with a message and the last "
                "good grid stays.",
+        how_to_folded=True,  # the heatmap must start within a 1280×720 screen
     )
 
 
@@ -72,23 +75,22 @@ layout = html.Div([
                                                     {"label": "3-D surface", "value": "surface"}], **KEEP)]),
               ], className="toolbar"),
               html.Div(id=ids.STRESS_MESSAGE),
-              dcc.Loading(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
-                                                            "toImageButtonOptions": {"filename": "stress"}}),
-                          type="dot", delay_show=400),
+              busy(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
+                                                     "toImageButtonOptions": {"filename": "stress"}})),
+              className="wide stress-map",
               how_to="Each cell is the book's P&L (USD) if spot moved by x % and every vol by y points, "
                      "after the chosen horizon. Red loses, blue gains, white is flat; the ring is "
                      "today, ✕ the worst cell. Click a cell to see which positions make its P&L. The "
-                     "camera button saves a PNG.",
-              className="wide"),
+                     "camera button saves a PNG."),
         panel("Scenario attribution",
               html.P(id=ids.ATTRIBUTION_TITLE, className="scenario"),
-              grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,
-                   getRowId="params.data.row"),
+              busy(grid(ids.ATTRIBUTION_GRID, ATTRIBUTION_COLUMNS, height=440, filters=False,
+                   getRowId="params.data.row")),
               how_to="The selected cell's P&L split by position, biggest losses first; the shares add "
                      "up to 100 %. Without a click it shows the worst cell of the horizon."),
     ], className="row stress-row"),
     panel("P&L vs spot",
-          dcc.Graph(id=ids.PAYOFF, config={"displaylogo": False}),
+          busy(dcc.Graph(id=ids.PAYOFF, config={"displaylogo": False})),
           how_to="P&L (USD) from today's marks as spot moves, vols unchanged, one line per horizon; "
                  "the dashed line is the last option expiry, where options pay their intrinsic value. "
                  "Diamonds mark breakevens, where a line crosses zero. The gap between lines is time "
@@ -103,14 +105,24 @@ def horizon_choices(settings: dict, current) -> tuple[list[dict], float]:
     return options, (current if current in days else days[0])
 
 
+CONTROLS = (ids.SPOT_RANGE, ids.SPOT_STEPS, ids.VOL_RANGE, ids.VOL_STEPS, ids.HORIZONS)
+
+
+def control_values(settings: dict) -> tuple:
+    """The grid controls showing ``settings`` (spot range in %, vol range in vol points)."""
+    return (round(settings["spot_range"] * 100, 6), settings["spot_steps"], round(settings["vol_range"] * 100, 6),
+            settings["vol_steps"], ", ".join(f"{d:g}" for d in settings["horizons_days"]))
+
+
 @callback(Output(ids.SETTINGS_STORE, "data"), Output(ids.SETTINGS_MESSAGE, "children"),
           Output(ids.HORIZON, "options"), Output(ids.HORIZON, "value"),
-          Input(ids.SPOT_RANGE, "value"), Input(ids.SPOT_STEPS, "value"), Input(ids.VOL_RANGE, "value"),
-          Input(ids.VOL_STEPS, "value"), Input(ids.HORIZONS, "value"),
+          *(Output(c, "value") for c in CONTROLS),
+          *(Input(c, "value") for c in CONTROLS),
           State(ids.SETTINGS_STORE, "data"), State(ids.HORIZON, "value"),
           State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
 def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, current, horizon, book, market):
     """Validate the grid controls into the settings store, and offer the accepted grid's horizons.
+    A refused value is put back to the one in force, beside the message that says why.
 
     This also runs when the page is shown (the controls report their values): then the grid is
     unchanged, nothing is written and only the horizon choices are filled in.  The choices live
@@ -120,10 +132,12 @@ def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, curre
     outcome = state.settings_from_controls(spot_range, spot_steps, vol_range, vol_steps, horizons, book, market)
     accepted = current if outcome.data is None else outcome.data
     options, value = horizon_choices(accepted, horizon)
+    keep = (no_update,) * len(CONTROLS)
     if outcome.data == current:
-        return no_update, "", options, value
+        return no_update, "", options, value, *keep
+    reset = control_values(current) if outcome.data is None else keep
     return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), \
-        options, value
+        options, value, *reset
 
 
 def clicked(click: dict | None) -> tuple[float, float] | None:

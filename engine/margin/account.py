@@ -2,7 +2,7 @@
 
     equity       = collateral + Σ mark-to-market   (options at value, long + / short −; futures and
                    perps at unrealised P&L against the entry price, 0 without one; spot at value)
-    margin_ratio = MM / equity  (inf when equity ≤ 0 < MM)
+    margin_ratio = MM / equity  (inf when equity ≤ 0; levels in HEALTH_LEVELS)
     available    = equity − IM
     liquidatable = equity < MM
 
@@ -29,6 +29,39 @@ from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import MarginModel, account_book, margin_model, risk_based
 from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate
+
+# ----------------------------------------------------------------------------- ratio and health levels
+#: Health levels of the margin ratio MM ÷ equity, the one definition every page uses: healthy
+#: below 50 %, warning from 50 %, danger from 80 % (early warnings well before the exchange
+#: acts: a dashboard choice, not an exchange rule), liquidatable once equity < MM (ratio above
+#: 100 %), bankrupt when equity ≤ 0 (the ratio is infinite).
+RATIO_WARNING = 0.5
+RATIO_DANGER = 0.8
+HEALTH_LEVELS = ("healthy", "warning", "danger", "liquidatable", "bankrupt")
+
+
+def margin_ratio(equity, maintenance):
+    """MM ÷ equity (fraction), +inf when equity ≤ 0; elementwise over arrays.
+
+    >>> margin_ratio(200_000.0, 50_000.0), margin_ratio(-1.0, 50_000.0)
+    (0.25, inf)
+    """
+    equity, maintenance = np.asarray(equity, dtype=float), np.asarray(maintenance, dtype=float)
+    ratio = np.where(equity > 0, maintenance / np.where(equity > 0, equity, 1.0), np.inf)
+    return ratio if ratio.ndim else float(ratio)
+
+
+def health_status(equity, maintenance):
+    """The level of :data:`HEALTH_LEVELS` of an account (USD); elementwise over arrays.
+
+    >>> health_status(100.0, 49.0), health_status(100.0, 80.0), health_status(100.0, 101.0), health_status(0.0, 0.0)
+    ('healthy', 'danger', 'liquidatable', 'bankrupt')
+    """
+    equity, maintenance = np.asarray(equity, dtype=float), np.asarray(maintenance, dtype=float)
+    ratio = np.asarray(margin_ratio(equity, maintenance))
+    level = np.select([equity <= 0, equity < maintenance, ratio >= RATIO_DANGER, ratio >= RATIO_WARNING],
+                      list(HEALTH_LEVELS[:0:-1]), HEALTH_LEVELS[0])
+    return level if level.ndim else str(level)
 
 
 @dataclass(frozen=True)
@@ -145,7 +178,7 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     def prices(shock):
         return None if shock is None else {u: s * (1.0 + shock) for u, s in und_spot.items()}
 
-    ratio = mm / equity if equity > 0 else (np.inf if mm > 0 else 0.0)
+    ratio = float(margin_ratio(equity, mm))
     currency_spot = und_spot.get(account.denomination, 1.0)
     return AccountHealth(resolved.name, account.cash + ab.collateral.total, equity, im, mm, ratio, equity - im,
                          bool(liquidatable), down, up, prices(down), prices(up), und_spot, search_range,

@@ -36,7 +36,7 @@ def test_a_replay_run_draws_its_chart(dash_duo, dashboard_app):
     dash_duo.start_server(dashboard_app)
     dash_duo.driver.get(dash_duo.server_url + "/liquidation")
     dash_duo.wait_for_element(f"#{ids.LIQ_STATUS} .liq-card", timeout=20)
-    dash_duo.find_element(f"#{ids.LIQ_MIRROR} input").click()
+    dash_duo.find_element(f'#{ids.LIQ_PATH} input[value="crash_24h:mirrored"]').click()
     dash_duo.find_element(f"#{ids.LIQ_REPLAY_RUN}").click()
     until(lambda: (dash_duo.driver.execute_script(FIGURE_TITLE % ids.LIQ_REPLAY) or "").startswith("Replay:"),
           timeout=20)

@@ -62,7 +62,7 @@ def test_collateral_moves_the_gauge_and_the_strip_on_every_page(dash_duo, dashbo
     dash_duo.wait_for_contains_text(f"#{ids.MARGIN_ACCOUNT_MESSAGE}", "collateral set to $500,000")
     dash_duo.wait_for_contains_text(f"#{ids.HEALTH_STRIP}", "LIQUIDATABLE")
     dash_duo.wait_for_contains_text(f"#{ids.MARGIN_GAUGE}", "off the scale")
-    assert dash_duo.find_element(f"#{ids.HEALTH_STRIP} .gauge-fill").get_attribute("class") == "gauge-fill danger"
+    assert dash_duo.find_element(f"#{ids.HEALTH_STRIP} .gauge-fill").get_attribute("class") == "gauge-fill liquidatable"
 
     dash_duo.find_element('a.nav-link[href="/greeks"]').click()
     dash_duo.wait_for_element("#card-delta_usd")

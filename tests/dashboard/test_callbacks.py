@@ -26,12 +26,18 @@ def card_texts(cards) -> dict:
 def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
     book, market, settings = stores
     before = pages.greeks.render(book, market, settings)
+    before_rows = pages.book.render(book, market, settings)[0]
     heat_before = pages.stress.scenario_figure(book, market, settings, 7, "heatmap", None)[0]
 
-    new_book, note, rows = pages.book.edit_cells(
+    new_book, note, rows, transaction, shown, _ = pages.book.edit_cells(
         [{"rowId": "1", "colId": "quantity", "value": "100", "oldValue": -7.7}], book, market, settings)
     assert "1 edit(s) applied" in text_of(note) and rows is no_update
     assert new_book["positions"][0]["quantity"] == 100.0
+    # Only the edited row goes to the grid, with its new Greeks; the full render then sends nothing.
+    (updated,) = transaction["update"]
+    assert updated["id"] == "1" and updated["delta_usd"] == pytest.approx(
+        100.0 / -7.7 * before_rows[0]["delta_usd"], rel=1e-9)
+    assert pages.book.render(new_book, market, settings, shown) == (no_update,) * 4
 
     after = pages.greeks.render(new_book, market, settings)
     assert card_texts(after[1])["card-delta_usd"] != card_texts(before[1])["card-delta_usd"]
@@ -44,7 +50,7 @@ def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
 
 def test_bad_edit_reports_row_and_field_and_reverts_the_cell(pages, stores):
     book, market, settings = stores
-    data, note, rows = pages.book.edit_cells(
+    data, note, rows, _, _, _ = pages.book.edit_cells(
         [{"rowId": "4", "colId": "quantity", "value": "ten", "oldValue": -2.2}], book, market, settings)
     assert data is no_update
     assert "row 4 (BTC-26MAR27-130000-P), quantity: 'ten' is not a number" in text_of(note)
@@ -65,7 +71,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
     book, market, settings = stores
     csv = "instrument,quantity,entry_price\nBTC-PERPETUAL,2,95000\nBTC-PERPETUAL,two,95000\n"
     contents = "data:text/csv;base64," + base64.b64encode(csv.encode()).decode()
-    data, note, pending, reset = pages.book.upload(contents, "desk.csv", market, settings)
+    data, note, _, _, _, pending, reset = pages.book.upload(contents, "desk.csv", market, settings)
     assert data is no_update and reset is None
     assert pending["errors"] == [{"row": 2, "field": "quantity", "message": "'two' is not a number"}]
     report, hidden, label = pages.book.render_upload_report(pending)
@@ -73,7 +79,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
     assert "The current book is unchanged" in text_of(report)
     assert hidden is False and label == "Load the 1 valid row (replace the book)"
 
-    loaded, note, cleared = pages.book.accept_upload(1, pending, market, settings)
+    loaded, note, _, _, _, cleared = pages.book.accept_upload(1, pending, market, settings)
     assert [p["instrument"] for p in loaded["positions"]] == ["BTC-PERPETUAL"] and cleared is None
     assert "1 problem(s) skipped" in text_of(note)
 
@@ -81,7 +87,7 @@ def test_bad_csv_upload_lists_errors_and_keeps_the_book(pages, stores):
 def test_clean_upload_replaces_the_book(pages, stores):
     _, market, settings = stores
     contents = "data:text/csv;base64," + base64.b64encode(b"instrument,quantity\nETH-PERPETUAL,-3\n").decode()
-    data, note, pending, _ = pages.book.upload(contents, "hedge.csv", market, settings)
+    data, note, _, _, _, pending, _ = pages.book.upload(contents, "hedge.csv", market, settings)
     assert data["name"] == "hedge" and len(data["positions"]) == 1 and pending is None
 
 
@@ -114,11 +120,11 @@ def test_greeks_page_cards_and_drill_down(pages, stores):
 
 def test_stress_settings_refused_keep_the_grid(pages, stores):
     book, market, settings = stores
-    data, note, options, value = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, tomorrow", settings, 7.0,
-                                                              book, market)
+    data, note, options, value, *_ = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, tomorrow", settings, 7.0,
+                                                                  book, market)
     assert data is no_update and "horizons: 'tomorrow'" in text_of(note)
     assert [o["value"] for o in options] == [0.0, 1.0, 7.0, 30.0] and value == 7.0
-    data, note, options, value = pages.stress.apply_settings(40, 17, 20, 5, "0, 14", settings, 7.0, book, market)
+    data, note, options, value, *_ = pages.stress.apply_settings(40, 17, 20, 5, "0, 14", settings, 7.0, book, market)
     assert data["horizons_days"] == [0.0, 14.0] and value == 0.0
     unchanged = pages.stress.apply_settings(50, 41, 30, 13, "0, 1, 7, 30", settings, 1.0, book, market)
     assert unchanged[:2] == (no_update, "")

@@ -15,7 +15,7 @@ from dashboard.figures.exchange import ratio_bins
 from engine.liquidation.queue import CascadeParams, PopulationParams, cascade, generate_population, margin_queue
 
 #: A small population keeps these tests fast; the page's logic does not depend on the size.
-SMALL = dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3)
+SMALL = dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3, spot_shock=-0.15)
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +97,19 @@ def test_default_cascade_visibly_cascades_and_is_the_engine_cascade(page, world)
 
 def test_settings_cap_the_population_and_refuse_bad_values(page):
     current = ex.DEFAULT_SETTINGS
-    data, note = page.apply_settings(250_000, 0, -15, 100, 3, 0.2, 30, current)
+    assert current["spot_shock"] == 0.0  # the page opens on the market as it is
+    data, note, *controls = page.apply_settings(250_000, 0, -15, 100, 3, 0.2, 30, current)
     assert data["n_accounts"] == ex.MAX_ACCOUNTS and "capped at 100,000 accounts" in text_of(note)
-    data, note = page.apply_settings(5_000, 0, -15, 100, 12, 0.2, 30, current)
+    assert controls[0] == ex.MAX_ACCOUNTS and controls[2] == -15  # the box shows the value in force
+    data, note, *controls = page.apply_settings(5_000, 0, -15, 100, 12, 0.2, 30, current)
     assert data is no_update and "impact k must be 0…10" in text_of(note)
-    data, note = page.apply_settings(5_000, 0.5, -15, 100, 3, 0.2, 30, current)
-    assert data is no_update and "seed: enter a whole number" in text_of(note)
-    data, note = page.apply_settings(5_000, 0, -30, 100, 3, 0.2, 30, current)
-    assert data == dict(current, spot_shock=-0.3)
+    assert controls[4] == current["impact_k"] and controls[2] == 0  # refused: all back to the stored values
+    data, note, *controls = page.apply_settings(5_000, 0.5, -15, 100, 3, 0.2, 30, current)
+    assert data is no_update and "seed: enter a whole number" in text_of(note) and controls[1] == 0
+    data, note, *controls = page.apply_settings(5_000, 0, -30, 100, 3, 0.2, 30, current)
+    assert data == dict(current, spot_shock=-0.3) and controls == [no_update] * 7
     # Shown with the stored values (as when the page opens): nothing written, nothing said.
-    assert page.apply_settings(5_000, 0, -15, 100, 3, 0.2, 30, current) == (no_update, "")
+    assert page.apply_settings(5_000, 0, 0, 100, 3, 0.2, 30, current) == (no_update, "", *(no_update,) * 7)
 
 
 def test_accounts_upload_reports_rows_and_uses_the_good_ones(page, world):

@@ -53,10 +53,10 @@ def test_push_goes_past_the_liquidation_price_and_the_plan_table_is_the_engine_p
     assert sc.spot_shock == pytest.approx(nearest + np.sign(nearest) * liq.PUSH_BEYOND)
     assert sc.collateral == account["collateral"]
 
-    cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params)
+    cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params, detail=True)
     plan, at = engine_plan(book, market, account["collateral"], sc.spot_shock)
-    assert rows == frame_rows(plan.steps) and len(rows) > 0
-    assert "Account now healthy" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
+    assert [{k: r[k] for k in plan.steps.columns} for r in rows] == frame_rows(plan.steps) and len(rows) > 0
+    assert "Account now warning" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
     assert f"{plan.steps['step'].nunique()} step(s)" in text_of(note)
 
     # A buy pays the mark plus its cost per contract, a sale receives the mark less it.
@@ -94,13 +94,6 @@ def test_healthy_account_has_nothing_to_liquidate(page, desk):
     assert rows == [] and "Nothing to liquidate" in text_of(note)
     summary, _, fills = page.auction_view(book, market, account, liq.DEFAULT_STRESS, params)
     assert "No auction" in text_of(summary) and fills == []
-
-
-def test_status_levels():
-    assert liq.status_of(-1.0, 10.0) == "bankrupt"
-    assert liq.status_of(9.0, 10.0) == "liquidatable"
-    assert liq.status_of(100.0, 85.0) == "at risk"
-    assert liq.status_of(100.0, 50.0) == "healthy"
 
 
 def test_push_cuts_collateral_when_no_liquidation_price_is_within_reach(page, desk):
@@ -163,7 +156,7 @@ def test_stress_controls(page):
 def test_replay_markers_sit_at_the_liquidated_points(page, desk):
     book, market, account, params = desk
     figure, rows, note = page.render_replay(1, book, market, account, liq.DEFAULT_STRESS, params,
-                                            "crash_24h", ["mirror"], None)
+                                            "crash_24h" + liq.MIRRORED, [], None)
     path = preset_path("crash_24h").assign(spot_shock=lambda p: -p["spot_shock"])
     result = replay(state.book_of(book), state.market_of(market), account["collateral"], path)
     hit = result.path[result.path["liquidated"]]

@@ -66,7 +66,7 @@ def test_side_by_side_rows_equal_the_engine(page, stores):
 def test_render_fills_every_output_and_the_bars_match_the_table(page, stores):
     book, market, _, acct = stores
     out = page.render(book, market, acct)
-    assert len(out) == 12 and no_update not in out
+    assert len(out) == 11 and no_update not in out
     rows, bars = out[2], out[3]
     assert list(bars.data[0].y) == pytest.approx([r["initial"] for r in rows])
     assert list(bars.data[1].y) == pytest.approx([r["maintenance"] for r in rows])
@@ -160,12 +160,14 @@ def test_attribution_top_positions_group_the_rest(stores, page):
     assert shares.sum() == pytest.approx(condor.initial)
 
 
-@pytest.mark.parametrize("ratio, level", [(0.0, "healthy"), (0.4999, "healthy"), (0.5, "warning"),
-                                          (0.7999, "warning"), (0.8, "danger"), (1.5, "danger"),
-                                          (float("inf"), "danger")])
-def test_gauge_colour_thresholds(ratio, level):
-    assert figures.ratio_level(ratio) == level
-    assert f"gauge-fill {level}" == account.gauge(ratio).children[0].className
+@pytest.mark.parametrize("equity, mm, level", [(100.0, 0.0, "healthy"), (100.0, 49.99, "healthy"),
+                                              (100.0, 50.0, "warning"), (100.0, 79.99, "warning"),
+                                              (100.0, 80.0, "danger"), (100.0, 150.0, "liquidatable"),
+                                              (-1.0, 10.0, "bankrupt")])
+def test_gauge_colour_thresholds(equity, mm, level):
+    h = type("H", (), {"equity": equity, "maintenance": mm})
+    assert account.health_status(h.equity, h.maintenance) == level
+    assert f"gauge-fill {level}" == account.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
 
 
 def test_gauge_figure_uses_the_level_colour(stores):
@@ -174,7 +176,7 @@ def test_gauge_figure_uses_the_level_colour(stores):
     fig = figures.ratio_gauge(health)
     assert health.margin_ratio > figures.GAUGE_MAX
     assert fig.data[0].value == pytest.approx(figures.GAUGE_MAX * 100)
-    assert fig.data[0].gauge.bar.color == figures.LEVEL_COLOURS["danger"]
+    assert fig.data[0].gauge.bar.color == figures.LEVEL_COLOURS["liquidatable"]
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -246,7 +248,7 @@ def test_scenario_edits_add_and_delete(page, stores):
 
 def test_presets_and_reset_to_published_defaults(page, stores):
     book, market, _, acct = stores
-    data, _ = page.change_account(ids.MARGIN_PRESET, None, None, "okx", acct, book, market)
+    data, _, _ = page.change_account(ids.MARGIN_PRESET, None, None, "okx", acct, book, market)
     assert account.preset(data) == "okx"
     b, m = engine_of(book, market)
     okx = compute(b, m, "risk_based", default_params("risk_based", "okx")).initial
@@ -255,7 +257,7 @@ def test_presets_and_reset_to_published_defaults(page, stores):
     reset, note, *_ = page.edit_params(ids.PARAMS_RESET, 1, None, edited, book, market)
     assert "published defaults restored" in str(note)
     assert account.model_params(reset, "risk_based") == default_params("risk_based", "okx")
-    back, _ = page.change_account(ids.MARGIN_PRESET, None, None, "deribit", reset, book, market)
+    back, _, _ = page.change_account(ids.MARGIN_PRESET, None, None, "deribit", reset, book, market)
     again, *_ = page.edit_params(ids.PARAMS_RESET, 1, None, back, book, market)
     assert again["params"] == {}
 
@@ -267,12 +269,12 @@ def test_account_controls_show_the_store_and_validate_collateral(page, stores):
     with pytest.raises(PreventUpdate):  # the page is being shown: controls still empty
         page.change_account(ids.MARGIN_COLLATERAL, None, None, None, acct, book, market)
     for bad in (-1, "", "abc", "nan"):
-        data, note = page.change_account(ids.MARGIN_COLLATERAL, bad, "tims", "deribit", acct, book, market)
+        data, note, _ = page.change_account(ids.MARGIN_COLLATERAL, bad, "tims", "deribit", acct, book, market)
         assert data is no_update and "collateral must be a number" in str(note)
     assert page.change_account(ids.MARGIN_COLLATERAL, 1_234.0, "tims", "deribit", acct, book, market)[0] is no_update
-    data, note = page.change_account(ids.MARGIN_COLLATERAL, "500,000", "tims", "deribit", acct, book, market)
+    data, note, _ = page.change_account(ids.MARGIN_COLLATERAL, "500,000", "tims", "deribit", acct, book, market)
     assert data["collateral"] == 5e5 and "$500,000" in str(note)
-    data, _ = page.change_account(ids.MARGIN_MODEL, 5e5, "span", "deribit", acct, book, market)
+    data, _, _ = page.change_account(ids.MARGIN_MODEL, 5e5, "span", "deribit", acct, book, market)
     assert data["model"] == "span"
 
 
@@ -312,7 +314,8 @@ def test_hedge_added_to_the_book_lowers_im(page, stores):
 
 def test_health_strip_shows_the_selected_model_with_units(stores):
     book, market, _, acct = stores
-    text = " ".join(text_of(account.health_items(book, market, acct)).split())
+    text = " ".join(text_of([account.health_items(book, market, acct),
+                             account.liquidation_items(book, market, acct)]).split())
     h = account.health(book, market, acct)
     for needle in ("Risk-based (deribit)", f"equity {figures.usd(h.equity)}", f"IM {figures.usd(h.initial)}",
                    f"MM {figures.usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",

@@ -271,3 +271,20 @@ def test_settings_as_a_dict_of_fields():
     np.testing.assert_allclose(a.stress["pnl"], b.stress["pnl"])
     with pytest.raises(ValueError, match="spot_steps"):
         analyze(book, market, {"spot_steps": 1})
+
+
+def test_options_beyond_the_last_smile_expiry_are_named_once():
+    from engine import analyze
+    from engine.instruments import parse_instrument
+    from engine.portfolio import Book, Position
+    from engine.samples import demo_market
+
+    market = demo_market()  # BTC and ETH smiles end 2027-12-31
+    late = ["BTC-31MAR28-100000-C", "BTC-31MAR28-90000-P", "ETH-31MAR28-3000-C"]
+    book = Book(tuple(Position(parse_instrument(n), 1.0) for n in late + ["BTC-25DEC26-95000-C", "BTC-31MAR28"]))
+    warnings = [w for w in analyze(book, market).warnings if "extrapolated" in w]
+    assert len(warnings) == 1
+    assert all(n in warnings[0] for n in late) and "3 option(s)" in warnings[0]
+    assert "25DEC26" not in warnings[0] and "BTC-31MAR28," not in warnings[0] + ","  # the future needs no vol
+    inside = Book((Position(parse_instrument("BTC-25DEC26-95000-C"), 1.0),))
+    assert not any("extrapolated" in w for w in analyze(inside, market).warnings)

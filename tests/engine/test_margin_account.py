@@ -108,3 +108,37 @@ def test_optimal_hedge_with_a_future_and_bad_instruments():
 def test_hedge_of_a_flat_book_is_zero():
     book = Book((Position(P("BTC-25DEC26-110000-C"), 0.0),))
     assert optimal_hedge(book, MARKET).hedges[0].quantity == 0.0
+
+
+# ----------------------------------------------------------------------------- one ratio, one set of levels
+
+
+def test_margin_ratio_is_mm_over_equity_and_infinite_without_equity():
+    from engine.margin.account import margin_ratio
+
+    assert margin_ratio(400_000.0, 100_000.0) == pytest.approx(0.25)
+    assert margin_ratio(0.0, 100_000.0) == np.inf
+    assert margin_ratio(-5.0, 0.0) == np.inf  # no equity left reads as such, even with nothing required
+    out = margin_ratio(np.array([100.0, 50.0, -1.0]), np.array([80.0, 60.0, 10.0]))
+    np.testing.assert_allclose(out, [0.8, 1.2, np.inf])
+
+
+@pytest.mark.parametrize("equity,mm,level", [
+    (100.0, 49.9, "healthy"), (100.0, 50.0, "warning"), (100.0, 79.9, "warning"), (100.0, 80.0, "danger"),
+    (100.0, 100.0, "danger"),  # equity = MM: on the line, not yet below it
+    (100.0, 100.1, "liquidatable"), (0.0, 10.0, "bankrupt"), (-50.0, 0.0, "bankrupt"),
+])
+def test_health_levels_at_their_boundaries(equity, mm, level):
+    from engine.margin.account import health_status
+
+    assert health_status(equity, mm) == level
+
+
+def test_health_status_is_vectorised_and_agrees_with_account_health():
+    from engine.margin.account import health_status
+
+    levels = health_status(np.array([100.0, 100.0, -1.0]), np.array([10.0, 90.0, 5.0]))
+    assert list(levels) == ["healthy", "danger", "bankrupt"]
+    h = account_health(demo_book("risk_reversal"), MARKET, 1.0, "risk_based")  # almost no collateral
+    assert health_status(h.equity, h.maintenance) == ("bankrupt" if h.equity <= 0 else "liquidatable")
+    assert h.margin_ratio == (np.inf if h.equity <= 0 else pytest.approx(h.maintenance / h.equity))

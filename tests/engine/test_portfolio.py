@@ -293,3 +293,24 @@ def test_book_helpers():
     frame = b.to_frame()
     assert list(frame.columns) == ["instrument", "quantity", "entry_price"]
     assert frame["quantity"].sum() == pytest.approx(-7.5 + 1000 + 2 - 0.1 + 0.003 + 2)
+
+
+def test_header_only_file_is_refused_not_read_as_an_empty_book():
+    from engine.portfolio import parse_positions_text
+
+    for text, fmt in (("instrument,quantity,entry_price\n", "csv"), ("instrument,quantity\n\n\n", "csv"),
+                      ("[]", "json")):
+        result = parse_positions_text(text, fmt=fmt)
+        assert len(result.book) == 0 and not result.ok
+        assert result.errors[0].row == 0 and "no positions" in result.errors[0].message
+
+
+def test_unknown_columns_are_reported_as_ignored():
+    from engine.portfolio import parse_positions_text
+
+    result = parse_positions_text("instrument,quantity,side\nBTC-PERPETUAL,2,sell\n")
+    assert result.ok and result.book.positions[0].quantity == 2.0  # 'side' does not flip the sign
+    assert len(result.warnings) == 1 and "'side' ignored" in result.warnings[0]
+    assert parse_positions_text("instrument,quantity,entry_price\nBTC-PERPETUAL,2,\n").warnings == []
+    json_result = parse_positions_text('[{"instrument": "BTC-PERPETUAL", "quantity": 1, "note": "x"}]')
+    assert "'note' ignored" in json_result.warnings[0]
