@@ -14,7 +14,7 @@ from scipy import stats
 from engine.crashes import EpisodeReplay, MarginExplain, ReverseStress
 from engine.var import METHODS, Backtest, VarResult
 
-from .style import PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
+from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
 
 LOSS = "#b2182b"
 WARN = "#e8590c"
@@ -96,7 +96,7 @@ def component_bars(result: VarResult, confidence: float, top: int = 15) -> go.Fi
              f"<br><sup>red adds risk, blue hedges</sup>")
     fig = styled(fig, title, height=max(380, 120 + 22 * len(labels)), showlegend=False,
                  margin={"l": 70, "r": 30, "t": 95, "b": 60})
-    fig.update_xaxes(title_text="USD of VaR", tickformat="$,.3~s")
+    fig.update_xaxes(title_text="USD of VaR", **MONEY_TICKS)
     return fig
 
 
@@ -159,7 +159,7 @@ def replay_chart(replay: EpisodeReplay) -> go.Figure:
     fig = styled(fig, title, height=600, legend=LEGEND_BELOW, margin={"l": 70, "r": 70, "t": 80, "b": 130})
     fig.update_yaxes(title_text="Spot move (%)", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="ATM vol change (pts)", row=1, col=1, secondary_y=True, showgrid=False)
-    fig.update_yaxes(title_text="USD", tickformat="$,.3~s", row=2, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="USD", **MONEY_TICKS, row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="Margin ratio (%)", row=2, col=1, secondary_y=True, showgrid=False)
     fig.update_xaxes(title_text="Hours from the episode's start", row=2, col=1)
     return fig
@@ -197,7 +197,7 @@ def boundary_heatmap(rs: ReverseStress) -> go.Figure:
     boundary, the star the most likely breaking point under the VaR factor model."""
     fig = go.Figure(go.Heatmap(
         x=100 * rs.spot_shocks, y=100 * rs.vol_shocks, z=rs.gap.T, colorscale=PNL_SCALE, zmid=0.0,
-        colorbar={"title": {"text": "Equity − MM (USD)", "side": "top"}, "tickformat": "$,.3~s"},
+        colorbar={"title": {"text": "Equity − MM (USD)", "side": "top"}, **MONEY_TICKS},
         hovertemplate="spot %{x:+.0f} %<br>vol %{y:+.0f} pts<br>equity − MM %{z:$,.0f}<extra></extra>"))
     with_boundary(fig, rs)
     m = rs.most_likely

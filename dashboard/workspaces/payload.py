@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeGuard
 
 import orjson
@@ -36,6 +36,7 @@ from engine.liquidation.replay import validate_path
 from engine.margin import MODELS, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import positions_from_records
+from engine.samples import DEMO_BOOKS
 
 from .. import account as account_state
 from .. import exchange as exchange_state
@@ -166,6 +167,15 @@ def _book(raw, market: dict, settings: dict) -> dict:
     outcome = state.replace_book(result.book, market, settings, "")
     if outcome.data is None:
         raise PayloadError(f"book: {'; '.join(outcome.problems)}")
+    # Where the book came from (the demo picker shows it) and whether the user edited it.
+    if raw.get("demo") is not None:
+        if raw["demo"] not in DEMO_BOOKS:
+            raise PayloadError(f"book.demo: {str(raw['demo'])[:40]!r} is not a demo book")
+        outcome = replace(outcome, data=dict(outcome.data, demo=raw["demo"]))
+    if raw.get("edited") is not None:
+        if not isinstance(raw["edited"], bool):
+            raise PayloadError("book.edited: expected true or false")
+        outcome = replace(outcome, data=dict(outcome.data, edited=raw["edited"]))
     # Keep the grid's row ids when they are usable (whole numbers, unique), else rows 1…N.
     row_ids = [str(r.get("id", "")) for r in raw["positions"]]
     if all(i.isdigit() and len(i) < 10 for i in row_ids) and len(set(row_ids)) == len(row_ids):

@@ -73,8 +73,11 @@ def test_negative_equity_reads_as_such_on_every_page(pages, stores):
 
 def test_liquidation_status_and_health_strip_use_the_same_levels(pages, stores):
     book, market, _, acct = stores
+    # Collateral for a ratio of 65 % (amber) by hand: equity = collateral + book value = MM / 0.65.
+    first = account.health(book, market, acct)
+    acct = dict(acct, collateral=first.maintenance / 0.65 - (first.equity - acct["collateral"]))
     h = account.health(book, market, acct)
-    assert 0.5 <= h.maintenance / h.equity < 0.8  # the desk book at $2M collateral: amber by hand
+    assert h.maintenance / h.equity == pytest.approx(0.65)
     strip = account.health_items(book, market, acct)
     assert "level-warning" in str(strip)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
@@ -186,7 +189,9 @@ def test_add_clears_the_inputs_and_flashes_the_row_and_edits_mark_the_book(pages
 
 
 @pytest.mark.parametrize("grid, row, field, value, needle", [
-    ("smile", "BTC|2", "atm_vol", "55", "ATM vol 55 would be 5,500 %"),
+    # 55 is past what the market file itself accepts (2,000 %): the engine's message says the unit.
+    ("smile", "BTC|2", "atm_vol", "55", "atm_vol: 55 is above 20 (2000%) — vols are decimals (0.55 = 55 %)"),
+    ("smile", "BTC|2", "atm_vol", "7", "ATM vol 7 would be 700 %"),
     ("underlyings", "BTC", "carry", "5", "BTC carry 5 would be 500 % a year"),
     ("global", "market", "usd_rate", "4", "USD rate 4 would be 400 % a year"),
     ("underlyings", "ETH", "spot", "340000", "ETH spot 340,000 is more than ×10 away from 3,400"),
@@ -284,7 +289,7 @@ def test_replay_offers_up_moves_says_which_way_threatens_and_shows_the_mirror(pa
     h = account.health(book, market, acct)
     assert h.liquidation_shock_down is None and h.liquidation_shock_up > 0  # the desk book dies on a rise
     note, mirror_style = pages.liquidation.replay_direction(book, market, acct, "crash_24h")
-    assert "a rise of +27.9 %" in note and "goes up" in note and mirror_style == {"display": "none"}
+    assert f"a rise of {100 * h.liquidation_shock_up:+.1f} %" in note and "goes up" in note and mirror_style == {"display": "none"}
     assert pages.liquidation.replay_direction(book, market, acct, "upload")[1] is None
     choices = liq.path_choices()
     up = [k for k, label in choices.items() if "(spot up)" in label]
