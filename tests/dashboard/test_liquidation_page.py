@@ -17,7 +17,7 @@ from engine.instruments import parse_instrument
 from engine.liquidation import simulate_auction
 from engine.liquidation.plan import account_state, compare_policies, prepared_plan
 from engine.liquidation.replay import preset_path, replay
-from engine.margin.account import account_health
+from engine.margin.account import account_health, health_status
 from engine.margin.core import Universe
 from engine.portfolio import Book, Position
 from engine.scenarios import instrument_arrays
@@ -56,7 +56,8 @@ def test_push_goes_past_the_liquidation_price_and_the_plan_table_is_the_engine_p
     cards, _, rows, _, note = page.plan_view(book, market, account, PUSH, params, detail=True)
     plan, at = engine_plan(book, market, account["collateral"], sc.spot_shock)
     assert [{k: r[k] for k in plan.steps.columns} for r in rows] == frame_rows(plan.steps) and len(rows) > 0
-    assert "Account now warning" in text_of(cards) and "Under the scenario liquidatable" in text_of(cards)
+    assert f"Account now {health_status(h.equity, h.maintenance)}" in text_of(cards)
+    assert "Under the scenario liquidatable" in text_of(cards)
     assert f"{plan.steps['step'].nunique()} step(s)" in text_of(note)
 
     # A buy pays the mark plus its cost per contract, a sale receives the mark less it.
