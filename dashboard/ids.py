@@ -73,6 +73,7 @@ ATTRIBUTION_TITLE = "stress-attribution-title"
 ATTRIBUTION_GRID = "stress-attribution-grid"
 STRESS_DOWNLOAD_BUTTON = "stress-download-button"
 STRESS_DOWNLOAD = "stress-download"
+STRESS_BOUNDARY = "stress-boundary"
 
 # Account (a shell store, see dashboard.account) and its health strip in the header.
 ACCOUNT_STORE = "account-store"

@@ -7,9 +7,11 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, ids, presentation, state
+from ..figures import risk as risk_figures
 from ..figures.style import usd
 from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 from ..report import context_of, csv_with_header
+from .risk import reverse_stress_result
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 
@@ -73,6 +75,10 @@ layout = html.Div([
                             dcc.RadioItems(id=ids.VIEW, value="heatmap", inline=True, className="radio",
                                            options=[{"label": "Heatmap", "value": "heatmap"},
                                                     {"label": "3-D surface", "value": "surface"}], **KEEP)]),
+                  html.Div([html.Label("Overlay"),
+                            dcc.Checklist(id=ids.STRESS_BOUNDARY, value=[], inline=True, className="radio",
+                                          options=[{"label": "liquidation boundary (today)", "value": "on"}],
+                                          **KEEP)]),
               ], className="toolbar"),
               html.Div(id=ids.STRESS_MESSAGE),
               busy(dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False,
@@ -149,10 +155,11 @@ def clicked(click: dict | None) -> tuple[float, float] | None:
 
 
 def scenario_figure(book, market, settings, horizon, view, click, selection_only: bool = False,
-                    pnl_scale: float | None = None):
+                    pnl_scale: float | None = None, boundary=None):
     """The heatmap or surface of one horizon (and a status message).  A click alone only moves
     the selection box, sent as a ``Patch`` so the figure is not rebuilt.  ``pnl_scale``: the
-    presenter's fixed colour scale (± USD), None to fit the data."""
+    presenter's fixed colour scale (± USD), None to fit the data; ``boundary``: a reverse stress
+    (``engine.crashes.ReverseStress``) whose equity = MM line is drawn on the heatmap."""
     analysis, error = state.try_analysis(book, market, settings)
     if analysis is None:
         return no_update, message([error])
@@ -165,16 +172,31 @@ def scenario_figure(book, market, settings, horizon, view, click, selection_only
         return patch, no_update
     if view == "surface":
         return figures.stress_surface(analysis, horizon, pnl_scale), ""
-    return figures.stress_heatmap(analysis, horizon, selected, pnl_scale), ""
+    fig = figures.stress_heatmap(analysis, horizon, selected, pnl_scale)
+    if boundary is None:
+        return fig, ""
+    note = ("" if boundary.most_likely is not None else
+            "no liquidation within the plane: the boundary is outside the grid's spot × vol range")
+    return risk_figures.with_boundary(fig, boundary), message(note=note) if note else ""
+
+
+def boundary_for(overlay, view, book: dict, market: dict, settings: dict, acct: dict):
+    """The reverse stress to draw when the overlay is on (heatmap only), else None; memoised
+    with the Risk page's (same stores, same default factor model)."""
+    return reverse_stress_result(book, market, settings, acct) if overlay and view != "surface" else None
 
 
 @callback(Output(ids.HEATMAP, "figure"), Output(ids.STRESS_MESSAGE, "children"), *STORES,
           Input(ids.HORIZON, "value"), Input(ids.VIEW, "value"), Input(ids.HEATMAP, "clickData"),
-          Input(ids.PRESENTER_STORE, "data"))
-def render_scenarios(book, market, settings, horizon, view, click, presenter):
+          Input(ids.PRESENTER_STORE, "data"), Input(ids.STRESS_BOUNDARY, "value"), State(ids.ACCOUNT_STORE, "data"))
+def render_scenarios(book, market, settings, horizon, view, click, presenter, overlay, acct):
+    try:
+        boundary = boundary_for(overlay, view, book, market, settings, acct)
+    except ValueError as exc:
+        return no_update, message([f"liquidation boundary: {exc}"])
     return scenario_figure(book, market, settings, horizon, view, click,
                            selection_only=ctx.triggered_id == ids.HEATMAP,
-                           pnl_scale=presentation.fixed_scale(presenter))
+                           pnl_scale=presentation.fixed_scale(presenter), boundary=boundary)
 
 
 @callback(Output(ids.PAYOFF, "figure"), *STORES)

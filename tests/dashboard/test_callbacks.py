@@ -163,3 +163,25 @@ def test_stress_csv_has_every_cell_under_the_context_header(pages, stores):
 def test_header_strip_names_book_and_market(stores):
     text = text_of(layout.book_context(*stores))
     assert "200 positions" in text and "BTC 95,000" in text and "valuation 2026-11-24 08:00:00 UTC" in text
+
+
+def test_stress_heatmap_overlays_the_liquidation_boundary_on_request(pages, stores):
+    """The overlay is the account's equity = MM line from the reverse stress: at each drawn point
+    (spot %, vol points) a fresh margin check of the moved market gives equity ≈ MM."""
+    from engine.crashes import shocked_market
+    from engine.margin.account import account_health
+
+    book, market, settings = stores
+    acct = account.default_account()
+    boundary = pages.stress.boundary_for(["on"], "heatmap", book, market, settings, acct)
+    assert pages.stress.boundary_for([], "heatmap", book, market, settings, acct) is None
+    fig, _ = pages.stress.scenario_figure(book, market, settings, 0, "heatmap", None, boundary=boundary)
+    lines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
+    assert lines, "no boundary drawn"
+    b, m = state.book_of(book), state.market_of(market)
+    x, y = next((xs, ys) for t in lines for xs, ys in zip(t.x, t.y, strict=True) if xs == xs and ys == ys)
+    moved = shocked_market(m, b.underlyings, x / 100.0, y / 100.0)
+    h = account_health(b, moved, acct["collateral"], acct["model"])
+    assert h.equity == pytest.approx(h.maintenance, rel=0.02)
+    plain, _ = pages.stress.scenario_figure(book, market, settings, 0, "heatmap", None)
+    assert len(plain.data) < len(fig.data)
