@@ -206,6 +206,10 @@ def test_lesson_two_every_model_on_one_book(states):
     assert (span.price_scan_range, span.extreme_multiple, span.extreme_cover) == (0.15, 2.0, 0.35)
     vol = deribit_params.vol_shock
     assert span.vol_scan_range == 0.10 < 0.5 * vol.vol_range_up * (30 / 31) ** vol.long_term_power
+    # ... and that vol rise is what makes the difference: without it Deribit's edge loses less than SPAN's scan.
+    deribit_pnl = deribit.scenario_pnl.set_index("scenario").pnl
+    scan = okx["span"].components["scanning_risk"]
+    assert -deribit_pnl["spot +16% vol none"] < scan < -deribit_pnl["spot +16% vol up"]
     assert okx["span"].initial < okx["risk_based"].initial
     assert okx["tims"].initial == min(r.initial for r in okx.values())
     scenario_models = max(okx[m].initial for m in ("risk_based", "span", "tims"))
