@@ -15,7 +15,7 @@ from .instruments import Instrument, InstrumentError, parse_instrument
 from .market import Market, MarketError, load_market, save_market
 from .portfolio import Book, Position, PositionsImport, RowError, read_positions, write_positions
 
-__all__ = ["Account", "AccountError", "Analysis", "Book", "Instrument", "InstrumentError", "Market", "MarketError", "Position",
-           "PositionsImport", "RowError", "Settings", "account_to_dict", "analyze", "feeds_from_market_dict",
-           "load_account", "load_market", "parse_instrument",
+__all__ = ["Account", "AccountError", "Analysis", "Book", "Instrument", "InstrumentError", "Market", "MarketError",
+           "Position", "PositionsImport", "RowError", "Settings", "account_to_dict", "analyze",
+           "feeds_from_market_dict", "load_account", "load_market", "parse_instrument",
            "read_positions", "save_market", "write_positions"]

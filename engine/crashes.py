@@ -362,7 +362,8 @@ def plane_covariance(factors) -> np.ndarray:
 
 def reverse_stress(book: Book, market: Market, collateral: float, factors, model: str = "risk_based", params=None,
                    *, stable_collateral_usd: float = 0.0, spot_range: float = 0.6, spot_steps: int = 25,
-                   vol_range: float = 0.5, vol_steps: int = 11, arrays: InstrumentArrays | None = None) -> ReverseStress:
+                   vol_range: float = 0.5, vol_steps: int = 11,
+                   arrays: InstrumentArrays | None = None) -> ReverseStress:
     """The liquidation boundary and the most likely breaking point (module docstring).
 
     The gap is evaluated on a spot × vol grid (spot −``spot_range``…+``spot_range``, vol
@@ -516,7 +517,8 @@ def margin_explain(before: MarginResult, after: MarginResult) -> MarginExplain:
     if len(sb) or len(sa):
         scen = pd.merge(sb[keys + ["weighted_pnl", "binding"]], sa[keys + ["weighted_pnl", "binding"]], on=keys,
                         how="outer", suffixes=("_before", "_after"))
-        scen[["weighted_pnl_before", "weighted_pnl_after"]] = scen[["weighted_pnl_before", "weighted_pnl_after"]].fillna(0.0)
+        weighted = ["weighted_pnl_before", "weighted_pnl_after"]
+        scen[weighted] = scen[weighted].fillna(0.0)
         scen[["binding_before", "binding_after"]] = scen[["binding_before", "binding_after"]].fillna(False).astype(bool)
         scen["change"] = scen["weighted_pnl_after"] - scen["weighted_pnl_before"]
     else:

@@ -46,11 +46,11 @@ class BudgetError(ValueError):
 def check_budget(name: str, work: int, what: str, reduce: str) -> None:
     """Raise :class:`BudgetError` if ``work`` exceeds the constant ``name`` of this module.
 
-    >>> check_budget("MAX_REPLAY_REVALUATIONS", 1_000, "path points × positions", "fewer points")
-    >>> check_budget("MAX_REPLAY_REVALUATIONS", 3_000_000, "path points × positions", "fewer points")
+    >>> check_budget("MAX_REPLAY_REVALUATIONS", 1_000, "revaluations", "fewer")
+    >>> check_budget("MAX_REPLAY_REVALUATIONS", 3_000_000, "revaluations", "fewer")
     Traceback (most recent call last):
     ...
-    engine.limits.BudgetError: 3,000,000 path points × positions exceeds the limit MAX_REPLAY_REVALUATIONS = 2,000,000: fewer points
+    engine.limits.BudgetError: 3,000,000 revaluations exceeds the limit MAX_REPLAY_REVALUATIONS = 2,000,000: fewer
     """
     limit = globals()[name]
     if work > limit:

@@ -761,8 +761,8 @@ def surface_arbitrage(market: Market, underlyings=None) -> tuple[ArbitrageWarnin
 def convert_slice(market: Market, underlying: str, s: SmileSlice, form: str, strikes: int = 9) -> SmileSlice:
     """The slice ``s`` re-expressed in another smile ``form``, fitted to its own current vols
     (forward and rate kept): SVI by :func:`engine.smile.fit_svi` on 41 points over ±3 ATM
-    standard deviations, weighted by exp(−k²/2σ²T) like vega; strike points sampled at ``strikes`` strikes over ±2 deviations;
-    quadratic by least squares in x = k/√T over ±2 deviations.  Raises MarketError for an
+    standard deviations, weighted by exp(−k²/2σ²T) like vega; strike points sampled at ``strikes``
+    strikes over ±2 deviations; quadratic by least squares in x = k/√T over ±2 deviations.  Raises MarketError for an
     unknown form or an expired slice."""
     if form not in FORMS:
         raise MarketError(f"form: {form!r} is not one of {', '.join(FORMS)}")

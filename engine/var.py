@@ -175,7 +175,8 @@ def market_factors(market: Market, underlyings, horizon_days: float = 1.0, corre
     atm = np.array([atm_vol(market, u, tenor_days) for u in unds])
     root_h = math.sqrt(horizon_days / DAYS_PER_YEAR)
     sigma = np.concatenate([atm * root_h, vol_of_vol * atm * root_h])
-    corr = default_correlation(len(unds)) if correlation is None else check_correlation(correlation, list(factor_names(unds)))
+    corr = (default_correlation(len(unds)) if correlation is None
+            else check_correlation(correlation, list(factor_names(unds))))
     return RiskFactors(unds, sigma, corr, float(horizon_days), "market")
 
 
@@ -555,7 +556,8 @@ def cornish_fisher(z, skew, kurt):
     -2.326
     """
     z = np.asarray(z, dtype=float)
-    return z + (z * z - 1.0) * skew / 6.0 + (z ** 3 - 3.0 * z) * kurt / 24.0 - (2.0 * z ** 3 - 5.0 * z) * skew ** 2 / 36.0
+    return (z + (z * z - 1.0) * skew / 6.0 + (z ** 3 - 3.0 * z) * kurt / 24.0
+            - (2.0 * z ** 3 - 5.0 * z) * skew ** 2 / 36.0)
 
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
@@ -611,7 +613,9 @@ def delta_gamma_var(analysis: Analysis, factors: RiskFactors, confidences=CONFID
 
 def _scaled(contrib: np.ndarray, total: float) -> np.ndarray:
     s = contrib.sum()
-    return contrib * (total / s) if abs(s) > 1e-12 * max(abs(total), 1.0) else np.full(len(contrib), total / max(len(contrib), 1))
+    if abs(s) > 1e-12 * max(abs(total), 1.0):
+        return contrib * (total / s)
+    return np.full(len(contrib), total / max(len(contrib), 1))
 
 
 # ----------------------------------------------------------------------------- full revaluation
@@ -854,7 +858,8 @@ def backtest(analysis: Analysis, history: PriceHistory, confidence: float = 0.99
         raise ValueError("the backtest runs historical or filtered_historical")
     spot, vol, dates = history.moves(analysis.arrays.underlyings, 1)
     if not 20 <= window <= len(spot) - 20:
-        raise ValueError(f"window must be 20…{len(spot) - 20} days for this history of {len(spot)} moves (got {window})")
+        raise ValueError(f"window must be 20…{len(spot) - 20} days for this history of {len(spot)} moves "
+                         f"(got {window})")
     net = net_quantities(analysis.position_instrument, analysis.quantities, len(analysis.arrays))
     pnl = revalue_scenarios(analysis, spot, vol, 1.0) @ net
     windows = np.lib.stride_tricks.sliding_window_view(pnl, window)[:-1]  # forecast for day window + t

@@ -134,9 +134,10 @@ def _step_structure(problems: list, where: str, step) -> None:
         return
     _text(problems, f"{where}.text", step.get("text"), True, MAX_TEXT)
     _text(problems, f"{where}.title", step.get("title"), False, MAX_TITLE)
-    if "page" in step and step["page"] not in known_pages():
+    if "page" in step and (not isinstance(step["page"], str) or step["page"] not in known_pages()):
         problems.append(f"{where}.page: {step['page']!r} is not a page; choose one of {', '.join(known_pages())}")
-    if step.get("highlight") is not None and step["highlight"] not in HIGHLIGHTS:
+    highlight = step.get("highlight")
+    if highlight is not None and (not isinstance(highlight, str) or highlight not in HIGHLIGHTS):
         problems.append(f"{where}.highlight: {step['highlight']!r} is not a component id of the dashboard")
     book = step.get("book")
     if isinstance(book, str) and book not in DEMO_BOOKS:

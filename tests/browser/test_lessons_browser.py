@@ -13,7 +13,8 @@ LESSON = "01_naked_vs_condor"
 START = f'[id=\'{{"index":"{LESSON}","type":"{ids.LESSON_START}"}}\']'
 SESSION = "return JSON.parse(window.sessionStorage.getItem(arguments[0]));"
 LOCKED = "return document.body.classList.contains('lesson-locked');"
-INERT_CONTROLS = "return [...document.querySelectorAll('.content .margin-controls, .content .controls')].map(e => e.inert);"
+INERT_CONTROLS = ("return [...document.querySelectorAll('.content .margin-controls, .content .controls')]"
+                  ".map(e => e.inert);")
 PATH = "return window.location.pathname;"
 HIGHLIGHTED = "return [...document.querySelectorAll('[data-lesson-highlight]')].map(e => e.id);"
 

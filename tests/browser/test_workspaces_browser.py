@@ -186,8 +186,9 @@ def test_an_autosave_of_an_older_version_opens_upgraded_in_a_new_tab(dash_duo, w
 
     book, market, settings = state.default_stores()
     rows = [{k: r[k] for k in ("instrument", "quantity", "entry_price")} for r in book["positions"][:5]]
+    # no account: it starts at its default
     items = {ids.BOOK_STORE: orjson.dumps({"name": "old", "positions": rows}).decode(),
-             ids.MARKET_STORE: orjson.dumps(market).decode(), ids.SETTINGS_STORE: orjson.dumps(settings).decode()}  # no account: it starts at its default
+             ids.MARKET_STORE: orjson.dumps(market).decode(), ids.SETTINGS_STORE: orjson.dumps(settings).decode()}
     autosave = orjson.dumps({"version": 1, "items": items}).decode()
     dash_duo.start_server(ws_app)
     open_book(dash_duo, dash_duo.server_url + "/")

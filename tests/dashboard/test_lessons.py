@@ -67,7 +67,8 @@ def test_four_lessons_ship_and_each_step_resolves(states):
         for s in states[key]:
             assert s.text and s.title and s.page in lessons.PAGES
             # Every stored value is one its own store transition accepts unchanged.
-            assert state.settings_from_controls(*lessons.stress_controls(s.settings), s.book, s.market).data == s.settings
+            controls = lessons.stress_controls(s.settings)
+            assert state.settings_from_controls(*controls, s.book, s.market).data == s.settings
             assert liq.stress_from_controls(*lessons.liquidation_controls(s.liquidation)).data == s.liquidation
             assert ex.settings_from_controls(*lessons.exchange_controls(s.exchange)).data == s.exchange
             assert account.checked(s.account, s.book, s.market, "").data == s.account
@@ -109,8 +110,10 @@ def test_slider_limits_match_the_pages(app_context):
         return find(getattr(component, "children", None), wanted) if hasattr(component, "to_plotly_json") else None
 
     pages = {name: sys.modules[f"dashboard.pages.{name}"].layout for name in ("liquidation", "exchange", "stress")}
-    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, lessons.LIQ_SHOCK_PCT), ("exchange", ids.EX_SHOCK, lessons.EX_SHOCK_PCT),
-                                  ("stress", ids.SPOT_RANGE, lessons.SPOT_RANGE_PCT), ("stress", ids.VOL_RANGE, lessons.VOL_RANGE_PTS)):
+    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, lessons.LIQ_SHOCK_PCT),
+                                  ("exchange", ids.EX_SHOCK, lessons.EX_SHOCK_PCT),
+                                  ("stress", ids.SPOT_RANGE, lessons.SPOT_RANGE_PCT),
+                                  ("stress", ids.VOL_RANGE, lessons.VOL_RANGE_PTS)):
         slider = find(pages[page], control)
         assert (slider.min, slider.max) == limits
     assert find(pages["stress"], ids.SPOT_RANGE).step == lessons.SPOT_RANGE_STEP
@@ -126,10 +129,14 @@ def test_lesson_one_naked_strangle_vs_condor(states):
     assert s[0].page == "/margin" and s[0].highlight == ids.MARGIN_TABLE
     naked = margins(s[0])
     assert naked["standard"].initial == pytest.approx(standard_im_by_hand("naked_short_strangle"), rel=1e-9)
-    # Step 2: same book, risk-based; lower IM; an upward move binds the short calls.
+    # Step 2: same book, risk-based; lower IM; the standard table's upper edge (Deribit's price_range
+    # 0.16, docs/venues.md §3) with vol up binds, not an extended move.
     assert positions(s[1].book) == positions(s[0].book) and s[1].account["model"] == "risk_based"
     assert naked["risk_based"].initial < naked["standard"].initial
-    assert naked["risk_based"].binding_scenario["BTC"].startswith("spot +")
+    assert naked["risk_based"].binding_scenario["BTC"] == "spot +16% vol up"
+    naked_pnl = naked["risk_based"].scenario_pnl.set_index("scenario").pnl
+    assert naked_pnl["spot +16% vol up"] < naked_pnl["spot +16% vol none"]
+    assert (naked_pnl[naked_pnl.index.str.startswith("extended +")] > naked_pnl["spot +16% vol up"]).all()
     # Step 3: the condor; standard margin gives nothing for the wings.
     assert positions(s[2].book) == demo("short_iron_condor") and s[2].account["model"] == "standard"
     condor = margins(s[2])
@@ -139,8 +146,17 @@ def test_lesson_one_naked_strangle_vs_condor(states):
     width_loss = (80_000 - 65_000) * 10
     assert condor["risk_based"].initial <= width_loss
     assert condor["standard"].initial / condor["risk_based"].initial > 3
-    # Step 5: the binding scenario is now a fall.
-    assert condor["risk_based"].binding_scenario["BTC"].startswith("spot -")
+    # Step 5: the binding scenario is the rise with vol unchanged. The forward × 1.16 passes the 110,000
+    # short call while the forward × 0.84 stays above the 80,000 short put; the wings more than halve the
+    # book's vega, so at that edge vol up is no longer the worst cell.
+    assert condor["risk_based"].binding_scenario["BTC"] == "spot +16% vol none"
+    condor_pnl = condor["risk_based"].scenario_pnl.set_index("scenario").pnl
+    assert condor_pnl["spot +16% vol up"] > condor_pnl["spot +16% vol none"]
+    naked_now, condor_now = (analyze(demo_book(k), demo_market(), Settings())
+                             for k in ("naked_short_strangle", "short_iron_condor"))
+    forward = condor_now.positions.forward.iloc[0]
+    assert forward * 1.16 > 110_000 and forward * 0.84 > 80_000
+    assert 0 < condor_now.totals["vega_per_vol_pt"] / naked_now.totals["vega_per_vol_pt"] < 0.5
     assert s[4].highlight == ids.MARGIN_SCENARIOS
     # Step 6: Stress page; at expiry the loss is flat beyond the wings, at −(width × 10) − today's value.
     assert s[5].page == "/stress" and s[5].highlight == ids.PAYOFF
@@ -161,15 +177,39 @@ def test_lesson_two_every_model_on_one_book(states):
                                               "greeks_based", "greeks_based"]
     first = margins(s[0])
     assert first["standard"].initial == pytest.approx(standard_im_by_hand("naked_short_strangle"), rel=1e-9)
-    assert "+500%" in first["risk_based"].binding_scenario["BTC"]
+    # Deribit (docs/venues.md §3): the standard table's edge binds; IM = worst loss + roll, MM = 0.8 × IM.
     assert account.preset(s[1].account) == "deribit" and account.preset(s[2].account) == "okx"
+    deribit = first["risk_based"]
+    assert deribit.binding_scenario["BTC"] == "spot +16% vol up"
+    deribit_params = account.model_params(s[1].account, "risk_based")
+    table = [x for x in deribit_params.scenarios if x.edge is None]
+    extended = [x for x in deribit_params.scenarios if x.edge is not None]
+    assert sorted({x.spot for x in table}) == pytest.approx([k * 0.04 for k in range(-4, 5)])
+    assert sorted(x.spot for x in extended) == pytest.approx([-0.66, -0.33, 0.5, 1, 2, 3, 4, 5])
+    assert deribit_params.extended_table.extended_dampener == 100_000
+    assert deribit.initial == pytest.approx(deribit.components["scenario_loss"] + deribit.components["roll_shock"])
+    assert deribit.maintenance == pytest.approx(0.8 * deribit.initial)
+    # OKX: moves to ±12 % (±24 % vol unchanged at half weight), a smaller worst loss, IM = 1.3 × MM.
     okx = margins(s[2])
     okx_params = account.model_params(s[2].account, "risk_based")
-    assert max(abs(x.spot) for x in okx_params.scenarios) < 1 and okx_params.im_factor == 1.3
-    assert okx["risk_based"].initial < first["risk_based"].initial
-    assert okx["risk_based"].binding_scenario["BTC"].startswith("spot +")
+    assert max(abs(x.spot) for x in okx_params.scenarios if x.weight == 1) == pytest.approx(0.12)
+    assert {(x.spot, x.vol, x.weight) for x in okx_params.scenarios if x.weight != 1} == {(-0.24, "none", 0.5),
+                                                                                         (0.24, "none", 0.5)}
+    assert okx["risk_based"].binding_scenario["BTC"] == "spot +12% vol up"
+    assert okx["risk_based"].components["scenario_loss"] < deribit.components["scenario_loss"]
+    assert okx_params.margin.im_factor == 1.3
+    assert okx["risk_based"].initial == pytest.approx(1.3 * okx["risk_based"].maintenance)
+    assert deribit.initial < okx["risk_based"].initial < 1.2 * deribit.initial
+    # SPAN: ±15 % scan, extremes ±30 % at 35 %; its vol scan (10 points) is far below Deribit's vol-up
+    # for this 31-day expiry, σ·0.5·(30/31)^0.13 (docs/venues.md §2.2), with σ ≥ 0.5 here.
     span = account.model_params(s[3].account, "span")
     assert (span.price_scan_range, span.extreme_multiple, span.extreme_cover) == (0.15, 2.0, 0.35)
+    vol = deribit_params.vol_shock
+    assert span.vol_scan_range == 0.10 < 0.5 * vol.vol_range_up * (30 / 31) ** vol.long_term_power
+    # ... and that vol rise is what makes the difference: without it Deribit's edge loses less than SPAN's scan.
+    deribit_pnl = deribit.scenario_pnl.set_index("scenario").pnl
+    scan = okx["span"].components["scanning_risk"]
+    assert -deribit_pnl["spot +16% vol none"] < scan < -deribit_pnl["spot +16% vol up"]
     assert okx["span"].initial < okx["risk_based"].initial
     assert okx["tims"].initial == min(r.initial for r in okx.values())
     scenario_models = max(okx[m].initial for m in ("risk_based", "span", "tims"))
@@ -186,12 +226,18 @@ def test_lesson_three_healthy_to_liquidated(states):
     assert all(positions(x.book) == demo("naked_short_strangle") for x in s)
     assert all(x.account["collateral"] == 300_000 and x.account["model"] == "risk_based" for x in s)
     spots = [x.market["underlyings"]["BTC"]["spot"] for x in s]
-    assert spots[:4] == pytest.approx([95_000, 95_000 * 1.1, 95_000 * 1.2, 95_000 * 1.25])
+    assert spots[:4] == pytest.approx([95_000, 95_000 * 1.15, 95_000 * 1.2, 95_000 * 1.25])
     h = [account.health(x.book, x.market, x.account) for x in s]
+    # equity = collateral + the book's value at the step's market; ratio = MM ÷ equity
+    for x, hx in zip(s[:3], h, strict=False):
+        value = state.analysis(x.book, x.market, x.settings).totals["value"]
+        assert hx.equity == pytest.approx(300_000 + value)
+        assert hx.margin_ratio == pytest.approx(hx.maintenance / hx.equity)
     assert h[0].margin_ratio < RATIO_WARNING and not h[0].liquidatable
     assert h[0].distance_up_pct < h[0].distance_down_pct
-    assert h[1].margin_ratio >= RATIO_WARNING and h[1].equity < h[0].equity and h[1].maintenance > h[0].maintenance
-    assert RATIO_DANGER - 0.1 < h[2].margin_ratio < 1 and h[2].distance_up_pct < 5
+    assert RATIO_WARNING <= h[1].margin_ratio < RATIO_DANGER
+    assert h[1].equity < h[0].equity and h[1].maintenance > h[0].maintenance
+    assert RATIO_DANGER - 0.1 < h[2].margin_ratio < RATIO_DANGER and h[2].distance_up_pct < 5
     assert h[3].liquidatable and h[3].equity < h[3].maintenance
     assert [x.page for x in s[3:]] == ["/liquidation"] * 4
     assert s[3].liquidation == liq.DEFAULT_STRESS

@@ -22,8 +22,8 @@ from engine.crashes import (
 )
 from engine.instruments import parse_instrument
 from engine.margin import compute
-from engine.market import convert_slice
 from engine.margin.account import account_health
+from engine.market import convert_slice
 from engine.portfolio import Book, Position
 from engine.samples import demo_book, demo_market
 from engine.scenarios import instrument_arrays, instrument_values
@@ -170,8 +170,8 @@ def test_reverse_stress_point_lies_on_the_boundary():
     # Every boundary point found is on the boundary too, and the chosen one is the nearest.
     C_inv = np.linalg.inv(rs.plane_covariance)
     dists = [math.sqrt(np.array([s, v]) @ C_inv @ np.array([s, v]))
-             for col in ("spot_down", "spot_up") for s, v in zip(rs.boundary[col], rs.boundary["vol_shock"], strict=True)
-             if np.isfinite(s)]
+             for col in ("spot_down", "spot_up")
+             for s, v in zip(rs.boundary[col], rs.boundary["vol_shock"], strict=True) if np.isfinite(s)]
     assert p["distance"] <= min(dists) + 1e-9
 
 

@@ -12,8 +12,7 @@ import io
 import json
 import math
 
-import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import limits
@@ -28,9 +27,6 @@ MARKET = demo_market()
 LISTED = [i.name for i in listed_instruments(MARKET)] + ["BTC", "ETH-USD", "BTC-PERPETUAL"]
 FUZZ = settings(max_examples=60, deadline=2_000, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-#: For the entry points hardened in other branches (xfail until merged): no shrinking, so a failure
-#: costs one example's time, not a search.
-FUZZ_PENDING = settings(FUZZ, phases=[Phase.explicit, Phase.generate])
 
 # Hostile values: absurd magnitudes, odd spellings, wrong types, other scripts' digits.
 HOSTILE_TEXT = st.sampled_from(["1e308", "-1e308", "5e-324", "1__0", "_1", "nan", "inf", "-Infinity", "0x10",
@@ -186,8 +182,7 @@ MARKET_INPUT = st.one_of(
     st.dictionaries(st.text(max_size=10), JSON_VALUE, max_size=4))
 
 
-@pytest.mark.xfail(strict=False, reason="engine.market.load_market: being hardened in another branch (issue #11 item 7)")
-@FUZZ_PENDING
+@FUZZ
 @given(data=MARKET_INPUT, as_text=st.booleans())
 @example(data=_mutated_market(([2], 10**400)), as_text=True)  # usd_rate beyond float range (issue #11)
 @example(data=_mutated_market(([2], 10**400)), as_text=False)
@@ -197,8 +192,7 @@ def test_fuzz_load_market(data, as_text):
         load_market(json.dumps(data) if as_text else data)
 
 
-@pytest.mark.xfail(strict=False, reason="engine.market.load_market: being hardened in another branch (issue #11 item 7)")
-@FUZZ_PENDING
+@FUZZ
 @given(data=st.one_of(st.binary(max_size=200), st.binary(max_size=200).map(lambda b: b"{" + b)))
 @example(data=b"{\xff}")                              # not UTF-8
 @example(data=b"[" * 100_000 + b"]" * 100_000)     # nested too deeply for json
@@ -213,9 +207,7 @@ def _mutated_params(model_keys_value):
     return model, _replace_at(params_to_dict(model_spec(model).resolve(None)), keys, value)
 
 
-@pytest.mark.xfail(strict=False, reason="engine.margin.params_from_dict: being hardened in another branch "
-                                        "(issue #11 item 7: TypeError/AttributeError on wrong shapes)")
-@FUZZ_PENDING
+@FUZZ
 @given(case=st.one_of(
     st.tuples(st.sampled_from(list(MODELS)), st.lists(st.integers(0, 30), min_size=1, max_size=4),
               JSON_VALUE).map(_mutated_params),

@@ -145,7 +145,8 @@ def test_any_underlying_with_decimal_strikes_prices():
     """SOL and XRP with their own expiries and sub-dollar strikes, as the issue asks."""
     m = load_market({"valuation_time": VAL, "underlyings": {
         "SOL": {"spot": 180.0, "smile": [{"expiry": "2026-02-27", "atm_vol": 0.8}]},
-        "XRP": {"spot": 0.62, "smile": [{"expiry": "2026-03-27", "points": [[0.5, 0.9], [0.625, 0.8], [0.75, 0.85]]}]}}})
+        "XRP": {"spot": 0.62,
+                "smile": [{"expiry": "2026-03-27", "points": [[0.5, 0.9], [0.625, 0.8], [0.75, 0.85]]}]}}})
     insts = [parse_instrument("SOL-27FEB26-185-C"), parse_instrument("XRP-27MAR26-0d625-C")]
     values = instrument_values(instrument_arrays(insts, m))
     assert values[0] > 0 and values[1] > 0

@@ -65,5 +65,6 @@ def test_aggregated_vector_worst_case_roll_shock_and_margins():
     assert r.components["delta_shock"] == EXAMPLE["delta_shock"]
     # The published risk-matrix margin is worst case + roll shock to 4e-10 BTC (its own rounding).
     assert r.initial == pytest.approx(EXAMPLE["risk_matrix_margin"], abs=1e-9)
-    assert EXAMPLE["maintenance_margin"] == pytest.approx(EXAMPLE["mm_factor"] * EXAMPLE["risk_matrix_margin"], rel=1e-12)
+    assert EXAMPLE["maintenance_margin"] == pytest.approx(EXAMPLE["mm_factor"] * EXAMPLE["risk_matrix_margin"],
+                                                          rel=1e-12)
     assert r.maintenance == pytest.approx(EXAMPLE["maintenance_margin"], abs=1e-9)
