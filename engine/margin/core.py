@@ -26,7 +26,7 @@ All figures are USD; quantities are contracts; spot shocks are fractions of spot
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -175,6 +175,30 @@ class Universe:
         keeps its moneyness parametrisation, so it moves with the forward (sticky moneyness)."""
         return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)))
 
+    def stacked(self, spot_shocks) -> Universe:
+        """K copies of these instruments side by side, copy k with every spot moved by
+        ``spot_shocks[k]`` as in :meth:`shocked`.  Each copy's underlyings are underlyings of
+        their own (indices ``k·U + u``, names repeated), so a kernel prepared once on the stack
+        evaluates the book at K moved snapshots: its per-underlying rows reshaped to (K, U, C)
+        are each copy's own (:func:`evaluate_stacked`)."""
+        shocks = np.asarray(spot_shocks, dtype=float)
+        arr, k = self.arrays, len(shocks)
+        n, n_opt = len(arr), len(arr.option_index)
+
+        def tile(a):
+            return np.tile(a, (1,) * (a.ndim - 1) + (k,))
+
+        smile = replace(arr.smile, **{f.name: tile(getattr(arr.smile, f.name)) for f in fields(arr.smile)
+                                      if isinstance(getattr(arr.smile, f.name), np.ndarray) and n_opt
+                                      and getattr(arr.smile, f.name).shape[-1] == n_opt})
+        return Universe(replace(
+            arr, instruments=arr.instruments * k, underlyings=arr.underlyings * k,
+            und_index=(arr.und_index[None, :] + len(arr.underlyings) * np.arange(k)[:, None]).ravel(),
+            kind=tile(arr.kind), spot=(arr.spot[None, :] * (1.0 + shocks[:, None])).ravel(), carry=tile(arr.carry),
+            strike=tile(arr.strike), is_call=tile(arr.is_call), T=tile(arr.T), multiplier=tile(arr.multiplier),
+            option_index=(arr.option_index[None, :] + n * np.arange(k)[:, None]).ravel(), smile=smile,
+            option_rate=None if arr.option_rate is None else tile(arr.option_rate)))
+
 
 @dataclass(frozen=True)
 class MarginBook:
@@ -311,12 +335,17 @@ class Kernel(ABC):
         onehot = np.zeros((self.n_und, len(net)))
         onehot[self.und_index, np.arange(len(net))] = net
         lin = onehot @ self.linear
+        grp, xs = self.group_aggregates(net)
+        return lin, grp, xs
+
+    def group_aggregates(self, net: np.ndarray):
+        """Per-underlying group aggregates (U, G) and each term's x."""
         xs = [t.exposures(net) for t in self.groups]
         grp = np.zeros((self.n_und, len(self.groups)))
         for k, (t, x) in enumerate(zip(self.groups, xs, strict=True)):
             grp[:, k] = np.bincount(t.group_und, weights=t.value(np.arange(t.n_groups), x),
                                     minlength=self.n_und)
-        return lin, grp, xs
+        return grp, xs
 
 
 def evaluate(kernel: Kernel, net: np.ndarray) -> np.ndarray:
@@ -326,6 +355,23 @@ def evaluate(kernel: Kernel, net: np.ndarray) -> np.ndarray:
     lin, grp, _ = kernel.aggregates(net)
     comp = kernel.per_underlying(lin, grp, np.arange(kernel.n_und))
     return kernel.combine(comp[None])[0]
+
+
+def evaluate_stacked(kernel: Kernel, net: np.ndarray, copies: int) -> np.ndarray:
+    """Requirement rows (copies, 2 + C) of the book ``net`` (net contracts per instrument of one
+    copy) in each copy of a kernel prepared on a :meth:`Universe.stacked` universe."""
+    width = 2 + len(kernel.components)
+    if kernel.n_und == 0:
+        return np.zeros((copies, width))
+    n, n_und = len(net), kernel.n_und // copies
+    # The linear aggregates copy by copy: the stack's (instruments × underlyings) map is block
+    # diagonal, one block per copy, the same in every copy.
+    onehot = np.zeros((n_und, n))
+    onehot[kernel.und_index[:n], np.arange(n)] = net
+    lin = np.matmul(onehot, kernel.linear.reshape(copies, n, -1)).reshape(kernel.n_und, -1)
+    grp, _ = kernel.group_aggregates(np.tile(net, copies))
+    comp = kernel.per_underlying(lin, grp, np.arange(kernel.n_und))
+    return kernel.combine(comp.reshape(copies, n_und, -1))
 
 
 def evaluate_changes(kernel: Kernel, net: np.ndarray, instrument: np.ndarray, change: np.ndarray) -> np.ndarray:
