@@ -18,8 +18,8 @@ import pytest
 
 from engine import analyze
 from engine.analysis import Settings
-from engine.liquidation.plan import POLICIES, account_state, prepared_plan
-from engine.margin import compute_all, margin_model
+from engine.liquidation.plan import account_state, prepared_plans
+from engine.margin import compute_all
 from engine.margin.account import account_health
 from engine.samples import demo_market, random_book
 
@@ -52,9 +52,7 @@ def run_health(book, a, collateral):
 
 def run_plans(book, collateral):
     """The Liquidation page: the account's state at today's market, then one plan per policy."""
-    state = account_state(book, MARKET, collateral)
-    model = margin_model(MODEL)
-    return {p: prepared_plan(state, MARKET, model, policy=p) for p in POLICIES}
+    return prepared_plans(account_state(book, MARKET, collateral), MARKET, MODEL)
 
 
 def recompute(book, collateral):
