@@ -11,10 +11,14 @@ describes a multi-underlying book; per-underlying prices are S_u·(1 + s)) at wh
 equity(s) = MM(s), everything else fixed: the book is revalued in full at the moved snapshot and
 the model's maintenance margin is recomputed there (the smile keeps its moneyness
 parametrisation; futures without an entry price keep today's mark as reference).  Each side is
-searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``; the
-first grid interval where equity − MM changes sign is solved with ``scipy.optimize.brentq``.
-None on a side means "none within ±search_range" (a dip narrower than one grid step can be
-missed).  An account that is already liquidatable reports a move of 0 on both sides.
+searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``: every
+4th point first (both sides and today in one kernel call on a stack of the moved snapshots),
+then the grid points between two coarse points where equity − MM reaches 0, or where the sum of
+its values at both ends is within the largest change between neighbouring coarse points (a dip
+to 0 and back could fit there); the first grid interval where it changes sign is solved with
+``scipy.optimize.brentq``.  None on a side means "none within ±search_range" (a dip narrower
+than one grid step, or steeper than the coarse points show, can be missed).  An account that is
+already liquidatable reports a move of 0 on both sides.
 """
 from __future__ import annotations
 
@@ -115,7 +119,13 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     mb, account = ab.mb, ab.account
     unds = mb.arrays.underlyings
     state = _AccountStates(ab, spec, params)
-    equity, im, mm = (float(x[0]) for x in state.evaluate([0.0]))
+    grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
+    coarse = grid[COARSE_STRIDE - 1::COARSE_STRIDE] if search_steps % COARSE_STRIDE == 0 else \
+        np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
+    # Today and the coarse points of both sides in one kernel call.
+    shocks = np.concatenate([[0.0], -coarse, coarse])
+    eq_s, im_s, mm_s = state.evaluate(shocks)
+    equity, im, mm = float(eq_s[0]), float(im_s[0]), float(mm_s[0])
     liquidatable = equity < mm
 
     down: float | None
@@ -123,14 +133,13 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     if liquidatable:
         down = up = 0.0
     else:
-        # The whole search grid of both sides in one kernel call; brentq refines the first
-        # interval of each side where equity − MM changes sign.
-        grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
-        eq_g, _, mm_g = state.evaluate(np.concatenate([-grid, grid]))
-        gaps = dict(zip(np.concatenate([-grid, grid]).tolist(), (eq_g - mm_g).tolist(), strict=True))
-        gaps[0.0] = equity - mm
-        down = _first_crossing(state.gap, gaps, -grid)
-        up = _first_crossing(state.gap, gaps, grid)
+        known = dict(zip(shocks.tolist(), (eq_s - mm_s).tolist(), strict=True))
+        fine = _fine_points(known, -grid) + _fine_points(known, grid)
+        if fine:
+            eq_f, _, mm_f = state.evaluate(fine)
+            known.update(zip(fine, (eq_f - mm_f).tolist(), strict=True))
+        down = _first_crossing(state.gap, known, -grid)
+        up = _first_crossing(state.gap, known, grid)
     und_spot = dict(zip(unds, map(float, mb.universe.und_spot), strict=True))
 
     def prices(shock):
@@ -161,11 +170,37 @@ def marked_values(universe: Universe, feeds: VenueFeeds | None, shock=0.0) -> np
     return values
 
 
+#: The liquidation search evaluates every COARSE_STRIDE-th grid point first.
+COARSE_STRIDE = 4
+
+
+def _fine_points(known: dict, grid: np.ndarray) -> list[float]:
+    """Grid points of one side (outward from 0) to evaluate between the coarse points held in
+    ``known`` (gap at 0 and at the coarse points): those of every coarse interval, up to the
+    first one ending at gap ≤ 0, where a crossing may lie — taking gap's variation inside a
+    coarse interval to be at most the largest change between neighbouring coarse points, a
+    crossing needs gap(a) + gap(b) within it, or gap(b) ≤ 0."""
+    coarse = [0.0] + [s for s in grid.tolist() if s in known]
+    gaps = np.array([known[s] for s in coarse])
+    reach = float(np.abs(np.diff(gaps)).max()) if len(gaps) > 1 else 0.0
+    points: list[float] = []
+    for k in range(1, len(coarse)):
+        if gaps[k] <= 0.0 or gaps[k - 1] + gaps[k] <= reach:
+            inside = (np.abs(grid) > abs(coarse[k - 1])) & (np.abs(grid) < abs(coarse[k]))
+            points += grid[inside].tolist()
+        if gaps[k] <= 0.0:
+            break
+    return points
+
+
 def _first_crossing(gap, known: dict, grid: np.ndarray) -> float | None:
-    """First s along ``grid`` (outward from 0) where ``gap`` (> 0 at 0) reaches 0, or None;
-    ``known`` holds gap at 0 and at every grid point (brentq's bracket ends are not re-evaluated)."""
+    """First evaluated s along ``grid`` (outward from 0) where ``gap`` (> 0 at 0) reaches 0,
+    refined by brentq from the evaluated point before it; None if there is none.  ``known``
+    holds gap at 0 and at the evaluated grid points (the bracket's ends are not re-evaluated)."""
     prev = 0.0
     for s in grid.tolist():
+        if s not in known:
+            continue
         if known[s] <= 0.0:
             return float(brentq(lambda x: known[x] if x in known else gap(x), prev, s, xtol=1e-9))
         prev = s

@@ -63,10 +63,12 @@ class Universe:
     ``fwd_delta`` ∂V/∂F in units of underlying (futures, perps and spot: the multiplier),
     ``spot_delta`` = fwd_delta·∂F/∂S, ``vega`` ∂V/∂σ per 1.00 of vol, ``vol`` the option's smile
     vol (NaN for linear instruments), ``bucket`` its expiry bucket (perpetuals and spot share the
-    T = 0 bucket; ``bucket_T`` years per bucket).  Per underlying: ``und_spot``.
+    T = 0 bucket; ``bucket_T`` years per bucket).  Per underlying: ``und_spot``.  ``copies``: the
+    number of copies of one instrument set side by side (:meth:`stacked`).
     """
 
     arrays: InstrumentArrays
+    copies: int = 1
 
     @property
     def n_instruments(self) -> int:
@@ -98,10 +100,11 @@ class Universe:
     @cached_property
     def _expiry(self):
         arr = self.arrays
-        dated = (arr.kind == OPTION_CODE) | (arr.kind == FUTURE_CODE)
-        seconds = np.round(np.where(dated, np.maximum(arr.T, 0.0), 0.0) * SECONDS_PER_YEAR)
+        n = len(arr) // self.copies  # the copies of a stack share their expiries: one copy's suffice
+        dated = (arr.kind[:n] == OPTION_CODE) | (arr.kind[:n] == FUTURE_CODE)
+        seconds = np.round(np.where(dated, np.maximum(arr.T[:n], 0.0), 0.0) * SECONDS_PER_YEAR)
         keys, bucket = np.unique(seconds, return_inverse=True)
-        return bucket.astype(int), keys / SECONDS_PER_YEAR
+        return np.tile(bucket.astype(int), self.copies), keys / SECONDS_PER_YEAR
 
     @property
     def bucket(self) -> np.ndarray:
@@ -173,7 +176,7 @@ class Universe:
     def shocked(self, spot_shock: float) -> Universe:
         """The same instruments with every spot moved by ``spot_shock`` (fraction); the smile
         keeps its moneyness parametrisation, so it moves with the forward (sticky moneyness)."""
-        return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)))
+        return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)), self.copies)
 
     def stacked(self, spot_shocks) -> Universe:
         """K copies of these instruments side by side, copy k with every spot moved by
@@ -182,6 +185,8 @@ class Universe:
         evaluates the book at K moved snapshots: its per-underlying rows reshaped to (K, U, C)
         are each copy's own (:func:`evaluate_stacked`)."""
         shocks = np.asarray(spot_shocks, dtype=float)
+        if self.copies != 1:
+            raise ValueError("a stacked universe is not stacked again")
         arr, k = self.arrays, len(shocks)
         n, n_opt = len(arr), len(arr.option_index)
 
@@ -197,7 +202,7 @@ class Universe:
             kind=tile(arr.kind), spot=(arr.spot[None, :] * (1.0 + shocks[:, None])).ravel(), carry=tile(arr.carry),
             strike=tile(arr.strike), is_call=tile(arr.is_call), T=tile(arr.T), multiplier=tile(arr.multiplier),
             option_index=(arr.option_index[None, :] + n * np.arange(k)[:, None]).ravel(), smile=smile,
-            option_rate=None if arr.option_rate is None else tile(arr.option_rate)))
+            option_rate=None if arr.option_rate is None else tile(arr.option_rate)), k)
 
 
 @dataclass(frozen=True)
