@@ -342,11 +342,15 @@ class AccountState:
         return self.cash + float(self.quantities @ values)
 
 
-def account_state(book, market, collateral: float, hedges: bool = True) -> AccountState:
+def account_state(book, market, collateral: float, hedges: bool = True,
+                  arrays: InstrumentArrays | None = None) -> AccountState:
     """The account of ``book`` + ``collateral`` (USD), with each underlying's perpetual added
-    (at zero) so that a plan can hedge with it."""
+    (at zero) so that a plan can hedge with it.  ``arrays``: the book's instruments vectorised
+    at ``market`` (e.g. ``Analysis.arrays``), reused when they hold those perpetuals too."""
     perps = [parse_instrument(f"{u}-PERPETUAL") for u in book.underlyings] if hedges else []
-    mb = margin_book(book, market, extra_instruments=perps)
+    if arrays is not None and not set(perps) <= set(arrays.instruments):
+        arrays = None
+    mb = margin_book(book, market, arrays, extra_instruments=perps)
     values = mb.universe.base
     return AccountState(mb.arrays.instruments, mb.net, account_equity(mb, collateral) - float(mb.net @ values),
                         mb.arrays, market)

@@ -50,14 +50,14 @@ def run_health(book, a, collateral):
     return account_health(book, MARKET, collateral, MODEL, None, arrays=a.arrays)
 
 
-def run_plans(book, collateral):
+def run_plans(book, a, collateral):
     """The Liquidation page: the account's state at today's market, then one plan per policy."""
-    return prepared_plans(account_state(book, MARKET, collateral), MARKET, MODEL)
+    return prepared_plans(account_state(book, MARKET, collateral, arrays=a.arrays), MARKET, MODEL)
 
 
 def recompute(book, collateral):
     a = run_analyze(book)
-    return a, run_margins(book, a), run_health(book, a, collateral), run_plans(book, collateral)
+    return a, run_margins(book, a), run_health(book, a, collateral), run_plans(book, a, collateral)
 
 
 def test_analyze(benchmark, case):
@@ -77,8 +77,8 @@ def test_account_health(benchmark, case):
 
 
 def test_liquidation_plans(benchmark, case):
-    book, _, collateral = case
-    plans = benchmark(run_plans, book, collateral)
+    book, a, collateral = case
+    plans = benchmark(run_plans, book, a, collateral)
     assert all(p.status == "healthy" and len(p.steps) == 0 for p in plans.values())
 
 

@@ -91,3 +91,14 @@ def test_plans_prepared_once_equal_each_plan_alone(fraction):
         alone = prepared_plan(state, MARKET, "risk_based", params=PlanParams(max_steps=40), policy=p)
         assert together[p].status == alone.status and together[p].equity_after == alone.equity_after
         pd.testing.assert_frame_equal(together[p].steps, alone.steps)
+
+
+def test_account_state_on_the_analysis_arrays_equals_its_own():
+    from engine import analyze
+
+    book = random_book(100, seed=6, market=MARKET)
+    arrays = analyze(book, MARKET).arrays
+    own, reused = account_state(book, MARKET, 1e5), account_state(book, MARKET, 1e5, arrays=arrays)
+    assert reused.arrays is arrays  # the book holds every perpetual: the arrays were reused
+    assert own.instruments == reused.instruments and own.cash == pytest.approx(reused.cash, rel=1e-12)
+    np.testing.assert_array_equal(own.quantities, reused.quantities)
