@@ -14,8 +14,8 @@ parametrisation; futures without an entry price keep today's mark as reference).
 searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``: every
 4th point first (both sides and today in one kernel call on a stack of the moved snapshots),
 then the grid points between two coarse points where equity − MM reaches 0, or where the sum of
-its values at both ends is within the largest change between neighbouring coarse points (a dip
-to 0 and back could fit there); the first grid interval where it changes sign is solved with
+its values at both ends is within the largest change across that coarse interval or a
+neighbouring one (a dip to 0 and back could fit there); the first grid interval where it changes sign is solved with
 ``scipy.optimize.brentq``.  None on a side means "none within ±search_range" (a dip narrower
 than one grid step, or steeper than the coarse points show, can be missed).  An account that is
 already liquidatable reports a move of 0 on both sides.
@@ -178,13 +178,14 @@ def _fine_points(known: dict, grid: np.ndarray) -> list[float]:
     """Grid points of one side (outward from 0) to evaluate between the coarse points held in
     ``known`` (gap at 0 and at the coarse points): those of every coarse interval, up to the
     first one ending at gap ≤ 0, where a crossing may lie — taking gap's variation inside a
-    coarse interval to be at most the largest change between neighbouring coarse points, a
-    crossing needs gap(a) + gap(b) within it, or gap(b) ≤ 0."""
+    coarse interval [a, b] to be at most the largest change across it or a neighbouring
+    coarse interval, a crossing needs gap(a) + gap(b) within that, or gap(b) ≤ 0."""
     coarse = [0.0] + [s for s in grid.tolist() if s in known]
     gaps = np.array([known[s] for s in coarse])
-    reach = float(np.abs(np.diff(gaps)).max()) if len(gaps) > 1 else 0.0
+    change = np.abs(np.diff(gaps))
     points: list[float] = []
     for k in range(1, len(coarse)):
+        reach = change[max(k - 2, 0):k + 1].max()  # intervals k − 1, k, k + 1 (1-based)
         if gaps[k] <= 0.0 or gaps[k - 1] + gaps[k] <= reach:
             inside = (np.abs(grid) > abs(coarse[k - 1])) & (np.abs(grid) < abs(coarse[k]))
             points += grid[inside].tolist()

@@ -102,3 +102,27 @@ def test_account_state_on_the_analysis_arrays_equals_its_own():
     assert reused.arrays is arrays  # the book holds every perpetual: the arrays were reused
     assert own.instruments == reused.instruments and own.cash == pytest.approx(reused.cash, rel=1e-12)
     np.testing.assert_array_equal(own.quantities, reused.quantities)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("short", [False, True])
+@pytest.mark.parametrize("fraction", [1.05, 1.3, 2.0])
+def test_liquidation_moves_on_random_books(seed, short, fraction):
+    """Long- and short-gamma books, close to and far from liquidation: the coarse-first search
+    finds what the plain grid scan finds."""
+    from dataclasses import replace
+
+    from engine.portfolio import Book
+
+    book = random_book(40, seed=seed, market=MARKET)
+    if short:
+        book = Book(tuple(replace(p, quantity=-p.quantity) for p in book.positions), "short")
+    zero = account_health(book, MARKET, 0.0)
+    collateral = fraction * zero.maintenance - zero.equity
+    h = account_health(book, MARKET, collateral)
+    gap = _reference_gap(book, collateral, "risk_based")
+    for end, found in ((-0.5, h.liquidation_shock_down), (0.5, h.liquidation_shock_up)):
+        expected = _reference_crossing(gap, end)
+        assert (found is None) == (expected is None)
+        if expected is not None:
+            assert found == pytest.approx(expected, rel=1e-6)
