@@ -705,7 +705,9 @@ class RiskBasedKernel(Kernel):
             val[lin, :, 0] = pnl_lin.T
         bc = p.basis_contingency
         dated = (arr.kind != SPOT_CODE) & ~perp
-        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down))
+        # Basis scenarios priced only when the contingency counts them (its factor is not 0).
+        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down)) \
+            if bc.basis_cont_add_factor or bc.basis_cont_mult_factor else np.zeros((n, 2))
         S = arr.spot
         per_usd = np.where(inst_coin, 1.0 / S, 1.0)
         not_spot = arr.kind != SPOT_CODE
@@ -836,7 +838,7 @@ class RiskBasedKernel(Kernel):
         pnl = self.scenario_pnl(lin, und)
         scan = np.maximum(-pnl.min(axis=1), 0.0) if pnl.shape[1] else np.zeros(len(lin))
         worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
-        floor = -(worst_fwd @ self.forward_factor)
+        floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
         loss = np.maximum(scan, floor)
         delta_shock = p.delta_shock.max_delta_shock * np.maximum(np.abs(lin[:, self.col_delta]) - self.threshold[und],
                                                                  0.0)
