@@ -13,6 +13,7 @@ The account holds USD collateral of 1.5 × MM − (book equity): healthy, and (t
 gamma) without a liquidation price within ±50 %, so the search evaluates its whole grid: its worst case.
 """
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,7 @@ from engine.analysis import Settings
 from engine.liquidation.plan import account_state, prepared_plans
 from engine.margin import compute_all
 from engine.margin.account import account_health
+from engine.portfolio import Book
 from engine.samples import demo_market, random_book
 
 TARGET_MS = {500: 30.0, 10_000: 300.0}
@@ -74,6 +76,16 @@ def test_account_health(benchmark, case):
     book, a, collateral = case
     h = benchmark(run_health, book, a, collateral)
     assert not h.liquidatable
+
+
+def test_account_health_with_liquidation_prices(benchmark, case):
+    """The same book sold instead of bought (short gamma) at equity 1.3 × MM: liquidation prices
+    (both sides for 500 positions, upwards for 10,000), each refined by brentq."""
+    book = Book(tuple(replace(p, quantity=-p.quantity) for p in case[0].positions), "short")
+    a = analyze(book, MARKET, SETTINGS)
+    zero = account_health(book, MARKET, 0.0, MODEL, arrays=a.arrays)
+    h = benchmark(run_health, book, a, 1.3 * zero.maintenance - zero.equity)
+    assert h.liquidation_shock_up is not None
 
 
 def test_liquidation_plans(benchmark, case):
