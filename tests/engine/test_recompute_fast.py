@@ -126,3 +126,18 @@ def test_liquidation_moves_on_random_books(seed, short, fraction):
         assert (found is None) == (expected is None)
         if expected is not None:
             assert found == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 7, 10])
+def test_liquidation_moves_with_other_grid_sizes(steps):
+    """A grid that is not a multiple of the coarse stride keeps its last point among the coarse ones."""
+    book = demo_book("naked_short_strangle")
+    zero = account_health(book, MARKET, 0.0)
+    collateral = 1.3 * zero.maintenance - zero.equity
+    h = account_health(book, MARKET, collateral, search_steps=steps)
+    gap = _reference_gap(book, collateral, "risk_based")
+    for end, found in ((-0.5, h.liquidation_shock_down), (0.5, h.liquidation_shock_up)):
+        expected = _reference_crossing(gap, end, steps)
+        assert (found is None) == (expected is None)
+        if expected is not None:
+            assert found == pytest.approx(expected, rel=1e-6)
