@@ -242,7 +242,10 @@ def margin_book(book: Book, market: Market, arrays: InstrumentArrays | None = No
     missing = [i.name for i in wanted if i not in index]
     if missing:
         raise ValueError(f"arrays do not contain {', '.join(missing[:5])}: rebuild them for this book")
-    pos = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
+    if arrays.instruments[:len(book.instruments)] == book.instruments:  # e.g. Analysis.arrays: no lookup
+        pos = book.instrument_index
+    else:
+        pos = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
     entry = np.fromiter((np.nan if p.entry_price is None else p.entry_price for p in book.positions),
                         dtype=float, count=len(book))
