@@ -84,14 +84,11 @@ def scale_to_total(weights: np.ndarray, total: float, fallback: np.ndarray | Non
     return np.full(len(weights), total / len(weights))
 
 
-def without_and_euler(kernel: Kernel, net: np.ndarray, position_instrument, quantity,
-                      total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(requirement rows of the book without each position (positions × 2 + C), q_p·∂R/∂q_p for
-    IM and MM (positions × 2) by shrinking each position by EULER_STEP), in one evaluation."""
-    pos = np.asarray(position_instrument, dtype=int)
-    q = np.asarray(quantity, dtype=float)
-    rows = evaluate_changes(kernel, net, np.concatenate([pos, pos]), np.concatenate([-q, -EULER_STEP * q]))
-    return rows[:len(q)], (total[None, :2] - rows[len(q):, :2]) / EULER_STEP
+def euler_contributions(kernel: Kernel, net: np.ndarray, position_instrument, quantity,
+                        total: np.ndarray) -> np.ndarray:
+    """q_p·∂R/∂q_p for IM and MM (positions × 2), by shrinking each position by EULER_STEP."""
+    shrunk = evaluate_changes(kernel, net, position_instrument, -EULER_STEP * np.asarray(quantity, float))
+    return (total[None, :2] - shrunk[:, :2]) / EULER_STEP
 
 
 def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginResult:
@@ -110,9 +107,10 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
     else:
         total, alone = np.zeros(len(names)), np.zeros((0, len(names)))
         scenarios, binding = kernel.scenario_table(np.zeros((0, kernel.linear.shape[1])))
-    without, euler = without_and_euler(kernel, net, mb.position_instrument, mb.quantity, total)
+    without = evaluate_changes(kernel, net, mb.position_instrument, -mb.quantity)
     marginal = total[0] - without[:, 0]
     marginal_mm = total[1] - without[:, 1]
+    euler = euler_contributions(kernel, net, mb.position_instrument, mb.quantity, total)
     by_position = pd.DataFrame({
         "position": np.arange(len(mb)),
         "instrument": arr.names[mb.position_instrument] if len(mb) else np.array([], dtype=object),
