@@ -186,8 +186,7 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
     check_budget("MAX_STRESS_REVALUATIONS", settings.revaluations(len(book.instruments)),
                  "instrument revaluations (stress grid cells and curve points × instruments)",
                  "use fewer spot or vol steps, horizons or profile points, or a smaller book")
-    index = {inst: k for k, inst in enumerate(book.instruments)}
-    pos_inst = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
+    pos_inst = book.instrument_index
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
     arr = instrument_arrays(book.instruments, market, settings.sticky)
     base = instrument_values(arr)

@@ -23,6 +23,7 @@ from functools import cached_property
 from numbers import Real
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .instruments import Instrument, InstrumentError, parse_instrument
@@ -62,6 +63,14 @@ class Book:
     def instruments(self) -> tuple[Instrument, ...]:
         """Distinct instruments in first-seen order."""
         return tuple(dict.fromkeys(p.instrument for p in self.positions))
+
+    @cached_property
+    def instrument_index(self) -> np.ndarray:
+        """Per position, the index of its instrument in :attr:`instruments` (read-only)."""
+        index = {inst: k for k, inst in enumerate(self.instruments)}
+        out = np.fromiter((index[p.instrument] for p in self.positions), dtype=int, count=len(self.positions))
+        out.flags.writeable = False
+        return out
 
     @property
     def underlyings(self) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ available for comparison: ``largest_notional`` (close the biggest position first
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,8 @@ from ..instruments import parse_instrument
 from ..margin import MarginModel, margin_model
 from ..margin.account import account_equity
 from ..margin.core import Kernel, Universe, evaluate, evaluate_changes, margin_book
-from ..scenarios import KIND_CODES, instrument_arrays
+from ..market import Market
+from ..scenarios import KIND_CODES, InstrumentArrays, instrument_arrays
 from .costs import CostModel, CostParams, cost_model, impact_vols
 
 POLICIES = ("optimised", "largest_notional", "futures_first")
@@ -123,7 +124,7 @@ class PlanInputs:
     @classmethod
     def prepare(cls, state: AccountState, market, model: MarginModel, cost_params=None) -> PlanInputs:
         """Values, Greeks, costs and the margin model of ``state`` at ``market``."""
-        arr = instrument_arrays(state.instruments, market)
+        arr = state.arrays_at(market)
         uni = Universe(arr)
         costs = cost_model(arr, uni.base, uni.spot_delta, atm_vols(arr, market), cost_params or CostParams())
         hedge_index = np.full(len(arr.underlyings), -1)
@@ -327,18 +328,32 @@ class AccountState:
     instruments: tuple
     quantities: np.ndarray
     cash: float
+    #: the instruments vectorised at the market the state was made at (reused there)
+    arrays: InstrumentArrays | None = field(default=None, compare=False, repr=False)
+    market: Market | None = field(default=None, compare=False, repr=False)
+
+    def arrays_at(self, market: Market) -> InstrumentArrays:
+        """The instruments vectorised at ``market``."""
+        if self.arrays is not None and market is self.market:
+            return self.arrays
+        return instrument_arrays(self.instruments, market)
 
     def equity(self, values: np.ndarray) -> float:
         return self.cash + float(self.quantities @ values)
 
 
-def account_state(book, market, collateral: float, hedges: bool = True) -> AccountState:
+def account_state(book, market, collateral: float, hedges: bool = True,
+                  arrays: InstrumentArrays | None = None) -> AccountState:
     """The account of ``book`` + ``collateral`` (USD), with each underlying's perpetual added
-    (at zero) so that a plan can hedge with it."""
+    (at zero) so that a plan can hedge with it.  ``arrays``: the book's instruments vectorised
+    at ``market`` (e.g. ``Analysis.arrays``), reused when they hold those perpetuals too."""
     perps = [parse_instrument(f"{u}-PERPETUAL") for u in book.underlyings] if hedges else []
-    mb = margin_book(book, market, extra_instruments=perps)
+    if arrays is not None and not set(perps) <= set(arrays.instruments):
+        arrays = None
+    mb = margin_book(book, market, arrays, extra_instruments=perps)
     values = mb.universe.base
-    return AccountState(mb.arrays.instruments, mb.net, account_equity(mb, collateral) - float(mb.net @ values))
+    return AccountState(mb.arrays.instruments, mb.net, account_equity(mb, collateral) - float(mb.net @ values),
+                        mb.arrays, market)
 
 
 def prepared_plan(state: AccountState, market, model: str | MarginModel = "risk_based", margin_params=None,
@@ -349,6 +364,15 @@ def prepared_plan(state: AccountState, market, model: str | MarginModel = "risk_
     ``margin_params`` or a resolved MarginModel."""
     inputs = PlanInputs.prepare(state, market, margin_model(model, margin_params), cost_params)
     return plan_liquidation(inputs, params, policy)
+
+
+def prepared_plans(state: AccountState, market, model: str | MarginModel = "risk_based", margin_params=None,
+                   cost_params=None, params: PlanParams = PlanParams(), policies=POLICIES
+                   ) -> dict[str, LiquidationPlan]:
+    """:func:`prepared_plan` of every policy in ``policies`` (default all, optimised first), the
+    account prepared once for all of them."""
+    inputs = PlanInputs.prepare(state, market, margin_model(model, margin_params), cost_params)
+    return {p: plan_liquidation(inputs, params, p) for p in policies}
 
 
 def atm_vols(arr, market) -> np.ndarray:
@@ -379,5 +403,4 @@ def compare_policies(book, market, collateral: float, model: str | MarginModel =
                      cost_params=None, params: PlanParams = PlanParams()) -> pd.DataFrame:
     """The optimised plan beside the naive orders (:func:`compare_plans`), at ``market``."""
     state = account_state(book, market, collateral, hedges=params.hedge)
-    resolved = margin_model(model, margin_params)
-    return compare_plans({p: prepared_plan(state, market, resolved, None, cost_params, params, p) for p in POLICIES})
+    return compare_plans(prepared_plans(state, market, model, margin_params, cost_params, params))

@@ -11,10 +11,14 @@ describes a multi-underlying book; per-underlying prices are S_u·(1 + s)) at wh
 equity(s) = MM(s), everything else fixed: the book is revalued in full at the moved snapshot and
 the model's maintenance margin is recomputed there (the smile keeps its moneyness
 parametrisation; futures without an entry price keep today's mark as reference).  Each side is
-searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``; the
-first grid interval where equity − MM changes sign is solved with ``scipy.optimize.brentq``.
-None on a side means "none within ±search_range" (a dip narrower than one grid step can be
-missed).  An account that is already liquidatable reports a move of 0 on both sides.
+searched outward from s = 0 on a grid of ``search_steps`` points up to ±``search_range``: every
+4th point first (both sides and today in one kernel call on a stack of the moved snapshots),
+then the grid points between two coarse points where equity − MM reaches 0, or where the sum of
+its values at both ends is within the largest change across that coarse interval or a
+neighbouring one (a dip to 0 and back could fit there); the first grid interval where it changes sign is solved with
+``scipy.optimize.brentq``.  None on a side means "none within ±search_range" (a dip narrower
+than one grid step, or steeper than the coarse points show, can be missed).  An account that is
+already liquidatable reports a move of 0 on both sides.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import MarginModel, account_book, margin_model, risk_based
-from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate
+from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate_stacked
 
 # ----------------------------------------------------------------------------- ratio and health levels
 #: Health levels of the margin ratio MM ÷ equity, the one definition every page uses: healthy
@@ -116,12 +120,13 @@ class AccountHealth:
 
 
 def position_mtm(mb: MarginBook, values: np.ndarray) -> np.ndarray:
-    """Mark-to-market per position (USD) with instrument values ``values`` (per contract);
-    futures and perps against their entry price, or against today's value without one."""
+    """Mark-to-market per position (USD) with instrument values ``values`` (per contract, last
+    axis; leading axes broadcast); futures and perps against their entry price, or against
+    today's value without one."""
     pos = mb.position_instrument
     kind = mb.arrays.kind[pos]
     ref = np.where(np.isnan(mb.entry_price), mb.universe.base[pos], mb.entry_price * mb.arrays.multiplier[pos])
-    v = values[pos]
+    v = values[..., pos]
     return np.where((kind == FUTURE_CODE) | (kind == PERPETUAL_CODE), mb.quantity * (v - ref), mb.quantity * v)
 
 
@@ -146,33 +151,28 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     ab = account_book(book, market, collateral, feeds, arrays)
     mb, account = ab.mb, ab.account
     unds = mb.arrays.underlyings
-
-    def state(shock: float):
-        uni = mb.universe if shock == 0.0 else mb.universe.shocked(shock)
-        values = collateral_values(account, unds, uni.und_spot, ab.feeds, spot_shock=0.0) if shock == 0.0 else \
-            collateral_values(account, unds, mb.universe.und_spot, ab.feeds, spot_shock=shock)
-        ctx = risk_based.margin_context(uni, account, ab.feeds, values)
-        kernel = spec.prepare(uni, params, ctx) if spec.venue_aware else spec.prepare(uni, params)
-        row = evaluate(kernel, mb.net)
-        to_usd = 1.0 / ctx.usd_scale if spec.venue_aware else 1.0
-        im_c, mm_c = risk_based.collateral_charges(account, values, params)
-        equity = account.cash + values.total + float(position_mtm(mb, marked_values(uni, ab.feeds, shock)).sum())
-        return equity, float(row[0]) * to_usd + im_c, float(row[1]) * to_usd + mm_c
-
-    equity, im, mm = state(0.0)
+    state = _AccountStates(ab, spec, params)
+    grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
+    coarse = grid[COARSE_STRIDE - 1::COARSE_STRIDE] if search_steps % COARSE_STRIDE == 0 else \
+        np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
+    # Today and the coarse points of both sides in one kernel call.
+    shocks = np.concatenate([[0.0], -coarse, coarse])
+    eq_s, im_s, mm_s = state.evaluate(shocks)
+    equity, im, mm = float(eq_s[0]), float(im_s[0]), float(mm_s[0])
     liquidatable = equity < mm
-
-    def gap(shock: float) -> float:
-        eq, _, mm_s = state(shock)
-        return eq - mm_s
 
     down: float | None
     up: float | None
     if liquidatable:
         down = up = 0.0
     else:
-        down = _first_crossing(gap, -search_range, search_steps)
-        up = _first_crossing(gap, search_range, search_steps)
+        known = dict(zip(shocks.tolist(), (eq_s - mm_s).tolist(), strict=True))
+        fine = _fine_points(known, -grid) + _fine_points(known, grid)
+        if fine:
+            eq_f, _, mm_f = state.evaluate(fine)
+            known.update(zip(fine, (eq_f - mm_f).tolist(), strict=True))
+        down = _first_crossing(state.gap, known, -grid)
+        up = _first_crossing(state.gap, known, grid)
     und_spot = dict(zip(unds, map(float, mb.universe.und_spot), strict=True))
 
     def prices(shock):
@@ -185,9 +185,9 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
                          account.denomination, currency_spot)
 
 
-def marked_values(universe: Universe, feeds: VenueFeeds | None, shock: float = 0.0) -> np.ndarray:
+def marked_values(universe: Universe, feeds: VenueFeeds | None, shock=0.0) -> np.ndarray:
     """Instrument values per contract with perpetuals at the venue's perp mark (moved by
-    ``shock`` like spot) where the feeds give one."""
+    ``shock`` like spot, a fraction or one per instrument) where the feeds give one."""
     values = universe.base
     marks = (feeds.perp_mark if feeds is not None else {})
     arr = universe.arrays
@@ -195,21 +195,92 @@ def marked_values(universe: Universe, feeds: VenueFeeds | None, shock: float = 0
     if not marks or not len(perp):
         return values
     values = values.copy()
+    moves = np.broadcast_to(np.asarray(shock, dtype=float), values.shape)
     for i in perp:
         mark = marks.get(arr.underlyings[arr.und_index[i]])
         if mark is not None:
-            values[i] = mark * (1.0 + shock) * arr.multiplier[i]
+            values[i] = mark * (1.0 + moves[i]) * arr.multiplier[i]
     return values
 
 
-def _first_crossing(gap, end: float, steps: int) -> float | None:
-    """First s between 0 and ``end`` where ``gap`` (> 0 at 0) reaches 0, or None."""
+#: The liquidation search evaluates every COARSE_STRIDE-th grid point first.
+COARSE_STRIDE = 4
+
+
+def _fine_points(known: dict, grid: np.ndarray) -> list[float]:
+    """Grid points of one side (outward from 0) to evaluate between the coarse points held in
+    ``known`` (gap at 0 and at the coarse points): those of every coarse interval, up to the
+    first one ending at gap ≤ 0, where a crossing may lie — taking gap's variation inside a
+    coarse interval [a, b] to be at most the largest change across it or a neighbouring
+    coarse interval, a crossing needs gap(a) + gap(b) within that, or gap(b) ≤ 0."""
+    coarse = [0.0] + [s for s in grid.tolist() if s in known]
+    gaps = np.array([known[s] for s in coarse])
+    change = np.abs(np.diff(gaps))
+    points: list[float] = []
+    for k in range(1, len(coarse)):
+        reach = change[max(k - 2, 0):k + 1].max()  # intervals k − 1, k, k + 1 (1-based)
+        if gaps[k] <= 0.0 or gaps[k - 1] + gaps[k] <= reach:
+            inside = (np.abs(grid) > abs(coarse[k - 1])) & (np.abs(grid) < abs(coarse[k]))
+            points += grid[inside].tolist()
+        if gaps[k] <= 0.0:
+            break
+    return points
+
+
+def _first_crossing(gap, known: dict, grid: np.ndarray) -> float | None:
+    """First evaluated s along ``grid`` (outward from 0) where ``gap`` (> 0 at 0) reaches 0,
+    refined by brentq from the evaluated point before it; None if there is none.  ``known``
+    holds gap at 0 and at the evaluated grid points (the bracket's ends are not re-evaluated)."""
     prev = 0.0
-    for s in np.linspace(0.0, end, steps + 1)[1:]:
-        if gap(s) <= 0.0:
-            return float(brentq(gap, prev, s, xtol=1e-9))
+    for s in grid.tolist():
+        if s not in known:
+            continue
+        if known[s] <= 0.0:
+            return float(brentq(lambda x: known[x] if x in known else gap(x), prev, s, xtol=1e-9))
         prev = s
     return None
+
+
+class _AccountStates:
+    """An account's equity, IM and MM (USD) with every spot moved by given fractions: the book
+    revalued in full at each moved snapshot, the model prepared once on a stack of the moved
+    snapshots (:meth:`~.core.Universe.stacked`).  A coin-margined account converts at each
+    snapshot's own spot, so its snapshots are prepared one at a time."""
+
+    def __init__(self, ab, spec, params):
+        self.ab, self.spec, self.params = ab, spec, params
+
+    def gap(self, shock: float) -> float:
+        equity, _, mm = self.evaluate([shock])
+        return float(equity[0] - mm[0])
+
+    def evaluate(self, shocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(equity, IM, MM) arrays, one entry per shock."""
+        shocks = np.asarray(shocks, dtype=float)
+        chunks = [shocks[k:k + 1] for k in range(len(shocks))] if self.ab.account.is_coin_margined else [shocks]
+        parts = [self._chunk(c) for c in chunks]
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+
+    def _chunk(self, shocks: np.ndarray):
+        ab, spec, params = self.ab, self.spec, self.params
+        mb, account, k = ab.mb, ab.account, len(shocks)
+        unds = mb.arrays.underlyings
+        uni = mb.universe.stacked(shocks)
+        values = [collateral_values(account, unds, mb.universe.und_spot, ab.feeds, spot_shock=float(s))
+                  for s in shocks]
+        if k == 1:
+            ctx = risk_based.margin_context(uni, account, ab.feeds, values[0])
+        else:  # not coin-margined: no conversion, only the risk-cancelling collateral per copy
+            rc = np.concatenate([np.asarray(risk_based.margin_context(mb.universe, account, ab.feeds, v).rc_value,
+                                            dtype=float) for v in values])
+            ctx = risk_based.MarginContext(ab.feeds, rc, np.zeros(k * len(unds), dtype=bool))
+        kernel = spec.prepare(uni, params, ctx) if spec.venue_aware else spec.prepare(uni, params)
+        rows = evaluate_stacked(kernel, mb.net, k)
+        to_usd = 1.0 / ctx.usd_scale if spec.venue_aware else 1.0
+        charges = np.array([risk_based.collateral_charges(account, v, params) for v in values]).reshape(k, 2)
+        marked = marked_values(uni, ab.feeds, np.repeat(shocks, mb.universe.n_instruments)).reshape(k, -1)
+        equity = account.cash + np.array([v.total for v in values]) + position_mtm(mb, marked).sum(axis=-1)
+        return equity, rows[:, 0] * to_usd + charges[:, 0], rows[:, 1] * to_usd + charges[:, 1]
 
 
 def account_equity(mb: MarginBook, collateral, universe: Universe | None = None) -> float:

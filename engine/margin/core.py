@@ -26,7 +26,7 @@ All figures are USD; quantities are contracts; spot shocks are fractions of spot
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -63,10 +63,12 @@ class Universe:
     ``fwd_delta`` ∂V/∂F in units of underlying (futures, perps and spot: the multiplier),
     ``spot_delta`` = fwd_delta·∂F/∂S, ``vega`` ∂V/∂σ per 1.00 of vol, ``vol`` the option's smile
     vol (NaN for linear instruments), ``bucket`` its expiry bucket (perpetuals and spot share the
-    T = 0 bucket; ``bucket_T`` years per bucket).  Per underlying: ``und_spot``.
+    T = 0 bucket; ``bucket_T`` years per bucket).  Per underlying: ``und_spot``.  ``copies``: the
+    number of copies of one instrument set side by side (:meth:`stacked`).
     """
 
     arrays: InstrumentArrays
+    copies: int = 1
 
     @property
     def n_instruments(self) -> int:
@@ -98,10 +100,11 @@ class Universe:
     @cached_property
     def _expiry(self):
         arr = self.arrays
-        dated = (arr.kind == OPTION_CODE) | (arr.kind == FUTURE_CODE)
-        seconds = np.round(np.where(dated, np.maximum(arr.T, 0.0), 0.0) * SECONDS_PER_YEAR)
+        n = len(arr) // self.copies  # the copies of a stack share their expiries: one copy's suffice
+        dated = (arr.kind[:n] == OPTION_CODE) | (arr.kind[:n] == FUTURE_CODE)
+        seconds = np.round(np.where(dated, np.maximum(arr.T[:n], 0.0), 0.0) * SECONDS_PER_YEAR)
         keys, bucket = np.unique(seconds, return_inverse=True)
-        return bucket.astype(int), keys / SECONDS_PER_YEAR
+        return np.tile(bucket.astype(int), self.copies), keys / SECONDS_PER_YEAR
 
     @property
     def bucket(self) -> np.ndarray:
@@ -173,7 +176,33 @@ class Universe:
     def shocked(self, spot_shock: float) -> Universe:
         """The same instruments with every spot moved by ``spot_shock`` (fraction); the smile
         keeps its moneyness parametrisation, so it moves with the forward (sticky moneyness)."""
-        return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)))
+        return Universe(replace(self.arrays, spot=self.arrays.spot * (1.0 + spot_shock)), self.copies)
+
+    def stacked(self, spot_shocks) -> Universe:
+        """K copies of these instruments side by side, copy k with every spot moved by
+        ``spot_shocks[k]`` as in :meth:`shocked`.  Each copy's underlyings are underlyings of
+        their own (indices ``k·U + u``, names repeated), so a kernel prepared once on the stack
+        evaluates the book at K moved snapshots: its per-underlying rows reshaped to (K, U, C)
+        are each copy's own (:func:`evaluate_stacked`)."""
+        shocks = np.asarray(spot_shocks, dtype=float)
+        if self.copies != 1:
+            raise ValueError("a stacked universe is not stacked again")
+        arr, k = self.arrays, len(shocks)
+        n, n_opt = len(arr), len(arr.option_index)
+
+        def tile(a):
+            return np.tile(a, (1,) * (a.ndim - 1) + (k,))
+
+        smile = replace(arr.smile, **{f.name: tile(getattr(arr.smile, f.name)) for f in fields(arr.smile)
+                                      if isinstance(getattr(arr.smile, f.name), np.ndarray) and n_opt
+                                      and getattr(arr.smile, f.name).shape[-1] == n_opt})
+        return Universe(replace(
+            arr, instruments=arr.instruments * k, underlyings=arr.underlyings * k,
+            und_index=(arr.und_index[None, :] + len(arr.underlyings) * np.arange(k)[:, None]).ravel(),
+            kind=tile(arr.kind), spot=(arr.spot[None, :] * (1.0 + shocks[:, None])).ravel(), carry=tile(arr.carry),
+            strike=tile(arr.strike), is_call=tile(arr.is_call), T=tile(arr.T), multiplier=tile(arr.multiplier),
+            option_index=(arr.option_index[None, :] + n * np.arange(k)[:, None]).ravel(), smile=smile,
+            option_rate=None if arr.option_rate is None else tile(arr.option_rate)), k)
 
 
 @dataclass(frozen=True)
@@ -213,7 +242,10 @@ def margin_book(book: Book, market: Market, arrays: InstrumentArrays | None = No
     missing = [i.name for i in wanted if i not in index]
     if missing:
         raise ValueError(f"arrays do not contain {', '.join(missing[:5])}: rebuild them for this book")
-    pos = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
+    if arrays.instruments[:len(book.instruments)] == book.instruments:  # e.g. Analysis.arrays: no lookup
+        pos = book.instrument_index
+    else:
+        pos = np.fromiter((index[p.instrument] for p in book.positions), dtype=int, count=len(book))
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
     entry = np.fromiter((np.nan if p.entry_price is None else p.entry_price for p in book.positions),
                         dtype=float, count=len(book))
@@ -311,12 +343,17 @@ class Kernel(ABC):
         onehot = np.zeros((self.n_und, len(net)))
         onehot[self.und_index, np.arange(len(net))] = net
         lin = onehot @ self.linear
+        grp, xs = self.group_aggregates(net)
+        return lin, grp, xs
+
+    def group_aggregates(self, net: np.ndarray):
+        """Per-underlying group aggregates (U, G) and each term's x."""
         xs = [t.exposures(net) for t in self.groups]
         grp = np.zeros((self.n_und, len(self.groups)))
         for k, (t, x) in enumerate(zip(self.groups, xs, strict=True)):
             grp[:, k] = np.bincount(t.group_und, weights=t.value(np.arange(t.n_groups), x),
                                     minlength=self.n_und)
-        return lin, grp, xs
+        return grp, xs
 
 
 def evaluate(kernel: Kernel, net: np.ndarray) -> np.ndarray:
@@ -326,6 +363,23 @@ def evaluate(kernel: Kernel, net: np.ndarray) -> np.ndarray:
     lin, grp, _ = kernel.aggregates(net)
     comp = kernel.per_underlying(lin, grp, np.arange(kernel.n_und))
     return kernel.combine(comp[None])[0]
+
+
+def evaluate_stacked(kernel: Kernel, net: np.ndarray, copies: int) -> np.ndarray:
+    """Requirement rows (copies, 2 + C) of the book ``net`` (net contracts per instrument of one
+    copy) in each copy of a kernel prepared on a :meth:`Universe.stacked` universe."""
+    width = 2 + len(kernel.components)
+    if kernel.n_und == 0:
+        return np.zeros((copies, width))
+    n, n_und = len(net), kernel.n_und // copies
+    # The linear aggregates copy by copy: the stack's (instruments × underlyings) map is block
+    # diagonal, one block per copy, the same in every copy.
+    onehot = np.zeros((n_und, n))
+    onehot[kernel.und_index[:n], np.arange(n)] = net
+    lin = np.matmul(onehot, kernel.linear.reshape(copies, n, -1)).reshape(kernel.n_und, -1)
+    grp, _ = kernel.group_aggregates(np.tile(net, copies))
+    comp = kernel.per_underlying(lin, grp, np.arange(kernel.n_und))
+    return kernel.combine(comp.reshape(copies, n_und, -1))
 
 
 def evaluate_changes(kernel: Kernel, net: np.ndarray, instrument: np.ndarray, change: np.ndarray) -> np.ndarray:

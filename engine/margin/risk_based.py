@@ -674,7 +674,8 @@ class RiskBasedKernel(Kernel):
         pnl_lin = (ref * arr.multiplier)[lin] * self.spots[:, None]
         if instrument_pnl is not None:
             pnl_lin = np.asarray(instrument_pnl, dtype=float)[lin].T
-        Vs, pnl_lin, edge_spots = self._extend(opt, V0, Vs, (ref * arr.multiplier)[lin], pnl_lin, extended)
+        Vs, pnl_lin, edge_spots = self._extend(opt, V0, Vs, (ref * arr.multiplier)[lin], pnl_lin, extended,
+                                               instrument_pnl is None)
         # a coin-measured result converts at the scenario's prices (an extended move: its edge's)
         smult = 1.0 + edge_spots[:, None]
         c_o = inst_coin[o]
@@ -704,7 +705,9 @@ class RiskBasedKernel(Kernel):
             val[lin, :, 0] = pnl_lin.T
         bc = p.basis_contingency
         dated = (arr.kind != SPOT_CODE) & ~perp
-        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down))
+        # Basis scenarios priced only when the contingency counts them (its factor is not 0).
+        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down)) \
+            if bc.basis_cont_add_factor or bc.basis_cont_mult_factor else np.zeros((n, 2))
         S = arr.spot
         per_usd = np.where(inst_coin, 1.0 / S, 1.0)
         not_spot = arr.kind != SPOT_CODE
@@ -756,10 +759,11 @@ class RiskBasedKernel(Kernel):
         self.threshold = np.where(coin, p.delta_shock.delta_total_liq_shock_threshold / universe.und_spot,
                                   p.delta_shock.delta_total_liq_shock_threshold)
 
-    def _extend(self, opt: OptionInputs, V0, Vs, lin_value, pnl_lin, extended):
+    def _extend(self, opt: OptionInputs, V0, Vs, lin_value, pnl_lin, extended, priced: bool):
         """Extended moves: the edge's P&L plus weight × what lies beyond its linear
-        extrapolation (USD).  Returns option values, linear P&L and each scenario's edge spot
-        (its own spot for the others)."""
+        extrapolation (USD).  ``priced``: Vs are the options' values under every scenario.
+        Returns option values, linear P&L and each scenario's edge spot (its own spot for the
+        others)."""
         p = self.params
         ext = np.flatnonzero(extended)
         edge_spots = self.spots.copy()
@@ -767,7 +771,13 @@ class RiskBasedKernel(Kernel):
             return Vs, pnl_lin, edge_spots
         edges = [Scenario(float(p.scenarios[k].edge or 0.0), p.scenarios[k].vol) for k in ext]
         edge_spots[ext] = [e.spot for e in edges]
-        V_edge = scenario_option_values(opt, replace(p, scenarios=tuple(edges)))
+        # An edge that is a scenario of the table (Deribit's ±16 % vol up) is already priced in Vs.
+        table = {(s.spot, s.vol): j for j, s in enumerate(p.scenarios) if s.edge is None}
+        rows = [table.get((e.spot, e.vol)) for e in edges]
+        if priced and all(j is not None for j in rows):
+            V_edge = Vs[rows]
+        else:
+            V_edge = scenario_option_values(opt, replace(p, scenarios=tuple(edges)))
         lin_edge = lin_value * edge_spots[ext][:, None]
         ratio = (self.spots[ext] / edge_spots[ext])[:, None]
         w = np.array([p.scenarios[k].weight for k in ext])[:, None]
@@ -828,7 +838,7 @@ class RiskBasedKernel(Kernel):
         pnl = self.scenario_pnl(lin, und)
         scan = np.maximum(-pnl.min(axis=1), 0.0) if pnl.shape[1] else np.zeros(len(lin))
         worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
-        floor = -(worst_fwd @ self.forward_factor)
+        floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
         loss = np.maximum(scan, floor)
         delta_shock = p.delta_shock.max_delta_shock * np.maximum(np.abs(lin[:, self.col_delta]) - self.threshold[und],
                                                                  0.0)
@@ -877,15 +887,19 @@ def _naked_short_term(universe: Universe, per_usd: np.ndarray) -> GroupTerm:
     of the group; charge S per unit of max(−x, 0) (Derive nets a short call against a long put
     of the same strike)."""
     arr = universe.arrays
-    o = np.flatnonzero(universe.is_option)
+    # The copies of a stacked universe have the same groups: one copy's, offset per copy.
+    n, c = universe.n_instruments // universe.copies, universe.copies
+    o = np.flatnonzero(universe.is_option[:n])
     keys = np.column_stack([arr.und_index[o], universe.bucket[o], arr.strike[o]])
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    n_groups, n_und = len(uniq), universe.n_underlyings // c
     group = np.full(universe.n_instruments, -1)
-    group[o] = inverse.ravel()
-    und = uniq[:, 0].astype(int)
-    first = np.zeros(len(uniq), dtype=int)
+    group.reshape(c, n)[:, o] = inverse.ravel()[None, :] + n_groups * np.arange(c)[:, None]
+    und = (uniq[:, 0].astype(int)[None, :] + n_und * np.arange(c)[:, None]).ravel()
+    first = np.zeros(n_groups, dtype=int)
     first[inverse.ravel()] = o
-    return GroupTerm(group, arr.multiplier.copy(), np.zeros(len(uniq)), universe.und_spot[und] * per_usd[first], und)
+    first = (first[None, :] + n * np.arange(c)[:, None]).ravel()
+    return GroupTerm(group, arr.multiplier.copy(), np.zeros(len(und)), universe.und_spot[und] * per_usd[first], und)
 
 
 def prepare(universe: Universe, params: RiskBasedParams, context: MarginContext | None = None) -> RiskBasedKernel:
