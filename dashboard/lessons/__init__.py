@@ -232,8 +232,10 @@ def _book(where: str, spec, previous: dict, market: dict) -> dict:
     if spec is None:
         # The previous book must still be valid on a changed market (e.g. not expired).
         spec = {"name": previous.get("name", ""), "positions": previous["positions"]}
+        if previous.get("demo"):  # a demo book carried over stays that demo book (the picker shows it)
+            spec = previous["demo"]
     if isinstance(spec, str):
-        return state.book_data(demo_book(spec))
+        return state.demo_book_data(spec)
     problems, positions = [], []
     market_obj = state.market_of(market)
     for k, record in enumerate(spec["positions"]):
