@@ -74,7 +74,7 @@ ATTRIBUTION_GRID = "stress-attribution-grid"
 STRESS_DOWNLOAD_BUTTON = "stress-download-button"
 STRESS_DOWNLOAD = "stress-download"
 
-# Account (a shell store, see dashboard.account) and its health strip in the header.
+# Account (a shell store, see dashboard.stores.account) and its health strip in the header.
 ACCOUNT_STORE = "account-store"
 HEALTH_STRIP = "health-strip"
 HEALTH_LIQUIDATION = "health-liquidation"

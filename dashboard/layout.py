@@ -17,9 +17,11 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from . import account, ids, presentation, state
+from . import ids, presentation
 from .figures.style import usd
 from .lessons import player as lesson_player
+from .stores import account
+from .stores import session as state
 from .workspaces import web as workspaces
 
 # ----------------------------------------------------------------------------- building blocks

@@ -39,10 +39,11 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Book, validate_record
 from engine.samples import DEMO_BOOKS, demo_book, demo_market
 
-from .. import account as acct
-from .. import exchange as ex
-from .. import ids, state
-from .. import liquidation as liq
+from .. import ids
+from ..stores import account as acct
+from ..stores import exchange as ex
+from ..stores import liquidation as liq
+from ..stores import session as state
 
 #: Pages a step may show when no Dash app has registered its pages (scripts, tests).
 PAGES = ("/", "/greeks", "/stress", "/margin", "/liquidation", "/exchange", "/report", "/lessons")

@@ -17,8 +17,10 @@ from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
-from .. import account, ids, state
+from .. import ids
 from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
+from ..stores import account
+from ..stores import session as state
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
                    title="Book · Portfolio-margin risk")

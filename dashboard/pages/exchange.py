@@ -1,19 +1,20 @@
 """Exchange page: a population of accounts under a spot shock — who is liquidated first, how
 many are under water at each shock, and how liquidations feed on themselves (docs/methodology.md §7).
 
-The stores, their transitions and the memoised engine calls are in :mod:`dashboard.exchange`.
+The stores, their transitions and the memoised engine calls are in :mod:`dashboard.stores.exchange`.
 """
 from __future__ import annotations
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from .. import exchange as ex
-from .. import ids, state
+from .. import ids
 from ..figures import exchange as figures
 from ..figures.margin import NO_EQUITY
 from ..figures.style import shock_label, usd
 from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..stores import exchange as ex
+from ..stores import session as state
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
 

@@ -4,7 +4,7 @@ Status and liquidation prices, the optimised plan against the naive orders, a re
 spot path, the Almgren–Chriss schedule for closing a large position, and a Derive-style Dutch
 auction of the account.  The account is the Margin page's (``ACCOUNT_STORE``), read here only;
 the page's own stores, their transitions and the memoised engine calls are in
-:mod:`dashboard.liquidation`.
+:mod:`dashboard.stores.liquidation`.
 """
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
-from .. import ids, state
-from .. import liquidation as liq
-from ..account import health
+from .. import ids
 from ..figures import liquidation as figures
 from ..figures.margin import ratio_text
 from ..figures.style import usd
 from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..stores import liquidation as liq
+from ..stores import session as state
+from ..stores.account import health
 
 dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
                    title="Liquidation · Portfolio-margin risk")

@@ -3,7 +3,7 @@ same book, the selected model's scenario matrix, components and attribution by p
 parameters, a what-if trade and the margin-minimising hedge.
 
 Total → component → underlying → position, the way a risk manager drills into a requirement.
-Account changes go through ``dashboard.account``'s transitions: a value the engine refuses is
+Account changes go through ``dashboard.stores.account``'s transitions: a value the engine refuses is
 reported here and never stored, so every figure keeps its last good result.
 """
 from __future__ import annotations
@@ -20,10 +20,12 @@ from engine.margin.account import HEALTH_LEVELS, RATIO_DANGER, RATIO_WARNING, he
 from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
-from .. import account, ids, state
+from .. import ids
 from ..figures import margin as figures
 from ..figures.style import usd
 from ..layout import busy, grid, message, number_column, panel, user_action
+from ..stores import account
+from ..stores import session as state
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
 

@@ -16,11 +16,13 @@ from engine.crashes import load_library, replay_episode
 from engine.margin import MODELS
 from engine.var import var_summary
 
-from .. import account, ids, state
+from .. import ids
 from ..figures import risk as risk_figures
 from ..figures.style import usd
 from ..layout import message, panel, user_action
 from ..report import SECTIONS, ExtraSection, ReportData, ReportError, build, context_of
+from ..stores import account
+from ..stores import session as state
 from .margin import side_by_side
 
 log = logging.getLogger(__name__)

@@ -50,12 +50,13 @@ from engine.var import (
     read_history,
 )
 
-from .. import ids, state
-from ..account import model_params
+from .. import ids
 from ..figures import risk as figures
 from ..figures.liquidation import message_figure
 from ..figures.style import usd
 from ..layout import grid, message, panel, user_action
+from ..stores import session as state
+from ..stores.account import model_params
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
-from .. import figures, ids, presentation, state
+from .. import figures, ids, presentation
 from ..figures.style import usd
 from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
 from ..report import context_of, csv_with_header
+from ..stores import session as state
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 

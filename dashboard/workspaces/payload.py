@@ -38,10 +38,11 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import positions_from_records
 from engine.samples import DEMO_BOOKS
 
-from .. import account as account_state
-from .. import exchange as exchange_state
-from .. import ids, state
-from .. import liquidation as liquidation_state
+from .. import ids
+from ..stores import account as account_state
+from ..stores import exchange as exchange_state
+from ..stores import liquidation as liquidation_state
+from ..stores import session as state
 
 FORMAT = "pmdash-workspace"
 PAYLOAD_VERSION = 2

@@ -9,8 +9,10 @@ from components import text_of
 from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import account, layout, state
+from dashboard import layout
 from dashboard.figures.style import usd
+from dashboard.stores import account
+from dashboard.stores import session as state
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ from components import text_of
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import account, ids, state
+from dashboard import ids
 from dashboard.figures import margin as figures
+from dashboard.stores import account
+from dashboard.stores import session as state
 from engine.instruments import parse_instrument
 from engine.margin import MODELS, compute, default_params
 from engine.margin.account import account_health

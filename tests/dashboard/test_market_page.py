@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
-from dashboard import state
 from dashboard.figures import surface
+from dashboard.stores import session as state
 from engine.market import load_market, market_to_dict, surface_arbitrage
 
 FIXTURES = Path(__file__).parent.parent / "engine" / "fixtures" / "deribit"

@@ -8,10 +8,10 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import state
-from dashboard.account import default_account
 from dashboard.figures import risk as figures
 from dashboard.figures import stress_heatmap
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account
 from engine import analyze
 from engine.crashes import load_library, replay_episode, reverse_stress
 from engine.margin import compute

@@ -1,9 +1,9 @@
-"""Store formats, transitions and the memoised engine call (dashboard/state.py)."""
+"""Store formats, transitions and the memoised engine call (dashboard/stores/session.py)."""
 import base64
 
 import pytest
 
-from dashboard import state
+from dashboard.stores import session as state
 from engine.samples import demo_book
 
 

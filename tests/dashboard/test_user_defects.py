@@ -10,10 +10,11 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import account, state
-from dashboard import liquidation as liq
 from dashboard.figures import margin as margin_figures
 from dashboard.figures.style import usd
+from dashboard.stores import account
+from dashboard.stores import liquidation as liq
+from dashboard.stores import session as state
 from engine.margin import compute
 from engine.samples import demo_book
 
@@ -245,14 +246,14 @@ def test_spot_steps_beyond_the_limit_says_the_limit_and_resets_the_box(pages, st
 
 @pytest.fixture(scope="module")
 def small(app_context):
-    from dashboard import exchange as ex
+    from dashboard.stores import exchange as ex
 
     _, market, _ = state.default_stores()
     return market, account.default_account(), dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3, spot_shock=-0.15)
 
 
 def test_cascade_cut_by_the_round_limit_says_so(pages, small):
-    from dashboard import exchange as ex
+    from dashboard.stores import exchange as ex
 
     market, acct, settings = small
     full = ex.cascade_result("generated", settings, None, market, acct)

@@ -25,7 +25,7 @@ from engine.liquidation.queue import (CascadeParams, CascadeResult, Population, 
                                       cascade, generate_population, liquidatable_vs_shock, margin_queue,
                                       read_accounts)
 
-from . import state
+from . import session as state
 from .account import model_params
 
 #: Keeps every view responsive on a 2-core machine (a 100,000-account queue takes ~0.5 s).

@@ -41,9 +41,10 @@ from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
 
-from . import ids, state
-from .figures.margin import model_label, ratio_text
-from .figures.style import usd
+from .. import ids
+from ..figures.margin import model_label, ratio_text
+from ..figures.style import usd
+from . import session as state
 
 log = logging.getLogger(__name__)
 

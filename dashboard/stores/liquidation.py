@@ -11,7 +11,7 @@ last good results on screen:
 
 An uploaded replay path waits in ``LIQ_PATH_STORE``: ``{"filename", "hours", "spot_shock"}``.
 The account itself (collateral, model, its parameters) is the Margin page's ``ACCOUNT_STORE``,
-read through :mod:`dashboard.account`.
+read through :mod:`dashboard.stores.account`.
 """
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
-from . import state
+from ..figures.style import usd
+from . import session as state
 from .account import health, model_params
-from .figures.style import usd
 
 # ----------------------------------------------------------------------------- parameters
 
