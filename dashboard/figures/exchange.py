@@ -11,7 +11,8 @@ from plotly.subplots import make_subplots
 
 from engine.liquidation.queue import CascadeResult, QueueResult
 
-from .style import ACCENT, MONEY_TICKS, SPOT_SHOCK, color, shock_label, styled
+from ..format import shock_label
+from .style import ACCENT, MONEY_TICKS, SPOT_SHOCK, color, styled
 
 LOSS = "#b2182b"
 MUTED = "#52606d"

@@ -13,7 +13,8 @@ from engine.liquidation import AuctionResult, EfficientFrontier, ExecutionSchedu
 from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import ReplayResult
 
-from .style import ACCENT, MONEY_TICKS, styled, usd
+from ..format import usd
+from .style import ACCENT, MONEY_TICKS, styled
 
 USD = "USD"
 LOSS = "#b2182b"

@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from engine.margin import MODELS, MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled, usd
+from ..format import NO_EQUITY, ratio_text, usd
+from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled
 
 # ----------------------------------------------------------------------------- margin ratio
 
@@ -26,14 +27,6 @@ LEVEL_COLOURS = {"healthy": "#2b8a3e", "warning": "#e8a317", "danger": "#c92a2a"
                  "bankrupt": "#a4161a"}
 #: The gauge's scale ends here: a ratio beyond it is shown pinned at the end.
 GAUGE_MAX = 1.2
-NO_EQUITY = "∞ (equity ≤ 0)"
-
-
-def ratio_text(ratio: float) -> str:
-    """The margin ratio in %, or that there is no equity left (an infinite ratio)."""
-    return NO_EQUITY if math.isinf(ratio) else f"{ratio * 100:.1f} %"
-
-
 def ratio_gauge(health: AccountHealth) -> go.Figure:
     """Gauge of the margin ratio (%), coloured by the engine's health level, the liquidation line
     at 100 %.  With no equity left there is no number to show: the gauge reads ∞ instead."""

@@ -14,7 +14,8 @@ from scipy import stats
 from engine.crashes import EpisodeReplay, MarginExplain, ReverseStress
 from engine.var import METHODS, Backtest, VarResult
 
-from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
+from ..format import usd
+from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled
 
 LOSS = "#b2182b"
 WARN = "#e8590c"

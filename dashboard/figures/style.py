@@ -60,19 +60,5 @@ def styled(fig: go.Figure, title: str = "", height: int = 420, **layout) -> go.F
     return fig
 
 
-def shock_label(shock: float) -> str:
-    """A spot shock (fraction) in % with a true minus sign, and no sign at zero: ``0 %``,
-    ``+15 %``, ``−15 %``."""
-    pct = round(shock * 100.0, 1)
-    return "0 %" if pct == 0 else f"{pct:+.4g} %".replace("-", "−")
-
-
 def color(k: int) -> str:
     return SERIES[k % len(SERIES)]
-
-
-def usd(x: float) -> str:
-    """``-1234.5`` -> ``'−$1,235'`` (true minus sign, whole dollars); NaN (unknown) -> ``'n/a'``."""
-    if x != x:
-        return "n/a"
-    return ("−" if x < 0 else "") + f"${abs(x):,.0f}"

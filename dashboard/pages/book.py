@@ -18,8 +18,7 @@ from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
 from .. import ids
-from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
-from ..stores import account
+from ..components import RISK_COLUMNS, frame_rows, grid, health, message, number_column, panel, user_action
 from ..stores import session as state
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
@@ -228,7 +227,7 @@ def edit_cells(changes, book, market, settings, acct=None):
         return data, note, book_rows(book, market, settings), no_update, no_update, no_update
     edited = {str(c.get("rowId")) for c in changes}
     rows = [r for r in book_rows(outcome.data, market, settings) if r["id"] in edited]
-    strip = no_update if acct is None else account.health_items(outcome.data, market, acct)
+    strip = no_update if acct is None else health.health_items(outcome.data, market, acct)
     return (data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings),
             strip)
 

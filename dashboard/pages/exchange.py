@@ -9,10 +9,9 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import ids
+from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import exchange as figures
-from ..figures.margin import NO_EQUITY
-from ..figures.style import shock_label, usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..format import NO_EQUITY, shock_label, usd
 from ..stores import exchange as ex
 from ..stores import session as state
 

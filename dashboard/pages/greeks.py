@@ -7,8 +7,8 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, ids
-from ..figures.style import usd
-from ..layout import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
+from ..components import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
+from ..format import usd
 from ..stores import session as state
 
 dash.register_page(__name__, path="/greeks", name="Greeks", order=1, title="Greeks · Portfolio-margin risk")

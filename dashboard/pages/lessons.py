@@ -9,7 +9,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import ids, lessons
-from ..layout import message, panel
+from ..components import message, panel
 from ..lessons.player import started
 
 dash.register_page(__name__, path="/lessons", name="Lessons", order=8, title="Lessons · Portfolio-margin risk")

@@ -16,10 +16,9 @@ from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
 from .. import ids
+from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
-from ..figures.margin import ratio_text
-from ..figures.style import usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..format import ratio_text, usd
 from ..stores import liquidation as liq
 from ..stores import session as state
 from ..stores.account import health

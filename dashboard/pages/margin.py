@@ -21,9 +21,9 @@ from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import ids
+from ..components import busy, grid, message, number_column, panel, user_action
 from ..figures import margin as figures
-from ..figures.style import usd
-from ..layout import busy, grid, message, number_column, panel, user_action
+from ..format import NO_EQUITY, usd
 from ..stores import account
 from ..stores import session as state
 
@@ -45,7 +45,7 @@ SIDE_BY_SIDE_COLUMNS = [
     # The level is the engine's (health_status), carried by the row; no equity left is an empty
     # (infinite) ratio, shown as such.
     number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, valueFormatter={
-        "function": f"params.value == null ? '{figures.NO_EQUITY}' : d3.format('.1%')(params.value)"},
+        "function": f"params.value == null ? '{NO_EQUITY}' : d3.format('.1%')(params.value)"},
         cellClassRules={f"level-{level}": f"params.data.level == '{level}'" for level in HEALTH_LEVELS}),
     number_column("available", "Available (equity − IM, USD)", **_SHORT),
     number_column("capital_efficiency", "Capital efficiency (standard IM ÷ IM)", ",.2f", **_SHORT),
@@ -282,7 +282,7 @@ def show_account(_, acct):
 
 def change_account(trigger, collateral, model, preset, acct: dict, book: dict, market: dict):
     """(store, message) after the user changed a control.  Dash also runs this when the page is
-    shown (its output is a shell store, see ``layout.user_action``), with the controls still at
+    shown (its output is a shell store, see ``components.user_action``), with the controls still at
     their empty layout values: those are ignored, :func:`show_account` fills them from the store
     and the values it sets equal the store, so they change nothing."""
     value = {ids.MARGIN_COLLATERAL: collateral, ids.MARGIN_MODEL: model, ids.MARGIN_PRESET: preset}.get(trigger)

@@ -40,8 +40,8 @@ from engine.scenarios import roll_book
 from engine.venues import VenueError, book_from_positions, fit_expiry, market_from_book_summary, split_book_summary
 
 from .. import ids
+from ..components import frame_rows, grid, message, number_column, panel, user_action
 from ..figures import surface
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
 from ..stores import session as state
 
 dash.register_page(__name__, path="/market", name="Market", order=0.5, title="Market · Portfolio-margin risk")

@@ -17,9 +17,9 @@ from engine.margin import MODELS
 from engine.var import var_summary
 
 from .. import ids
+from ..components import message, panel, user_action
 from ..figures import risk as risk_figures
-from ..figures.style import usd
-from ..layout import message, panel, user_action
+from ..format import usd
 from ..report import SECTIONS, ExtraSection, ReportData, ReportError, build, context_of
 from ..stores import account
 from ..stores import session as state

@@ -51,10 +51,10 @@ from engine.var import (
 )
 
 from .. import ids
+from ..components import grid, message, panel, user_action
 from ..figures import risk as figures
 from ..figures.liquidation import message_figure
-from ..figures.style import usd
-from ..layout import grid, message, panel, user_action
+from ..format import usd
 from ..stores import session as state
 from ..stores.account import model_params
 

@@ -7,8 +7,8 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, ids, presentation
-from ..figures.style import usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..format import usd
 from ..report import context_of, csv_with_header
 from ..stores import session as state
 

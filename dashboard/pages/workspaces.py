@@ -15,7 +15,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
-from dashboard.layout import grid, message, panel, user_action
+from dashboard.components import grid, message, panel, user_action
 from dashboard.workspaces import payload, store, web
 
 dash.register_page(__name__, path="/workspaces", name="Workspaces", order=7,

@@ -21,9 +21,18 @@ import math
 import numpy as np
 import pandas as pd
 
-from engine.liquidation.queue import (CascadeParams, CascadeResult, Population, PopulationParams, QueueResult,
-                                      cascade, generate_population, liquidatable_vs_shock, margin_queue,
-                                      read_accounts)
+from engine.liquidation.queue import (
+    CascadeParams,
+    CascadeResult,
+    Population,
+    PopulationParams,
+    QueueResult,
+    cascade,
+    generate_population,
+    liquidatable_vs_shock,
+    margin_queue,
+    read_accounts,
+)
 
 from . import session as state
 from .account import model_params

@@ -54,7 +54,7 @@ from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
-from ..figures.style import usd
+from ..format import usd
 from . import session as state
 from .account import health, model_params
 

@@ -10,7 +10,7 @@ from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import layout
-from dashboard.figures.style import usd
+from dashboard.format import usd
 from dashboard.stores import account
 from dashboard.stores import session as state
 

@@ -9,7 +9,7 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard.layout import frame_rows
+from dashboard.components import frame_rows
 from dashboard.stores import liquidation as liq
 from dashboard.stores import session as state
 from dashboard.stores.account import default_account, health

@@ -11,12 +11,14 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.components import health
 from dashboard.figures import margin as figures
+from dashboard.format import usd
 from dashboard.stores import account
 from dashboard.stores import session as state
 from engine.instruments import parse_instrument
 from engine.margin import MODELS, compute, default_params
-from engine.margin.account import account_health
+from engine.margin.account import account_health, health_status
 from engine.margin.span import SpanParams
 from engine.margin.whatif import what_if
 from engine.portfolio import Position
@@ -168,8 +170,8 @@ def test_attribution_top_positions_group_the_rest(stores, page):
                                               (-1.0, 10.0, "bankrupt")])
 def test_gauge_colour_thresholds(equity, mm, level):
     h = type("H", (), {"equity": equity, "maintenance": mm})
-    assert account.health_status(h.equity, h.maintenance) == level
-    assert f"gauge-fill {level}" == account.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
+    assert health_status(h.equity, h.maintenance) == level
+    assert f"gauge-fill {level}" == health.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
 
 
 def test_gauge_figure_uses_the_level_colour(stores):
@@ -316,15 +318,15 @@ def test_hedge_added_to_the_book_lowers_im(page, stores):
 
 def test_health_strip_shows_the_selected_model_with_units(stores):
     book, market, _, acct = stores
-    text = " ".join(text_of([account.health_items(book, market, acct),
-                             account.liquidation_items(book, market, acct)]).split())
+    text = " ".join(text_of([health.health_items(book, market, acct),
+                             health.liquidation_items(book, market, acct)]).split())
     h = account.health(book, market, acct)
-    for needle in ("Risk-based (deribit)", f"equity {figures.usd(h.equity)}", f"IM {figures.usd(h.initial)}",
-                   f"MM {figures.usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",
+    for needle in ("Risk-based (deribit)", f"equity {usd(h.equity)}", f"IM {usd(h.initial)}",
+                   f"MM {usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",
                    "liquidation ↓ none within ±50 %", f"↑ +{h.distance_up_pct:.1f} %",
-                   f"BTC {figures.usd(h.liquidation_price_up['BTC'])} (+{figures.usd(h.distance_up_price['BTC'])})"):
+                   f"BTC {usd(h.liquidation_price_up['BTC'])} (+{usd(h.distance_up_price['BTC'])})"):
         assert needle in text, needle
-    low = text_of(account.health_items(book, market, dict(acct, collateral=0.0)))
+    low = text_of(health.health_items(book, market, dict(acct, collateral=0.0)))
     assert "LIQUIDATABLE" in low
 
 

@@ -10,7 +10,7 @@ import pypdf
 import pytest
 
 from dashboard import report
-from dashboard.figures.style import usd
+from dashboard.format import usd
 from dashboard.stores import account
 from dashboard.stores import session as state
 

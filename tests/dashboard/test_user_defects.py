@@ -10,8 +10,9 @@ import pytest
 from components import text_of
 from dash import no_update
 
+from dashboard.components import health
 from dashboard.figures import margin as margin_figures
-from dashboard.figures.style import usd
+from dashboard.format import usd
 from dashboard.stores import account
 from dashboard.stores import liquidation as liq
 from dashboard.stores import session as state
@@ -61,7 +62,7 @@ def test_negative_equity_reads_as_such_on_every_page(pages, stores):
     acct = dict(acct, collateral=0.0)
     h = account.health(book, market, acct)
     assert h.equity < 0 and h.margin_ratio == np.inf
-    strip = text_of(account.health_items(book, market, acct))
+    strip = text_of(health.health_items(book, market, acct))
     assert "∞ (equity ≤ 0)" in strip and "BANKRUPT" in strip and "120.0" not in strip
     gauge = margin_figures.ratio_gauge(h)
     assert gauge.data[0].mode == "gauge"  # no number: a pinned 120 % would contradict the ∞ of the title
@@ -79,7 +80,7 @@ def test_liquidation_status_and_health_strip_use_the_same_levels(pages, stores):
     acct = dict(acct, collateral=first.maintenance / 0.65 - (first.equity - acct["collateral"]))
     h = account.health(book, market, acct)
     assert h.maintenance / h.equity == pytest.approx(0.65)
-    strip = account.health_items(book, market, acct)
+    strip = health.health_items(book, market, acct)
     assert "level-warning" in str(strip)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
     assert "Account now warning" in cards
@@ -111,8 +112,8 @@ def test_header_figures_do_not_wait_for_the_liquidation_search(stores):
         a = dict(acct, collateral=collateral)
         h = account.health(book, market, a)
         assert account.headline(book, market, a) == pytest.approx((h.equity, h.initial, h.maintenance), rel=1e-12)
-    assert "liquidation" not in text_of(account.health_items(book, market, acct))
-    assert "↓" in text_of(account.liquidation_items(book, market, acct))
+    assert "liquidation" not in text_of(health.health_items(book, market, acct))
+    assert "↓" in text_of(health.liquidation_items(book, market, acct))
 
 
 # ----------------------------------------------------------------------------- 1, 3, 13, 14, 15: the book
@@ -370,7 +371,7 @@ def test_every_figure_and_result_grid_shows_progress_and_marks_itself_stale(page
     from dash import dcc
     from dash_ag_grid import AgGrid
 
-    from dashboard.layout import BUSY_AFTER_MS
+    from dashboard.components import BUSY_AFTER_MS
 
     editors = {"margin-params-grid", "margin-scenario-grid"}
     for module in (pages.greeks, pages.stress, pages.margin, pages.liquidation, pages.exchange):
@@ -411,7 +412,7 @@ def test_an_accepted_edit_answers_with_its_rows_and_the_account_figures(pages, s
     data, _, rows, transaction, shown, strip = pages.book.edit_cells(
         [{"rowId": "3", "colId": "quantity", "value": "10"}], book, market, settings, acct)
     assert rows is no_update and [r["id"] for r in transaction["update"]] == ["3"]
-    assert text_of(strip) == text_of(account.health_items(data, market, acct))  # the header's own figures
+    assert text_of(strip) == text_of(health.health_items(data, market, acct))  # the header's own figures
     equity = account.headline(data, market, acct)[0]
     assert usd(equity) in text_of(strip) and equity != account.headline(book, market, acct)[0]
 

@@ -1,0 +1,8 @@
+"""Layout pieces several pages use: titled panels, messages, grids and their columns, the busy
+spinner, the account-health strip (:mod:`.health`).  A component is a function from plain values
+to Dash components; it reads no store itself."""
+from .blocks import BUSY_AFTER_MS, busy, message, panel, user_action
+from .grids import RISK_COLUMNS, frame_rows, grid, number_column
+
+__all__ = ["BUSY_AFTER_MS", "RISK_COLUMNS", "busy", "frame_rows", "grid", "message", "number_column", "panel",
+           "user_action"]
