@@ -2,8 +2,10 @@
 spinner, and the guard that keeps store writers from running on page arrival."""
 from __future__ import annotations
 
-from dash import dcc, html
+from dash import dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
+from ..stores.session import Outcome
 
 
 def panel(title: str, *children, how_to: str | None = None, className: str = "",
@@ -27,6 +29,23 @@ def message(problems=(), note: str = "", warnings=()) -> html.Div | str:
         return html.Div([html.Div(note), html.Ul([html.Li(w) for w in warnings])], className="msg msg-warning",
                         role="status")
     return html.Div(note, className="msg msg-ok") if note else ""
+
+
+def committed(outcome: Outcome, current: dict | None = None) -> tuple:
+    """(store value, message) of a transition's ``outcome``.
+
+    Refused (``outcome.data`` None): the store stays as it was (``no_update``) beside the problems.
+    Applied: the new value, its note and, under it, what the transition warns about (the problems
+    of an applied outcome).  With ``current`` (writers that also run when their page is shown,
+    with the controls' persisted values) an unchanged value writes nothing and shows only those
+    warnings."""
+    if outcome.data is None:
+        return no_update, message(outcome.problems, outcome.note)
+    if current is not None and outcome.data == current:
+        return no_update, message(outcome.problems)
+    if outcome.problems:
+        return outcome.data, html.Div([message((), outcome.note), message(outcome.problems)])
+    return outcome.data, message((), outcome.note)
 
 
 #: Work longer than this shows a spinner over the old figures, dimmed as stale (the CSS rule on

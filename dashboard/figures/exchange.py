@@ -12,10 +12,8 @@ from plotly.subplots import make_subplots
 from engine.liquidation.queue import CascadeResult, QueueResult
 
 from ..format import shock_label
-from .style import ACCENT, MONEY_TICKS, SPOT_SHOCK, color, styled
+from .style import ACCENT, LOSS, MONEY_TICKS, MUTED, SPOT_SHOCK, color, styled
 
-LOSS = "#b2182b"
-MUTED = "#52606d"
 #: Ratios above this (and accounts with equity ≤ 0) are drawn in the last bin.
 RATIO_CAP = 3.0
 

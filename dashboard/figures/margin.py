@@ -7,7 +7,6 @@ Pure functions of ``engine.margin`` results (``MarginResult``, ``summary`` frame
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from engine.margin import MODELS, MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
 from ..format import NO_EQUITY, ratio_text, usd
-from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled
+from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, message_figure, styled
 
 # ----------------------------------------------------------------------------- margin ratio
 
@@ -106,16 +105,6 @@ def scenario_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["spot_shock", "vol_order"], kind="stable")
 
 
-def _message_figure(text: str, height: int = 240) -> go.Figure:
-    """An empty figure saying why there is nothing to plot (plotly does not wrap annotations)."""
-    fig = go.Figure()
-    fig.add_annotation(text="<br>".join(textwrap.wrap(text, 90)), showarrow=False, x=0.5, y=0.5,
-                       xref="paper", yref="paper", font={"size": 13})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return styled(fig, height=height)
-
-
 def scenario_heatmap(result: MarginResult) -> go.Figure:
     """One heatmap row per underlying: x spot shock (% of spot), y vol shock, colour the weighted
     scenario P&L (USD; red loses).  A black box marks each underlying's binding scenario (its
@@ -124,7 +113,8 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
     frame = result.scenario_pnl
     if frame.empty:
         spec = MODELS.get(result.model)
-        return _message_figure(spec.no_grid if spec and spec.no_grid else "The book is empty: no scenario to show.")
+        return message_figure(spec.no_grid if spec and spec.no_grid else "The book is empty: no scenario to show.",
+                              height=240)
     cells = scenario_cells(frame)
     xs = list(dict.fromkeys(cells["x"]))
     ys = list(dict.fromkeys(cells.sort_values("vol_order", kind="stable")["y"]))
@@ -222,7 +212,7 @@ def attribution_bars(result: MarginResult, basis: str = "marginal", top: int = 1
     axis_title, column = BASES[basis]
     by_position = result.by_position
     if by_position.empty:
-        return _message_figure("The book is empty: nothing to attribute.")
+        return message_figure("The book is empty: nothing to attribute.", height=240)
     frame = top_positions(by_position, column, top, underlying).iloc[::-1]
     fig = go.Figure(go.Bar(
         x=frame["value"], y=frame["label"], orientation="h",

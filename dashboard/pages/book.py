@@ -18,7 +18,18 @@ from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
 from .. import ids
-from ..components import RISK_COLUMNS, frame_rows, grid, health, message, number_column, panel, user_action
+from ..components import (
+    RISK_COLUMNS,
+    committed,
+    error_table,
+    frame_rows,
+    grid,
+    health,
+    message,
+    number_column,
+    panel,
+    user_action,
+)
 from ..stores import session as state
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
@@ -199,11 +210,6 @@ def suggest_instruments(_, market):
     return instrument_options(market)
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message) of a transition: a refused one leaves the store untouched."""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
@@ -222,7 +228,7 @@ def edit_cells(changes, book, market, settings, acct=None):
     cell back to its last good value."""
     user_action(changes)
     outcome = state.edit_positions(book, market, settings, changes)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, book_rows(book, market, settings), no_update, no_update, no_update
     edited = {str(c.get("rowId")) for c in changes}
@@ -244,7 +250,7 @@ def add_position(n_clicks, instrument, quantity, entry_price, book, market, sett
     scrolls the grid to the row and flashes it.  A refused one keeps the inputs to fix them."""
     user_action(n_clicks)
     outcome = state.add_position(book, market, settings, instrument, quantity, entry_price)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update, no_update, no_update
     return data, note, outcome.data["positions"][-1]["id"], "", "", ""
@@ -277,7 +283,7 @@ def delete_selected(n_clicks, selected, book, market, settings):
     """Delete the ticked rows; the book before is kept so that the delete can be undone."""
     user_action(n_clicks)
     outcome = state.delete_positions(book, market, settings, [r["id"] for r in selected or []])
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update
     return data, note, {"before": book, "after": outcome.data}, False
@@ -300,7 +306,7 @@ def replaced(outcome: state.Outcome):
     """(store, message, selected rows, undo, undo hidden) of a transition that replaces the whole
     book: the grid's ticks and the undo belong to the old book and are cleared with it (the new
     book reuses the row ids 1…N, so a tick left behind would select a row never chosen)."""
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update, no_update
     return data, note, [], None, True
@@ -366,18 +372,10 @@ def render_upload_report(pending):
     if not pending:
         return None, True, ""
     errors, good = pending["errors"], len(pending["positions"])
-    shown = errors[:200]
-    csv = pending.get("csv", True)
-    table = html.Table([
-        html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
-        html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv)), html.Td(e["field"]), html.Td(e["message"])])
-                    for e in shown]),
-    ], className="error-table")
-    more = [html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []
     report = html.Div([
         html.P([html.B(pending["filename"] or "upload"),
                 f": {len(errors)} problem(s), {good} valid row(s). The current book is unchanged."]),
-        table, *more, *[html.P(w) for w in pending.get("warnings", [])],
+        *error_table(errors, pending.get("csv", True)), *[html.P(w) for w in pending.get("warnings", [])],
     ], className="msg msg-error upload-report", role="alert")
     return report, good == 0, f"Load the {good} valid row{'s' if good != 1 else ''} (replace the book)"
 
@@ -410,7 +408,7 @@ def edit_market_table(table: str, changes, market, book, settings):
     """(store, message, rows of the three grids): rows are re-sent only when the edit was refused,
     to put the refused cell back."""
     outcome = state.edit_market(market, book, settings, table, changes)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     rows = state.market_rows(market) if outcome.data is None else (no_update,) * 3
     return (data, note, *rows)
 
@@ -437,4 +435,4 @@ def edit_market(global_changes, underlying_changes, smile_changes, market, book,
 def reset_market(n_clicks, book, settings):
     user_action(n_clicks)
     data = market_to_dict(demo_market())
-    return _commit(state.checked(data, book, data, settings, "market reset to the demo snapshot"))
+    return committed(state.checked(data, book, data, settings, "market reset to the demo snapshot"))

@@ -9,11 +9,10 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import ids
-from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..components import busy, committed, error_table, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import exchange as figures
 from ..format import NO_EQUITY, shock_label, usd
 from ..stores import exchange as ex
-from ..stores import session as state
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
 
@@ -135,24 +134,18 @@ def apply_settings(n_accounts, seed, shock, top_n, impact_k, turnover, rounds, c
     outcome = ex.settings_from_controls(n_accounts, seed, shock, top_n, impact_k, turnover, rounds)
     in_force = current if outcome.data is None else outcome.data
     controls = control_values(in_force) if outcome.problems else (no_update,) * len(CONTROLS)
-    if outcome.data == current:
-        return no_update, message(outcome.problems), *controls
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), *controls
+    return (*committed(outcome, current), *controls)
 
 
 def upload_report(filename: str, errors: list[dict], accepted: dict | None):
     """Per-row errors of an accounts upload (and what was kept)."""
     if not errors:
         return message(note=f"{filename}: {accepted['accounts']:,} accounts loaded")
-    shown = errors[:200]
     kept = (f"{accepted['accounts']:,} accounts loaded from the good rows" if accepted
             else "nothing was loaded; the last good accounts stay")
     return html.Div([
         html.P([html.B(filename), f": {len(errors)} problem(s); {kept}."]),
-        html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
-                    html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv=True)), html.Td(e["field"]),
-                                         html.Td(e["message"])]) for e in shown])], className="error-table"),
-        *([html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []),
+        *error_table(errors, csv=True),
     ], className="msg msg-error upload-report", role="alert")
 
 

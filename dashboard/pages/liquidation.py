@@ -16,11 +16,11 @@ from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
 from .. import ids
-from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..components import busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
+from ..figures.style import message_figure
 from ..format import ratio_text, usd
 from ..stores import liquidation as liq
-from ..stores import session as state
 from ..stores.account import health
 
 dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
@@ -246,19 +246,11 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- writers
 
 
-def _commit(outcome: state.Outcome, current: dict):
-    """(store value, message) of a transition; an unchanged value writes and says nothing (the
-    writers also run when the page is shown, with the controls' persisted values)."""
-    if outcome.data is not None and outcome.data == current:
-        return no_update, ""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 @callback(Output(ids.LIQ_STRESS_STORE, "data"), Output(ids.LIQ_STRESS_MESSAGE, "children"),
           Input(ids.LIQ_STRESS_MODE, "value"), Input(ids.LIQ_SHOCK, "value"), Input(ids.LIQ_COLLATERAL, "value"),
           State(ids.LIQ_STRESS_STORE, "data"))
 def apply_stress(mode, shock, collateral, current):
-    return _commit(liq.stress_from_controls(mode, shock, collateral), current)
+    return committed(liq.stress_from_controls(mode, shock, collateral), current)
 
 
 @callback(Output(ids.LIQ_PARAMS_STORE, "data"), Output(ids.LIQ_PARAMS_MESSAGE, "children"),
@@ -266,7 +258,7 @@ def apply_stress(mode, shock, collateral, current):
           State({"type": ids.LIQ_PARAM, "name": ALL}, "id"), State(ids.LIQ_PARAMS_STORE, "data"))
 def apply_params(values, preset, control_ids, current):
     shown = {cid["name"]: value for cid, value in zip(control_ids, values)}
-    return _commit(liq.params_from_controls(shown, preset), current)
+    return committed(liq.params_from_controls(shown, preset), current)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -385,7 +377,7 @@ def replay_direction(book, market, account, path_key):
 def render_replay(n_clicks, book, market, account, stress, params, path_key, mirror, uploaded):
     """Runs on the button, then follows the account and parameters while the page is open."""
     if not n_clicks:
-        return figures.message_figure("Choose a path and press Run replay."), [], ""
+        return message_figure("Choose a path and press Run replay."), [], ""
     return replay_view(book, market, account, stress, params, path_key, "mirror" in (mirror or []), uploaded)
 
 
@@ -431,7 +423,7 @@ def auction_view(book: dict, market: dict, account: dict, stress: dict, params: 
     result = liq.auction(best, params)
     if result is None:
         return (message(note="No auction: equity is above MM under this scenario."),
-                figures.message_figure("Stress the account above to see it auctioned."), [])
+                message_figure("Stress the account above to see it auctioned."), [])
     facts = [("outcome", result.outcome.replace("_", " ")), ("MtM at start", usd(best.equity_before)),
              ("margin balance at start (MM′ = equity − MM; below 0: the shortfall the auction must cover)",
               usd(best.equity_before - best.mm_before)),

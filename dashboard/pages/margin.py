@@ -21,7 +21,7 @@ from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import ids
-from ..components import busy, grid, message, number_column, panel, user_action
+from ..components import busy, committed, grid, message, number_column, panel, user_action
 from ..figures import margin as figures
 from ..format import NO_EQUITY, usd
 from ..stores import account
@@ -262,11 +262,6 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- account controls
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message) of a transition: a refused one leaves the store untouched."""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 def account_controls(acct: dict) -> tuple:
     """(collateral, model, preset) shown for the stored account."""
     return acct["collateral"], acct["model"], account.preset(acct)
@@ -295,7 +290,7 @@ def change_account(trigger, collateral, model, preset, acct: dict, book: dict, m
         outcome = account.select_preset(acct, book, market, preset)
     # A refused value does not stay in its box: the one in force goes back, beside the message.
     refused = outcome.data is None and outcome.problems
-    return (*_commit(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
+    return (*committed(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
 
 
 @callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.MARGIN_ACCOUNT_MESSAGE, "children"),
@@ -419,7 +414,7 @@ def edit_params(trigger, payload, selected, acct: dict, book: dict, market: dict
         outcome = account.delete_scenarios(acct, book, market, [r["id"] for r in selected or []])
     else:
         outcome = account.reset_params(acct, book, market, model)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is not None:
         return data, note, no_update, no_update
     return data, note, param_grid_rows(acct, model), account.scenario_rows(acct)
@@ -503,4 +498,4 @@ def render_hedge(n_clicks, book, market, acct):
           State(ids.SETTINGS_STORE, "data"), State(ids.ACCOUNT_STORE, "data"), prevent_initial_call=True)
 def add_hedge(n_clicks, book, market, settings, acct):
     user_action(n_clicks)
-    return _commit(account.add_hedge(book, market, settings, acct))
+    return committed(account.add_hedge(book, market, settings, acct))

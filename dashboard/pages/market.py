@@ -9,8 +9,6 @@ callbacks only route them.  Only markets the engine accepts with the current boo
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 from dataclasses import replace
@@ -40,7 +38,7 @@ from engine.scenarios import roll_book
 from engine.venues import VenueError, book_from_positions, fit_expiry, market_from_book_summary, split_book_summary
 
 from .. import ids
-from ..components import frame_rows, grid, message, number_column, panel, user_action
+from ..components import committed, frame_rows, grid, number_column, panel, user_action
 from ..figures import surface
 from ..stores import session as state
 
@@ -147,8 +145,8 @@ def layout(**_):
 
 def _payload(contents: str) -> bytes:
     try:
-        return base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error, AttributeError):
+        return state.upload_bytes(contents)
+    except ValueError:
         return b""
 
 
@@ -404,13 +402,6 @@ def surface_view(market: dict, quotes_data: dict | None, underlying: str | None)
 # ----------------------------------------------------------------------------- callbacks
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message): an applied change shows its note and, below, what it warns about."""
-    if outcome.data is None:
-        return no_update, message(outcome.problems)
-    return outcome.data, html.Div([message((), outcome.note), message(outcome.problems)])
-
-
 @callback(Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
           Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
           Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"),
@@ -432,7 +423,7 @@ def render(market, quotes_data, underlying):
 def upload(contents, filenames, book, market, settings):
     user_action(contents)
     outcome, quotes = load_files(contents, filenames, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes, None)
+    return (*committed(outcome), no_update if quotes is None else quotes, None)
 
 
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
@@ -441,7 +432,7 @@ def upload(contents, filenames, book, market, settings):
           prevent_initial_call=True)
 def upload_positions(contents, filename, book, market, settings):
     user_action(contents)
-    return (*_commit(load_positions(contents, filename, book, market, settings)), None)
+    return (*committed(load_positions(contents, filename, book, market, settings)), None)
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
@@ -450,7 +441,7 @@ def upload_positions(contents, filename, book, market, settings):
 def fetch_live(n_clicks, currency, book, market, settings):
     user_action(n_clicks)
     outcome, quotes = fetch(currency, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes)
+    return (*committed(outcome), no_update if quotes is None else quotes)
 
 
 @callback(Output(ids.MKT_DOWNLOAD, "data"), Input(ids.MKT_DOWNLOAD_BUTTON, "n_clicks"),
@@ -466,7 +457,7 @@ def download(n_clicks, market):
 def roll(n_clicks, when, book, market, settings):
     user_action(n_clicks)
     outcome, new_market, settled = move_time(when, book, market, settings)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     return data, (no_update if new_market is None else new_market), note, settled
 
 
@@ -475,7 +466,7 @@ def roll(n_clicks, when, book, market, settings):
           State(ids.MKT_ADD_CARRY, "value"), *STORES, prevent_initial_call=True)
 def add_underlying_clicked(n_clicks, name, spot, carry, book, market, settings):
     user_action(n_clicks)
-    return _commit(add_underlying(name, spot, carry, book, market, settings))
+    return committed(add_underlying(name, spot, carry, book, market, settings))
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
@@ -484,7 +475,7 @@ def add_underlying_clicked(n_clicks, name, spot, carry, book, market, settings):
           State(ids.MKT_ADD_EXPIRY_VOL, "value"), *STORES, prevent_initial_call=True)
 def add_expiry_clicked(n_clicks, underlying, expiry, form, vol, book, market, settings):
     user_action(n_clicks)
-    return _commit(add_expiry(underlying, expiry, form, vol, book, market, settings))
+    return committed(add_expiry(underlying, expiry, form, vol, book, market, settings))
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
@@ -493,7 +484,7 @@ def add_expiry_clicked(n_clicks, underlying, expiry, form, vol, book, market, se
 def edit_slice_cells(changes, book, market, settings):
     user_action(changes)
     outcome = edit_slices(changes, book, market, settings)
-    return (*_commit(outcome), slice_rows(market) if outcome.data is None else no_update)
+    return (*committed(outcome), slice_rows(market) if outcome.data is None else no_update)
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
@@ -502,5 +493,5 @@ def edit_slice_cells(changes, book, market, settings):
 def fit_clicked(n_clicks, quotes_data, book, market, settings):
     user_action(n_clicks)
     outcome, quotes = fit_to_quotes(quotes_data, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes)
+    return (*committed(outcome), no_update if quotes is None else quotes)
 

@@ -16,8 +16,6 @@ read only.  Every engine call is memoised by content (``state.memoise``).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 
 import dash
@@ -51,9 +49,9 @@ from engine.var import (
 )
 
 from .. import ids
-from ..components import grid, message, panel, user_action
+from ..components import committed, grid, message, panel, user_action
 from ..figures import risk as figures
-from ..figures.liquidation import message_figure
+from ..figures.style import message_figure
 from ..format import usd
 from ..stores import session as state
 from ..stores.account import model_params
@@ -323,8 +321,8 @@ def render_backtest(*args):
 
 def _decoded(contents: str) -> str:
     try:
-        return base64.b64decode(contents.split(",", 1)[1], validate=True).decode("utf-8-sig")
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return state.upload_bytes(contents).decode("utf-8-sig")
+    except ValueError:  # UnicodeDecodeError is one
         raise ValueError("the file could not be read as UTF-8 text") from None
 
 
@@ -397,7 +395,7 @@ def change_correlation(changes, reset, corr, book, market, settings):
     user_action(changes)
     names = factor_names(state.analysis(book, market, settings).arrays.underlyings)
     outcome = edit_correlation(corr, names, changes)
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+    return committed(outcome)
 
 
 @callback(Output(ids.RISK_CORR_GRID, "columnDefs"), Output(ids.RISK_CORR_GRID, "rowData"),

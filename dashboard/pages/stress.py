@@ -7,7 +7,7 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, ids, presentation
-from ..components import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..components import busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..format import usd
 from ..report import context_of, csv_with_header
 from ..stores import session as state
@@ -137,8 +137,7 @@ def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, curre
     if outcome.data == current:
         return no_update, "", options, value, *keep
     reset = control_values(current) if outcome.data is None else keep
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), \
-        options, value, *reset
+    return (*committed(outcome), options, value, *reset)
 
 
 def clicked(click: dict | None) -> tuple[float, float] | None:

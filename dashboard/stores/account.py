@@ -247,7 +247,7 @@ def scenario_rows(account: dict) -> list[dict]:
     return [dict(s, id=str(k)) for k, s in enumerate(params_to_dict(model_params(account, "risk_based"))["scenarios"])]
 
 
-def _number(name: str, value) -> float:
+def _as_float(name: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -265,7 +265,7 @@ def parse_value(name: str, value, like):
         if not isinstance(parsed, list):
             raise ValueError(f"{name} must be a list like {json.dumps(like)} (got {value!r})")
         return parsed
-    number = _number(name, value)
+    number = _as_float(name, value)
     return int(number) if isinstance(like, int) and number.is_integer() else number
 
 
@@ -321,7 +321,7 @@ def edit_scenarios(account: dict, book: dict, market: dict, changes: list[dict])
         k, field, value = int(change["rowId"]), change["colId"], state.edited_value(change)
         if field in SCENARIO_FIELDS:
             try:
-                value = _number(f"scenario {k + 1} {SCENARIO_FIELDS[field]}", value)
+                value = _as_float(f"scenario {k + 1} {SCENARIO_FIELDS[field]}", value)
             except ValueError as exc:
                 return state.Outcome(None, (f"risk_based parameters: {exc} — nothing was changed",))
         scenarios[k][field] = value

@@ -32,6 +32,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
 from flask import has_app_context
@@ -252,14 +253,28 @@ def replace_book(new_book: Book, market: dict, settings: dict, note: str) -> Out
     return checked(data, data, market, settings, note)
 
 
+def upload_bytes(contents: str | None) -> bytes:
+    """The bytes of a ``dcc.Upload`` payload (``data:<mime>;base64,<data>``); ValueError (which
+    ``binascii.Error`` is) when ``contents`` is not one."""
+    try:
+        return base64.b64decode((contents or "").split(",", 1)[1], validate=True)
+    except IndexError:
+        raise ValueError("not an uploaded file (no base64 payload)") from None
+
+
+def is_number(value) -> TypeGuard[float]:
+    """A finite int or float, not a bool: a numeric control that holds a usable number."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def read_upload(contents: str, filename: str, market: dict) -> PositionsImport:
     """Parse a ``dcc.Upload`` payload (``data:<mime>;base64,<data>``) into a book and row errors.
 
     JSON is recognised by the file name (``.json``/``.csv``) or else by its first character.
     """
     try:
-        raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error):
+        raw = upload_bytes(contents)
+    except ValueError:
         raw = b""
     upload = io.BytesIO(raw)
     upload.name = filename or ""  # read_positions picks the format from the name
