@@ -9,6 +9,7 @@ reported here and never stored, so every figure keeps its last good result.
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import dash
 import pandas as pd
@@ -331,7 +332,30 @@ def examples_table(rows: list[dict], model: str) -> html.Table:
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="margin-table")
 
 
-def render(book: dict, market: dict, acct: dict):
+class MarginView(NamedTuple):
+    """What :func:`render` fills, one field an output of :func:`render_margin` (:data:`OUTPUTS`)."""
+
+    message: Any
+    gauge: Any
+    table_rows: Any
+    bars: Any
+    scenarios: Any
+    waterfall: Any
+    params_source: Any
+    params_rows: Any
+    scenario_editor_hidden: Any
+    scenario_rows: Any
+    examples: Any
+
+
+OUTPUTS = MarginView(
+    Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"), Output(ids.MARGIN_TABLE, "rowData"),
+    Output(ids.MARGIN_BARS, "figure"), Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
+    Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"), Output(ids.SCENARIO_SECTION, "hidden"),
+    Output(ids.SCENARIO_GRID, "rowData"), Output(ids.MARGIN_EXAMPLES, "children"))
+
+
+def render(book: dict, market: dict, acct: dict) -> MarginView:
     """Everything on the page that mirrors the stores: message, gauge, side-by-side rows and bars,
     scenario matrix, waterfall, parameter editor and the examples.
 
@@ -342,7 +366,7 @@ def render(book: dict, market: dict, acct: dict):
         results = account.margins(book, market, acct)
         health = account.health(book, market, acct)
     except Exception as exc:  # the UI boundary: keep the last good figures, say why
-        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 10
+        return MarginView(message([f"margin could not be computed: {exc}"]), *(no_update,) * 10)
     model = acct["model"]
     result = results[model]
     rows = side_by_side(results, health)
@@ -351,19 +375,14 @@ def render(book: dict, market: dict, acct: dict):
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
         source = MODELS[model].source
-    return ("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
-            figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
-            figures.scenario_heatmap(result), figures.im_waterfall(result),
-            source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
-            examples_table(account.examples(market, acct), model))
+    return MarginView("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
+                      figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
+                      figures.scenario_heatmap(result), figures.im_waterfall(result),
+                      source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
+                      examples_table(account.examples(market, acct), model))
 
 
-@callback(Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"),
-          Output(ids.MARGIN_TABLE, "rowData"), Output(ids.MARGIN_BARS, "figure"),
-          Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
-          Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"),
-          Output(ids.SCENARIO_SECTION, "hidden"), Output(ids.SCENARIO_GRID, "rowData"),
-          Output(ids.MARGIN_EXAMPLES, "children"), *STORES)
+@callback(*OUTPUTS, *STORES)
 def render_margin(book, market, acct):
     return render(book, market, acct)
 

@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 import dash
 import pandas as pd
@@ -402,19 +403,38 @@ def surface_view(market: dict, quotes_data: dict | None, underlying: str | None)
 # ----------------------------------------------------------------------------- callbacks
 
 
-@callback(Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
-          Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
-          Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"),
-          Output(ids.MKT_ARBITRAGE, "children"), Output(ids.MKT_SMILE_FIG, "figure"),
-          Output(ids.MKT_TERM_FIG, "figure"), Output(ids.MKT_FORWARD_FIG, "figure"),
-          Output(ids.MKT_SURFACE_FIG, "figure"),
-          Input(ids.MARKET_STORE, "data"), Input(ids.MKT_QUOTES_STORE, "data"),
+class MarketView(NamedTuple):
+    """What :func:`render` fills, one field an output of the callback (:data:`OUTPUTS`)."""
+
+    slice_rows: Any
+    fit_rows: Any
+    surface_options: Any
+    surface_choice: Any
+    expiry_underlyings: Any
+    valuation_time: Any
+    arbitrage: Any
+    smile: Any
+    term: Any
+    forward: Any
+    surface: Any
+
+
+OUTPUTS = MarketView(
+    Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
+    Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
+    Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"), Output(ids.MKT_ARBITRAGE, "children"),
+    Output(ids.MKT_SMILE_FIG, "figure"), Output(ids.MKT_TERM_FIG, "figure"), Output(ids.MKT_FORWARD_FIG, "figure"),
+    Output(ids.MKT_SURFACE_FIG, "figure"))
+
+
+@callback(*OUTPUTS, Input(ids.MARKET_STORE, "data"), Input(ids.MKT_QUOTES_STORE, "data"),
           Input(ids.MKT_SURFACE_UNDERLYING, "value"))
-def render(market, quotes_data, underlying):
+def render(market, quotes_data, underlying) -> MarketView:
     names = list(market["underlyings"])
     und = underlying if underlying in names else names[0]
     fits = (quotes_data or {}).get("fits") or []
-    return (slice_rows(market), fits, names, und, names, market["valuation_time"], *surface_view(market, quotes_data, und))
+    return MarketView(slice_rows(market), fits, names, und, names, market["valuation_time"],
+                      *surface_view(market, quotes_data, und))
 
 
 @callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),

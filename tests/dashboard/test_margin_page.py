@@ -70,12 +70,12 @@ def test_side_by_side_rows_equal_the_engine(page, stores):
 def test_render_fills_every_output_and_the_bars_match_the_table(page, stores):
     book, market, _, acct = stores
     out = page.render(book, market, acct)
-    assert len(out) == 11 and no_update not in out
-    rows, bars = out[2], out[3]
+    assert len(out) == len(page.OUTPUTS) == 11 and no_update not in out
+    rows, bars = out.table_rows, out.bars
     assert list(bars.data[0].y) == pytest.approx([r["initial"] for r in rows])
     assert list(bars.data[1].y) == pytest.approx([r["maintenance"] for r in rows])
     assert bars.layout.yaxis.title.text == figures.REQUIREMENT
-    assert out[8] is False  # the risk-based scenario editor is shown for the risk-based model
+    assert out.scenario_editor_hidden is False  # the risk-based scenario editor is shown for the risk-based model
 
 
 # ----------------------------------------------------------------------------- figures

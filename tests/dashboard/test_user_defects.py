@@ -44,7 +44,7 @@ def stores(app_context):
 
 def test_margin_table_rows_carry_the_level_their_colour_rule_reads(pages, stores):
     book, market, _, acct = stores
-    rows = pages.margin.render(book, market, acct)[2]
+    rows = pages.margin.render(book, market, acct).table_rows
     h = account.health(book, market, acct)
     standard = next(r for r in rows if r["model"] == "standard")
     mm = compute(state.book_of(book), state.market_of(market), "standard").maintenance
@@ -67,7 +67,7 @@ def test_negative_equity_reads_as_such_on_every_page(pages, stores):
     gauge = margin_figures.ratio_gauge(h)
     assert gauge.data[0].mode == "gauge"  # no number: a pinned 120 % would contradict the ∞ of the title
     assert "∞" in gauge.layout.title.text and "∞" in gauge.layout.annotations[0].text
-    rows = pages.margin.render(book, market, acct)[2]
+    rows = pages.margin.render(book, market, acct).table_rows
     assert all(r["margin_ratio"] is None and r["level"] == "bankrupt" for r in rows)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
     assert "Account now bankrupt" in cards and "∞ (equity ≤ 0)" in cards
@@ -344,7 +344,7 @@ def test_plan_table_merges_runs_of_one_instrument_and_keeps_the_detail(pages, st
 def test_delta_card_shows_contracts_and_usd_per_underlying(pages, stores):
     book, market, settings, _ = stores
     out = pages.greeks.render(book, market, settings)
-    delta_card = next(c for c in out[1] if "card-delta_usd" in str(c))
+    delta_card = next(c for c in out.cards if "card-delta_usd" in str(c))
     text = " ".join(text_of(delta_card).split())
     positions = state.analysis(book, market, settings).positions
     for und, part in positions.groupby("underlying"):
