@@ -2,10 +2,18 @@
 spinner, and the guard that keeps store writers from running on page arrival."""
 from __future__ import annotations
 
+from typing import Any
+
 from dash import dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from ..stores.session import Outcome
+
+#: Keyword arguments of a control whose value survives a page change and a reload of the tab
+#: (``**KEEP``); typed ``Any`` so that it unpacks into any component's keyword arguments.
+KEEP: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
+#: Keyword arguments of a region whose changes a screen reader announces (``**LIVE``): messages.
+LIVE: dict[str, Any] = {"aria-live": "polite"}
 
 
 def panel(title: str, *children, how_to: str | None = None, className: str = "",

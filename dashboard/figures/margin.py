@@ -100,7 +100,7 @@ def scenario_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """The scenario frame with the heatmap's ``x``/``y`` category labels, ordered by spot shock
     and vol shock."""
     out = frame.assign(x=[spot_label(s) for s in frame["spot_shock"]],
-                       y=[vol_label(d, v) for d, v in zip(frame["vol_direction"], frame["vol_shock"])],
+                       y=[vol_label(d, v) for d, v in zip(frame["vol_direction"], frame["vol_shock"], strict=True)],
                        vol_order=np.where(frame["vol_shock"].isna(), frame["vol_direction"], frame["vol_shock"]))
     return out.sort_values(["spot_shock", "vol_order"], kind="stable")
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from engine.margin import MODELS, default_params, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
@@ -442,7 +443,7 @@ def capture(text: str, page: str, book: dict, market: dict, settings: dict, acco
     """A step that sets the given stores (the app's current state) and shows ``page``: a demo
     book is written as its key and the demo market as ``"demo"``, so the file stays readable.
     The Liquidation and Exchange settings are left out when not given (never visited)."""
-    step = {"title": title.strip()} if title and title.strip() else {}
+    step: dict[str, Any] = {"title": title.strip()} if title and title.strip() else {}
     step["text"] = text
     step["page"] = page
     if highlight:

@@ -8,6 +8,7 @@ here (naming the row and field) while the last good book and market stay in plac
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
@@ -19,6 +20,7 @@ from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
 from .. import ids
 from ..components import (
+    LIVE,
     RISK_COLUMNS,
     committed,
     error_table,
@@ -38,7 +40,7 @@ dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", ord
 STORES = (State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"))
 #: Editable cells take free text, validated by the engine: AG Grid's number editor would turn
 #: "abc" into an empty value before we could say what was wrong with it.
-EDITABLE = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
+EDITABLE: dict[str, Any] = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
 
 BOOK_COLUMNS = [
     {"field": "instrument", "headerName": "Instrument", "pinned": "left", "width": 215,
@@ -120,7 +122,7 @@ def _positions_panel():
         ], className="toolbar"),
         dcc.Store(id=ids.UNDO_STORE, storage_type="memory"),
         dcc.Store(id=ids.NEW_ROW, storage_type="memory"),
-        html.Div(id=ids.BOOK_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.BOOK_MESSAGE, **LIVE),
         grid(ids.BOOK_GRID, BOOK_COLUMNS, height=480, getRowId="params.data.id",
              dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False},
                               "stopEditingWhenCellsLoseFocus": True, "singleClickEdit": False}),
@@ -144,7 +146,7 @@ def _market_panel():
         grid(ids.SMILE_GRID, SMILE_COLUMNS, height=None, filters=False, getRowId="params.data.id"),
         html.Div([html.Button("Reset to the demo market", id=ids.MARKET_RESET, className="button secondary")],
                  className="actions"),
-        html.Div(id=ids.MARKET_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.MARKET_MESSAGE, **LIVE),
         how_to="The smile of each expiry is σ = atm_vol + skew·x + curvature·x², x = ln(K/F)/√T, "
                "floored at 1 vol point and interpolated in total variance between expiries. Vols are "
                "decimals (0.55 = 55 %). 'Smile under a spot shock': moneyness moves the smile with "
@@ -178,7 +180,7 @@ def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
     if analysis is None:
         return book["positions"]
     risk = frame_rows(analysis.positions[[c["field"] for c in RISK_COLUMNS]])
-    return [dict(row, **extra) for row, extra in zip(book["positions"], risk)]
+    return [dict(row, **extra) for row, extra in zip(book["positions"], risk, strict=True)]
 
 
 @callback(Output(ids.BOOK_GRID, "rowData"), Output(ids.MARKET_GLOBAL_GRID, "rowData"),

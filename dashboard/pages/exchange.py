@@ -9,7 +9,19 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import ids
-from ..components import busy, committed, error_table, frame_rows, grid, message, number_column, panel, user_action
+from ..components import (
+    KEEP,
+    LIVE,
+    busy,
+    committed,
+    error_table,
+    frame_rows,
+    grid,
+    message,
+    number_column,
+    panel,
+    user_action,
+)
 from ..figures import exchange as figures
 from ..format import NO_EQUITY, shock_label, usd
 from ..stores import exchange as ex
@@ -19,7 +31,6 @@ dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="
 SOURCE = (Input(ids.EX_SOURCE, "value"), Input(ids.EX_SETTINGS_STORE, "data"), Input(ids.EX_UPLOAD_STORE, "data"),
           Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 #: Controls keep the user's values across page visits, as the settings store does.
-KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULTS = ex.DEFAULT_SETTINGS
 
 QUEUE_COLUMNS = [
@@ -65,7 +76,7 @@ def _controls():
                           step="any"),
             _number_input("Max cascade rounds", ids.EX_ROUNDS, DEFAULTS["max_rounds"], min=1, step=1),
         ], className="ex-controls"),
-        html.Div(id=ids.EX_SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.EX_SETTINGS_MESSAGE, **LIVE),
         dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv",
                    children=html.Div(["Drop an accounts CSV here, or ", html.A("choose one")])),
         html.P(["Header ", html.Code("account,collateral,instrument,quantity[,entry_price]"),
@@ -168,7 +179,8 @@ def upload_accounts(contents, filename, market):
 
 def _card(label: str, value: str, unit: str, value_id: str | None = None) -> html.Div:
     return html.Div([html.Div(label, className="card-label"),
-                     html.Div(value, className="card-value", **({"id": value_id} if value_id else {})),
+                     html.Div(value, className="card-value", id=value_id) if value_id else
+                     html.Div(value, className="card-value"),
                      html.Div(unit, className="card-unit")], className="card")
 
 

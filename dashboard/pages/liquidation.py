@@ -16,7 +16,7 @@ from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
 from .. import ids
-from ..components import busy, committed, frame_rows, grid, message, number_column, panel, user_action
+from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
 from ..figures.style import message_figure
 from ..format import ratio_text, usd
@@ -29,7 +29,6 @@ dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"),
           Input(ids.LIQ_STRESS_STORE, "data"), Input(ids.LIQ_PARAMS_STORE, "data"))
 #: Controls keep the user's values across page visits, as the stores they feed do.
-KEEP = {"persistence": True, "persistence_type": "session"}
 
 # ----------------------------------------------------------------------------- layout
 
@@ -101,7 +100,7 @@ def _params_panel():
         "Parameters",
         html.Details([html.Summary("Execution costs, plan, auction and bidders (click to edit)"),
                       html.Div(groups, className="liq-params")], className="liq-details"),
-        html.Div(id=ids.LIQ_PARAMS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_PARAMS_MESSAGE, **LIVE),
         how_to="Cost per contract = half-spread + impact + fee, impact = k·σ_daily·S·√(chunk/ADV) "
                "(options: weighted by |delta|, at least 0.1). The plan reduces positions by 'chunk' "
                "of their size (or hedges with the perpetual) until equity ≥ MM × (1 + buffer). "
@@ -127,7 +126,7 @@ def _stress_panel():
                                 placeholder="account's collateral", className="input", **KEEP)],
                      className="control"),
         ], className="liq-stress-controls"),
-        html.Div(id=ids.LIQ_STRESS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_STRESS_MESSAGE, **LIVE),
         busy(html.Div(id=ids.LIQ_STATUS)),
         how_to="'Account now' is the book with the collateral and margin model chosen on the Margin page. "
                "The scenario is where everything below is computed: 'push' moves every spot a further "
@@ -159,7 +158,7 @@ def _replay_panel():
                                           html.A("choose one")])),
             html.Button("Run replay", id=ids.LIQ_REPLAY_RUN, className="button"),
         ], className="toolbar"),
-        html.Div(id=ids.LIQ_PATH_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_PATH_MESSAGE, **LIVE),
         busy(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False})),
         busy(grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260)),
         how_to="The account (with the scenario's collateral; the path replaces its spot shock) walks "
@@ -187,7 +186,7 @@ def _schedule_panel():
                       dcc.Input(id=ids.LIQ_SCHEDULE_LAMBDA, type="number", value=1e-5, min=0, step="any",
                                 debounce=True, className="input", **KEEP)], className="control"),
         ], className="toolbar"),
-        html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **LIVE),
         html.Div([busy(dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False})),
                   busy(dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False}))], className="row two"),
         how_to="Selling a big position fast costs impact; selling it slowly leaves it exposed to the "
@@ -257,7 +256,7 @@ def apply_stress(mode, shock, collateral, current):
           Input({"type": ids.LIQ_PARAM, "name": ALL}, "value"), Input(ids.LIQ_AUCTION_PRESET, "value"),
           State({"type": ids.LIQ_PARAM, "name": ALL}, "id"), State(ids.LIQ_PARAMS_STORE, "data"))
 def apply_params(values, preset, control_ids, current):
-    shown = {cid["name"]: value for cid, value in zip(control_ids, values)}
+    shown = {cid["name"]: value for cid, value in zip(control_ids, values, strict=True)}
     return committed(liq.params_from_controls(shown, preset), current)
 
 

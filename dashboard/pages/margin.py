@@ -22,7 +22,7 @@ from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import ids
-from ..components import busy, committed, grid, message, number_column, panel, user_action
+from ..components import KEEP, LIVE, busy, committed, grid, message, number_column, panel, user_action
 from ..figures import margin as figures
 from ..format import NO_EQUITY, usd
 from ..stores import account
@@ -33,12 +33,11 @@ dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Marg
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 STORE_STATES = (State(ids.ACCOUNT_STORE, "data"), State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
 #: View-only controls keep the user's choice across page visits.
-KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULT_TOP = 15
-GRAPH = {"displaylogo": False}
+GRAPH: dict[str, Any] = {"displaylogo": False}
 
 #: Five rows: no column filters.
-_SHORT = {"filter": False, "flex": 1}
+_SHORT: dict[str, Any] = {"filter": False, "flex": 1}
 SIDE_BY_SIDE_COLUMNS = [
     {"field": "label", "headerName": "Model", "flex": 1.3, "minWidth": 160},
     number_column("initial", "IM (USD)", **_SHORT),
@@ -98,7 +97,7 @@ def _account_panel():
             ], className="margin-controls"),
             busy(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH)),
         ], className="margin-account"),
-        html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **LIVE),
         how_to=f"Equity = collateral + the book's mark-to-market. The selected model sets IM, MM and the "
                f"health strip at the top of every page. Margin ratio = MM ÷ equity: green below "
                f"{RATIO_WARNING * 100:g} %, amber from {RATIO_WARNING * 100:g} %, red from "
@@ -177,7 +176,7 @@ def _trade_column():
                             debounce=True, className="input"),
                   html.Button("Compute", id=ids.WHATIF_BUTTON, className="button"),
               ], className="toolbar"),
-              html.Div(id=ids.WHATIF_RESULT, **{"aria-live": "polite"}),
+              html.Div(id=ids.WHATIF_RESULT, **LIVE),
               how_to="IM and MM of the book before and after the trade under the selected model, without "
                      "changing the book. A trade that offsets the binding scenario lowers IM even though "
                      "it adds a position."),
@@ -185,8 +184,8 @@ def _trade_column():
               html.Div([html.Button("Find the hedge", id=ids.HEDGE_BUTTON, className="button"),
                         html.Button("Add the hedge to the book", id=ids.HEDGE_ADD, className="button secondary",
                                     disabled=True)], className="toolbar"),
-              html.Div(id=ids.HEDGE_RESULT, **{"aria-live": "polite"}),
-              html.Div(id=ids.HEDGE_MESSAGE, **{"aria-live": "polite"}),
+              html.Div(id=ids.HEDGE_RESULT, **LIVE),
+              html.Div(id=ids.HEDGE_MESSAGE, **LIVE),
               how_to="For each underlying, the perpetual quantity (contracts, + buys) that makes the "
                      "selected model's IM smallest. Adding it writes the trades to the book like any new "
                      "row, so every page recomputes; the hedge then found is (close to) nothing."),
@@ -210,7 +209,7 @@ def _params_panel():
         ], id=ids.SCENARIO_SECTION),
         html.Div([html.Button("Reset to published defaults", id=ids.PARAMS_RESET, className="button secondary")],
                  className="actions"),
-        html.Div(id=ids.PARAMS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.PARAMS_MESSAGE, **LIVE),
         how_to="Yellow cells are editable (double-click, type, Enter); a value that differs from the "
                "published default is bold. Every accepted edit recomputes every figure and the health "
                "strip. A value the engine refuses (a negative range, a factor above 10, an empty "

@@ -48,7 +48,7 @@ dash.register_page(__name__, path="/market", name="Market", order=0.5, title="Ma
 STORES = (State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"))
 DERIBIT_URL = "https://www.deribit.com/api/v2/public/get_book_summary_by_currency"
 FETCH_TIMEOUT_S = 5.0
-EDITABLE = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
+EDITABLE: dict[str, Any] = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
 
 SLICE_COLUMNS = [
     {"field": "underlying", "headerName": "Underlying", "width": 110},
@@ -132,7 +132,8 @@ def layout(**_):
         panel("Vol surface", html.Div([
             dcc.Dropdown(id=ids.MKT_SURFACE_UNDERLYING, clearable=False, style={"width": "140px"}),
         ], className="controls"), html.Div(id=ids.MKT_ARBITRAGE),
-            dcc.Graph(id=ids.MKT_SMILE_FIG), html.Div([dcc.Graph(id=ids.MKT_TERM_FIG), dcc.Graph(id=ids.MKT_FORWARD_FIG)],
+            dcc.Graph(id=ids.MKT_SMILE_FIG),
+            html.Div([dcc.Graph(id=ids.MKT_TERM_FIG), dcc.Graph(id=ids.MKT_FORWARD_FIG)],
                                                       className="two-col"),
             dcc.Graph(id=ids.MKT_SURFACE_FIG),
             how_to="Lines are the smiles the pricer uses, dots the venue's marks with their bid–ask range. Red "
@@ -212,7 +213,8 @@ def load_positions(contents, filename, book: dict, market: dict, settings: dict)
     """A Deribit ``private/get_positions`` file as the new book; any bad row refuses the whole file."""
     result = book_from_positions(_payload(contents), state.market_of(market), name=filename or "Deribit positions")
     if result.errors:
-        return state.Outcome(None, tuple(str(e) for e in result.errors[:20]) + (f"{filename}: the book was not changed",))
+        return state.Outcome(None, tuple(str(e) for e in result.errors[:20])
+                             + (f"{filename}: the book was not changed",))
     return state.replace_book(result.book, market, settings, f"loaded {len(result.book)} positions from {filename}")
 
 
@@ -422,7 +424,8 @@ class MarketView(NamedTuple):
 OUTPUTS = MarketView(
     Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
     Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
-    Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"), Output(ids.MKT_ARBITRAGE, "children"),
+    Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"),
+    Output(ids.MKT_ARBITRAGE, "children"),
     Output(ids.MKT_SMILE_FIG, "figure"), Output(ids.MKT_TERM_FIG, "figure"), Output(ids.MKT_FORWARD_FIG, "figure"),
     Output(ids.MKT_SURFACE_FIG, "figure"))
 
@@ -437,7 +440,8 @@ def render(market, quotes_data, underlying) -> MarketView:
                       *surface_view(market, quotes_data, und))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True), Output(ids.MKT_UPLOAD, "contents"),
           Input(ids.MKT_UPLOAD, "contents"), State(ids.MKT_UPLOAD, "filename"), *STORES, prevent_initial_call=True)
 def upload(contents, filenames, book, market, settings):
@@ -446,7 +450,8 @@ def upload(contents, filenames, book, market, settings):
     return (*committed(outcome), no_update if quotes is None else quotes, None)
 
 
-@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_POSITIONS_UPLOAD, "contents"),
           Input(ids.MKT_POSITIONS_UPLOAD, "contents"), State(ids.MKT_POSITIONS_UPLOAD, "filename"), *STORES,
           prevent_initial_call=True)
@@ -455,7 +460,8 @@ def upload_positions(contents, filename, book, market, settings):
     return (*committed(load_positions(contents, filename, book, market, settings)), None)
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True),
           Input(ids.MKT_FETCH, "n_clicks"), State(ids.MKT_FETCH_CURRENCY, "value"), *STORES, prevent_initial_call=True)
 def fetch_live(n_clicks, currency, book, market, settings):
@@ -481,7 +487,8 @@ def roll(n_clicks, when, book, market, settings):
     return data, (no_update if new_market is None else new_market), note, settled
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Input(ids.MKT_ADD_UNDERLYING, "n_clicks"), State(ids.MKT_ADD_NAME, "value"), State(ids.MKT_ADD_SPOT, "value"),
           State(ids.MKT_ADD_CARRY, "value"), *STORES, prevent_initial_call=True)
 def add_underlying_clicked(n_clicks, name, spot, carry, book, market, settings):
@@ -489,7 +496,8 @@ def add_underlying_clicked(n_clicks, name, spot, carry, book, market, settings):
     return committed(add_underlying(name, spot, carry, book, market, settings))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Input(ids.MKT_ADD_EXPIRY, "n_clicks"), State(ids.MKT_ADD_EXPIRY_UNDERLYING, "value"),
           State(ids.MKT_ADD_EXPIRY_DATE, "value"), State(ids.MKT_ADD_EXPIRY_FORM, "value"),
           State(ids.MKT_ADD_EXPIRY_VOL, "value"), *STORES, prevent_initial_call=True)
@@ -498,7 +506,8 @@ def add_expiry_clicked(n_clicks, underlying, expiry, form, vol, book, market, se
     return committed(add_expiry(underlying, expiry, form, vol, book, market, settings))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_SLICE_GRID, "rowData", allow_duplicate=True),
           Input(ids.MKT_SLICE_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
 def edit_slice_cells(changes, book, market, settings):
@@ -507,7 +516,8 @@ def edit_slice_cells(changes, book, market, settings):
     return (*committed(outcome), slice_rows(market) if outcome.data is None else no_update)
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True),
           Input(ids.MKT_FIT, "n_clicks"), State(ids.MKT_QUOTES_STORE, "data"), *STORES, prevent_initial_call=True)
 def fit_clicked(n_clicks, quotes_data, book, market, settings):

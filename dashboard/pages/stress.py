@@ -7,7 +7,7 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, ids, presentation
-from ..components import busy, committed, frame_rows, grid, message, number_column, panel, user_action
+from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..format import usd
 from ..report import context_of, csv_with_header
 from ..stores import session as state
@@ -16,7 +16,6 @@ dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stre
 
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
 #: The grid controls keep the user's values across page visits (as the settings store does).
-KEEP = {"persistence": True, "persistence_type": "session"}
 
 ATTRIBUTION_COLUMNS = [
     {"field": "instrument", "headerName": "Instrument", "flex": 2, "minWidth": 170},
@@ -52,7 +51,7 @@ def _controls():
                                   className="button secondary"),
                       dcc.Download(id=ids.STRESS_DOWNLOAD)], className="control"),
         ], className="controls"),
-        html.Div(id=ids.SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.SETTINGS_MESSAGE, **LIVE),
         how_to="Every position is fully repriced in every cell: spot × (1 + shock) for all underlyings "
                "at once, vol + shock points on every option, time moved forward by the horizon "
                "(options expiring inside it settle at intrinsic). Odd step counts include the "

@@ -13,7 +13,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
-from dashboard.components import grid, message, panel, user_action
+from dashboard.components import LIVE, grid, message, panel, user_action
 from dashboard.stores.session import upload_bytes
 from dashboard.workspaces import payload, store, web
 
@@ -103,7 +103,7 @@ def layout(**_query):
     return html.Div([
         dcc.Store(id=ids.WS_GATHER, storage_type="memory"),
         dcc.Store(id=ids.WS_PAGE_STORE_IDS, storage_type="memory", data=list(payload.PAGE_STORES)),
-        html.Div(id=ids.WS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.WS_MESSAGE, **LIVE),
         _this_tab(),
         _saved(),
         _share_and_file(),

@@ -354,7 +354,8 @@ def implausible_market(before: dict, after: dict) -> list[str]:
             problems.append(f"{name} carry {u['carry']:g} would be {_pct(u['carry'])} a year: carry is a decimal "
                             f"(0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
         if old and not 1 / MAX_SPOT_JUMP <= u["spot"] / old["spot"] <= MAX_SPOT_JUMP:
-            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from {old['spot']:,.6g}: "
+            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from "
+                            f"{old['spot']:,.6g}: "
                             "a typo? Change it in smaller steps if it is real")
         for s in u["smile"]:
             if s["atm_vol"] > MAX_VOL:

@@ -174,7 +174,8 @@ def _book(raw, market: dict, settings: dict) -> dict:
     # Keep the grid's row ids when they are usable (whole numbers, unique), else rows 1…N.
     row_ids = [str(r.get("id", "")) for r in raw["positions"]]
     if all(i.isdigit() and len(i) < 10 for i in row_ids) and len(set(row_ids)) == len(row_ids):
-        return dict(outcome.data, positions=[dict(r, id=i) for r, i in zip(outcome.data["positions"], row_ids, strict=True)])
+        rows = zip(outcome.data["positions"], row_ids, strict=True)
+        return dict(outcome.data, positions=[dict(r, id=i) for r, i in rows])
     return outcome.data
 
 

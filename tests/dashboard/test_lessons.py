@@ -69,7 +69,8 @@ def test_four_lessons_ship_and_each_step_resolves(states):
         for s in states[key]:
             assert s.text and s.title and s.page in lessons.PAGES
             # Every stored value is one its own store transition accepts unchanged.
-            assert state.settings_from_controls(*lessons.stress_controls(s.settings), s.book, s.market).data == s.settings
+            controls = lessons.stress_controls(s.settings)
+            assert state.settings_from_controls(*controls, s.book, s.market).data == s.settings
             assert liq.stress_from_controls(*lessons.liquidation_controls(s.liquidation)).data == s.liquidation
             assert ex.settings_from_controls(*lessons.exchange_controls(s.exchange)).data == s.exchange
             assert account.checked(s.account, s.book, s.market, "").data == s.account
@@ -111,8 +112,10 @@ def test_slider_limits_match_the_pages(app_context):
         return find(getattr(component, "children", None), wanted) if hasattr(component, "to_plotly_json") else None
 
     pages = {name: sys.modules[f"dashboard.pages.{name}"].layout for name in ("liquidation", "exchange", "stress")}
-    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, lessons.LIQ_SHOCK_PCT), ("exchange", ids.EX_SHOCK, lessons.EX_SHOCK_PCT),
-                                  ("stress", ids.SPOT_RANGE, lessons.SPOT_RANGE_PCT), ("stress", ids.VOL_RANGE, lessons.VOL_RANGE_PTS)):
+    for page, control, limits in (("liquidation", ids.LIQ_SHOCK, lessons.LIQ_SHOCK_PCT),
+                                  ("exchange", ids.EX_SHOCK, lessons.EX_SHOCK_PCT),
+                                  ("stress", ids.SPOT_RANGE, lessons.SPOT_RANGE_PCT),
+                                  ("stress", ids.VOL_RANGE, lessons.VOL_RANGE_PTS)):
         slider = find(pages[page], control)
         assert (slider.min, slider.max) == limits
     assert find(pages["stress"], ids.SPOT_RANGE).step == lessons.SPOT_RANGE_STEP

@@ -215,7 +215,8 @@ def test_smile_figure_draws_the_formula_and_the_marks_with_bid_ask():
     assert np.asarray(line.y) == pytest.approx(100 * np.sqrt(w / (90 / 365)), rel=1e-9)
     marks = fig.data[1]
     assert list(marks.y) == pytest.approx([30.0, 28.0])
-    assert list(marks.error_y.array) == pytest.approx([2.0, 2.0]) and list(marks.error_y.arrayminus) == pytest.approx([1.0, 0.0])
+    assert list(marks.error_y.array) == pytest.approx([2.0, 2.0])
+    assert list(marks.error_y.arrayminus) == pytest.approx([1.0, 0.0])
 
 
 def test_term_structure_and_forward_figures():
@@ -223,7 +224,8 @@ def test_term_structure_and_forward_figures():
     warnings = surface_arbitrage(m)
     assert [w.kind for w in warnings] == ["calendar"]  # a falls from 0.01 to 0.005
     term = surface.term_structure_figure(m, "BTC", warnings)
-    assert list(term.data[0].y) == pytest.approx([100 * math.sqrt(0.02 / (90 / 365)), 100 * math.sqrt(0.015 / (181 / 365))])
+    assert list(term.data[0].y) == pytest.approx([100 * math.sqrt(0.02 / (90 / 365)),
+                                                  100 * math.sqrt(0.015 / (181 / 365))])
     assert term.data[0].marker.color[1] == surface.ALARM
     fwd = surface.forwards_figure(m, "BTC")
     assert list(fwd.data[0].y) == pytest.approx([101.0, 103.0])

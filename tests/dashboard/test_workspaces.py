@@ -73,7 +73,8 @@ def engine_results(doc: dict) -> dict:
     margins = account.margins(doc["book"], doc["market"], doc["account"])
     health = account.health(doc["book"], doc["market"], doc["account"])
     queue = ex.queue("uploaded", doc["exchange"]["settings"], doc["exchange"]["upload"], doc["market"], doc["account"])
-    return {"totals": analysis.totals, "positions": analysis.positions.fillna(-1.0).to_dict("records"), "im": {m: r.initial for m, r in margins.items()}, "equity": health.equity, "mm": health.maintenance,
+    return {"totals": analysis.totals, "positions": analysis.positions.fillna(-1.0).to_dict("records"),
+            "im": {m: r.initial for m, r in margins.items()}, "equity": health.equity, "mm": health.maintenance,
             "liq": liq.settings_of(doc["liquidation"]["params"]).cost, "queue": ex.summary(queue)}
 
 
@@ -99,7 +100,8 @@ def test_a_version_1_document_opens_with_numbered_rows_and_page_defaults():
     v1 = {"format": payload.FORMAT, "version": 1,
           "book": {"name": book["name"], "positions": [{k: r[k] for k in ("instrument", "quantity", "entry_price")}
                                                        for r in book["positions"]]},
-          "market": market, "settings": settings_, "account": {"collateral": 123456.0, "model": "standard", "params": {}}}
+          "market": market, "settings": settings_,
+          "account": {"collateral": 123456.0, "model": "standard", "params": {}}}
     opened = payload.open_document(orjson.dumps(v1))
     assert opened.problems == ()
     doc = opened.payload
