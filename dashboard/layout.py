@@ -1,6 +1,6 @@
 """The shell around every page (the building blocks pages share are in :mod:`dashboard.components`).
 
-Shell, top to bottom: the three stores (the only per-user state, see ``state``), the navbar
+Shell, top to bottom: the three stores (the only per-user state, see :mod:`dashboard.stores`), the navbar
 (one link per registered page, in ``order``), the header area, then Dash's page container.
 
 The header area is a row of *strips*: each entry of :data:`HEADER_STRIPS` is a function returning
