@@ -11,7 +11,8 @@ from pathlib import Path
 
 import dash
 
-from . import layout, state
+from . import layout
+from .stores import session as state
 from .workspaces import web as workspaces
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -75,7 +75,7 @@ STRESS_DOWNLOAD_BUTTON = "stress-download-button"
 STRESS_DOWNLOAD = "stress-download"
 STRESS_BOUNDARY = "stress-boundary"
 
-# Account (a shell store, see dashboard.account) and its health strip in the header.
+# Account (a shell store, see dashboard.stores.account) and its health strip in the header.
 ACCOUNT_STORE = "account-store"
 HEALTH_STRIP = "health-strip"
 HEALTH_LIQUIDATION = "health-liquidation"

@@ -11,10 +11,9 @@ from plotly.subplots import make_subplots
 
 from engine.liquidation.queue import CascadeResult, QueueResult
 
-from .style import ACCENT, MONEY_TICKS, SPOT_SHOCK, color, shock_label, styled
+from ..format import shock_label
+from .style import ACCENT, LOSS, MONEY_TICKS, MUTED, SPOT_SHOCK, color, styled
 
-LOSS = "#b2182b"
-MUTED = "#52606d"
 #: Ratios above this (and accounts with equity ≤ 0) are drawn in the last bin.
 RATIO_CAP = 3.0
 

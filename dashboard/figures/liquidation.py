@@ -13,12 +13,10 @@ from engine.liquidation import AuctionResult, EfficientFrontier, ExecutionSchedu
 from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import ReplayResult
 
-from .style import ACCENT, MONEY_TICKS, styled, usd
+from ..format import usd
+from .style import ACCENT, LOSS, MONEY_TICKS, MUTED, WARN, styled
 
 USD = "USD"
-LOSS = "#b2182b"
-MM_COLOR = "#e8590c"
-MUTED = "#52606d"
 RATIO_COLOR = "#862e9c"
 #: Room for a subplot title above each panel and the legend above the figure title.
 PANELS_LAYOUT = {"margin": {"l": 80, "r": 30, "t": 95, "b": 55},
@@ -26,16 +24,6 @@ PANELS_LAYOUT = {"margin": {"l": 80, "r": 30, "t": 95, "b": 55},
 #: Half-width charts: a two-line title fills the top, so the legend goes under the x axis.
 BOTTOM_LEGEND = {"margin": {"l": 70, "r": 20, "t": 70, "b": 40},
                  "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0}}
-
-
-def message_figure(text: str, height: int = 320) -> go.Figure:
-    """An empty figure that says why there is nothing to draw (yet)."""
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font={"size": 14, "color": MUTED})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return styled(fig, height=height)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -75,11 +63,11 @@ def plan_waterfall(plan: LiquidationPlan, buffer: float = 0.0) -> go.Figure:
     ))
     mm = [plan.mm_before, *by_step["mm_after"], plan.mm_after]
     fig.add_scatter(x=x, y=mm, mode="lines", name="maintenance margin (MM)", line_shape="hv",
-                    line={"color": MM_COLOR, "width": 2.5},
+                    line={"color": WARN, "width": 2.5},
                     hovertemplate="step %{x}<br>MM %{y:$,.0f}<extra></extra>")
     if buffer > 0:
         fig.add_scatter(x=x, y=np.asarray(mm) * (1.0 + buffer), mode="lines", line_shape="hv",
-                        name=f"target MM × {1 + buffer:g}", line={"color": MM_COLOR, "dash": "dot"},
+                        name=f"target MM × {1 + buffer:g}", line={"color": WARN, "dash": "dot"},
                         hovertemplate="target %{y:$,.0f}<extra></extra>")
     values = np.array([plan.equity_before, plan.equity_after, *mm, *by_step["equity_after"]])
     lo, hi = float(values.min()), float(values.max())
@@ -147,7 +135,7 @@ def replay_chart(result: ReplayResult, path_label: str = "") -> go.Figure:
                     line={"color": ACCENT, "width": 2.2}, row=3, col=1,
                     hovertemplate="%{x:,.1f} h<br>equity %{y:$,.0f}<extra></extra>")
     fig.add_scatter(x=path["hours"], y=path["mm"], mode="lines", name="MM",
-                    line={"color": MM_COLOR, "width": 2}, row=3, col=1,
+                    line={"color": WARN, "width": 2}, row=3, col=1,
                     hovertemplate="%{x:,.1f} h<br>MM %{y:$,.0f}<extra></extra>")
     fig.update_yaxes(ticksuffix=" %", title="%", row=1, col=1)
     fig.update_yaxes(ticksuffix=" %", title="%", rangemode="tozero", row=2, col=1)
@@ -195,7 +183,7 @@ def frontier_chart(frontier: EfficientFrontier, schedule: ExecutionSchedule) -> 
                     name="straight line (λ = 0)", marker={"symbol": "square", "size": 11, "color": MUTED},
                     hovertemplate="TWAP<br>sd %{x:$,.0f}<br>E %{y:$,.0f}<extra></extra>")
     fig.add_scatter(x=[schedule.std], y=[schedule.expected_cost], mode="markers",
-                    name=f"chosen λ = {schedule.lam:.3g}", marker={"symbol": "star", "size": 15, "color": MM_COLOR},
+                    name=f"chosen λ = {schedule.lam:.3g}", marker={"symbol": "star", "size": 15, "color": WARN},
                     hovertemplate="chosen<br>sd %{x:$,.0f}<br>E %{y:$,.0f}<extra></extra>")
     fig.update_xaxes(title="Standard deviation of the cost (USD)", **MONEY_TICKS)
     fig.update_yaxes(title="Expected cost (USD)", **MONEY_TICKS)
@@ -230,7 +218,7 @@ def auction_chart(result: AuctionResult, insurance_fund: float) -> go.Figure:
         fig.add_scatter(x=fills["time"] / 60.0, y=fills["price"], mode="markers", name="fills",
                         customdata=np.c_[fills["bidder"], fills["fraction_of_original"] * 100.0,
                                          fills["cash_paid"], fills["fund_payout"]],
-                        marker={"size": 8 + 30 * np.sqrt(fills["fraction_of_original"]), "color": MM_COLOR,
+                        marker={"size": 8 + 30 * np.sqrt(fills["fraction_of_original"]), "color": WARN,
                                 "line": {"color": "#fff", "width": 1}}, row=1, col=1,
                         hovertemplate="bidder %{customdata[0]} at %{x:,.1f} min<br>takes %{customdata[1]:.1f} % "
                                       "of the book<br>pays %{customdata[2]:$,.0f}, fund pays "

@@ -7,7 +7,6 @@ Pure functions of ``engine.margin`` results (``MarginResult``, ``summary`` frame
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,8 @@ from plotly.subplots import make_subplots
 from engine.margin import MODELS, MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled, usd
+from ..format import NO_EQUITY, ratio_text, usd
+from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, message_figure, styled
 
 # ----------------------------------------------------------------------------- margin ratio
 
@@ -26,14 +26,6 @@ LEVEL_COLOURS = {"healthy": "#2b8a3e", "warning": "#e8a317", "danger": "#c92a2a"
                  "bankrupt": "#a4161a"}
 #: The gauge's scale ends here: a ratio beyond it is shown pinned at the end.
 GAUGE_MAX = 1.2
-NO_EQUITY = "∞ (equity ≤ 0)"
-
-
-def ratio_text(ratio: float) -> str:
-    """The margin ratio in %, or that there is no equity left (an infinite ratio)."""
-    return NO_EQUITY if math.isinf(ratio) else f"{ratio * 100:.1f} %"
-
-
 def ratio_gauge(health: AccountHealth) -> go.Figure:
     """Gauge of the margin ratio (%), coloured by the engine's health level, the liquidation line
     at 100 %.  With no equity left there is no number to show: the gauge reads ∞ instead."""
@@ -108,19 +100,9 @@ def scenario_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """The scenario frame with the heatmap's ``x``/``y`` category labels, ordered by spot shock
     and vol shock."""
     out = frame.assign(x=[spot_label(s) for s in frame["spot_shock"]],
-                       y=[vol_label(d, v) for d, v in zip(frame["vol_direction"], frame["vol_shock"])],
+                       y=[vol_label(d, v) for d, v in zip(frame["vol_direction"], frame["vol_shock"], strict=True)],
                        vol_order=np.where(frame["vol_shock"].isna(), frame["vol_direction"], frame["vol_shock"]))
     return out.sort_values(["spot_shock", "vol_order"], kind="stable")
-
-
-def _message_figure(text: str, height: int = 240) -> go.Figure:
-    """An empty figure saying why there is nothing to plot (plotly does not wrap annotations)."""
-    fig = go.Figure()
-    fig.add_annotation(text="<br>".join(textwrap.wrap(text, 90)), showarrow=False, x=0.5, y=0.5,
-                       xref="paper", yref="paper", font={"size": 13})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return styled(fig, height=height)
 
 
 def scenario_heatmap(result: MarginResult) -> go.Figure:
@@ -131,7 +113,8 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
     frame = result.scenario_pnl
     if frame.empty:
         spec = MODELS.get(result.model)
-        return _message_figure(spec.no_grid if spec and spec.no_grid else "The book is empty: no scenario to show.")
+        return message_figure(spec.no_grid if spec and spec.no_grid else "The book is empty: no scenario to show.",
+                              height=240)
     cells = scenario_cells(frame)
     xs = list(dict.fromkeys(cells["x"]))
     ys = list(dict.fromkeys(cells.sort_values("vol_order", kind="stable")["y"]))
@@ -229,7 +212,7 @@ def attribution_bars(result: MarginResult, basis: str = "marginal", top: int = 1
     axis_title, column = BASES[basis]
     by_position = result.by_position
     if by_position.empty:
-        return _message_figure("The book is empty: nothing to attribute.")
+        return message_figure("The book is empty: nothing to attribute.", height=240)
     frame = top_positions(by_position, column, top, underlying).iloc[::-1]
     fig = go.Figure(go.Bar(
         x=frame["value"], y=frame["label"], orientation="h",

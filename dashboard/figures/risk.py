@@ -14,10 +14,9 @@ from scipy import stats
 from engine.crashes import EpisodeReplay, MarginExplain, ReverseStress
 from engine.var import METHODS, Backtest, VarResult
 
-from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
+from ..format import usd
+from .style import LOSS, MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, WARN, color, styled
 
-LOSS = "#b2182b"
-WARN = "#e8590c"
 #: Under the plot: the two-line titles of these figures leave no room above it.
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0}
 

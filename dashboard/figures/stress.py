@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 
 from engine import Analysis
 
-from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled, usd
+from ..format import usd
+from .style import MONEY_TICKS, PNL, PNL_SCALE, SPOT_SHOCK, VOL_SHOCK, color, styled
 
 
 def horizon_index(analysis: Analysis, horizon_days: float) -> int:

@@ -5,12 +5,22 @@ USD delta from a delta in coins, and vol points from percent of spot, without th
 """
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 TEXT = "#1f2933"
 GRID = "#e4e7eb"
 ACCENT = "#1f6feb"
+#: Losses, shortfalls and bankrupt accounts.
+LOSS = "#b2182b"
+#: Maintenance-margin lines and warnings.
+WARN = "#e8590c"
+#: Arbitrage and other alarms.
+ALARM = "#c92a2a"
+#: Secondary text and reference lines.
+MUTED = "#52606d"
 
 #: Losses red, gains blue, white at exactly zero (colour-blind safe, prints in grey scale).
 #: Spelled out because plotly.js's built-in "RdBu" puts blue at the low end.
@@ -60,19 +70,16 @@ def styled(fig: go.Figure, title: str = "", height: int = 420, **layout) -> go.F
     return fig
 
 
-def shock_label(shock: float) -> str:
-    """A spot shock (fraction) in % with a true minus sign, and no sign at zero: ``0 %``,
-    ``+15 %``, ``−15 %``."""
-    pct = round(shock * 100.0, 1)
-    return "0 %" if pct == 0 else f"{pct:+.4g} %".replace("-", "−")
-
-
 def color(k: int) -> str:
     return SERIES[k % len(SERIES)]
 
 
-def usd(x: float) -> str:
-    """``-1234.5`` -> ``'−$1,235'`` (true minus sign, whole dollars); NaN (unknown) -> ``'n/a'``."""
-    if x != x:
-        return "n/a"
-    return ("−" if x < 0 else "") + f"${abs(x):,.0f}"
+def message_figure(text: str, height: int = 320) -> go.Figure:
+    """An empty figure that says why there is nothing to draw (yet); long text is wrapped, which
+    plotly does not do for annotations."""
+    fig = go.Figure()
+    fig.add_annotation(text="<br>".join(textwrap.wrap(text, 90)), x=0.5, y=0.5, xref="paper", yref="paper",
+                       showarrow=False, font={"size": 14, "color": MUTED})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return styled(fig, height=height)

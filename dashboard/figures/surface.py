@@ -13,11 +13,10 @@ import plotly.graph_objects as go
 
 from engine.market import Market, slice_total_variance
 
-from .style import color, styled
+from .style import ALARM, color, styled
 
 K_TITLE = "Log-moneyness k = ln(K/F)"
 VOL_TITLE = "Implied vol (%)"
-ALARM = "#c92a2a"
 
 
 def live_slices(market: Market, underlying: str):

@@ -27,22 +27,21 @@ without code.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from engine.margin import MODELS, default_params, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Book, validate_record
 from engine.samples import DEMO_BOOKS, demo_book, demo_market
 
-from .. import account as acct
-from .. import exchange as ex
-from .. import ids, state
-from .. import liquidation as liq
+from .. import ids
+from ..stores import account as acct
+from ..stores import exchange as ex
+from ..stores import liquidation as liq
+from ..stores import session as state
 
 #: Pages a step may show when no Dash app has registered its pages (scripts, tests).
 PAGES = ("/", "/greeks", "/stress", "/margin", "/liquidation", "/exchange", "/report", "/lessons")
@@ -102,10 +101,6 @@ def known_pages() -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------- structure
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _text(problems: list, where: str, value, required: bool, limit: int) -> None:
@@ -189,8 +184,8 @@ def read_upload(contents: str | None, filename: str | None) -> tuple[dict | None
     """(lesson, problems) of a ``dcc.Upload`` payload: the lesson only when it parses and every
     step resolves; never raises."""
     try:
-        raw = base64.b64decode((contents or "").split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error):
+        raw = state.upload_bytes(contents)
+    except ValueError:
         return None, (f"{filename or 'file'}: could not be read as an uploaded file",)
     if len(raw) > MAX_UPLOAD_BYTES:
         return None, (f"{filename}: larger than {MAX_UPLOAD_BYTES / 1e6:g} MB",)
@@ -219,7 +214,7 @@ def _market(where: str, spec, previous: dict) -> dict:
         return market_to_dict(demo_market())
     if set(spec) == {"spot_shock"}:
         shock = spec["spot_shock"]
-        if not (_is_number(shock) and -1 < shock <= 10):
+        if not (state.is_number(shock) and -1 < shock <= 10):
             raise LessonError([f"{where}.market.spot_shock: a fraction above −1 (−0.1 = −10 %), got {shock!r}"])
         return market_to_dict(demo_market().with_spot_shock(float(shock)))
     try:
@@ -263,7 +258,7 @@ def _settings(where: str, spec: dict, previous: dict, book: dict, market: dict) 
         problems.append(f"{where}.settings.vol_range: a multiple of {VOL_RANGE_STEP / 100:g} from "
                         f"{VOL_RANGE_PTS[0] / 100:g} to {VOL_RANGE_PTS[1] / 100:g} (the Stress page's slider)")
     horizons = data["horizons_days"]
-    if not isinstance(horizons, list) or not all(_is_number(h) for h in horizons):
+    if not isinstance(horizons, list) or not all(state.is_number(h) for h in horizons):
         problems.append(f"{where}.settings.horizons_days: a list of days, e.g. [0, 7, 30]")
     if problems:
         raise LessonError(problems)
@@ -276,7 +271,7 @@ def _settings(where: str, spec: dict, previous: dict, book: dict, market: dict) 
 
 def _pct(fraction) -> int | None:
     """A fraction as whole per cent (0.15 -> 15), or None when it is not one."""
-    if not _is_number(fraction):
+    if not state.is_number(fraction):
         return None
     pct = round(fraction * 100, 6)
     return int(pct) if float(pct).is_integer() else None
@@ -290,7 +285,7 @@ def horizons_text(days) -> str:
 def _account(where: str, spec: dict, previous: dict, book: dict, market: dict, check: bool) -> dict:
     data = dict(previous, params=dict(previous.get("params", {})))
     if "collateral" in spec:
-        if not (_is_number(spec["collateral"]) and spec["collateral"] >= 0):
+        if not (state.is_number(spec["collateral"]) and spec["collateral"] >= 0):
             raise LessonError([f"{where}.account.collateral: USD, 0 or more (got {spec['collateral']!r})"])
         data["collateral"] = float(spec["collateral"])
     if "model" in spec:
@@ -451,7 +446,7 @@ def capture(text: str, page: str, book: dict, market: dict, settings: dict, acco
     """A step that sets the given stores (the app's current state) and shows ``page``: a demo
     book is written as its key and the demo market as ``"demo"``, so the file stays readable.
     The Liquidation and Exchange settings are left out when not given (never visited)."""
-    step = {"title": title.strip()} if title and title.strip() else {}
+    step: dict[str, Any] = {"title": title.strip()} if title and title.strip() else {}
     step["text"] = text
     step["page"] = page
     if highlight:

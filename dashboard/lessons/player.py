@@ -23,6 +23,7 @@ from dash import Input, Output, Patch, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from .. import ids
+from ..components import LIVE
 from . import LessonError, exchange_controls, liquidation_controls, margin_controls, step_state, stress_controls
 
 #: Pages the capture store ignores: the Lessons page is where a step is saved, not shown.
@@ -51,7 +52,7 @@ def player() -> html.Aside:
                         title="Unlock the controls to explore from this step"),
             html.Button("Next ▶", id=ids.LESSON_NEXT, className="button"),
         ], className="lesson-buttons"),
-    ], id=ids.LESSON_PLAYER, className="lesson-player", hidden=True, **{"aria-live": "polite"})
+    ], id=ids.LESSON_PLAYER, className="lesson-player", hidden=True, **LIVE)
 
 
 def started(key: str, lesson: dict) -> dict:

@@ -8,6 +8,7 @@ here (naming the row and field) while the last good book and market stay in plac
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
@@ -17,8 +18,21 @@ from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
-from .. import account, ids, state
-from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
+from .. import ids
+from ..components import (
+    LIVE,
+    RISK_COLUMNS,
+    committed,
+    error_table,
+    frame_rows,
+    grid,
+    health,
+    message,
+    number_column,
+    panel,
+    user_action,
+)
+from ..stores import session as state
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
                    title="Book · Portfolio-margin risk")
@@ -26,7 +40,7 @@ dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", ord
 STORES = (State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"))
 #: Editable cells take free text, validated by the engine: AG Grid's number editor would turn
 #: "abc" into an empty value before we could say what was wrong with it.
-EDITABLE = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
+EDITABLE: dict[str, Any] = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
 
 BOOK_COLUMNS = [
     {"field": "instrument", "headerName": "Instrument", "pinned": "left", "width": 215,
@@ -108,7 +122,7 @@ def _positions_panel():
         ], className="toolbar"),
         dcc.Store(id=ids.UNDO_STORE, storage_type="memory"),
         dcc.Store(id=ids.NEW_ROW, storage_type="memory"),
-        html.Div(id=ids.BOOK_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.BOOK_MESSAGE, **LIVE),
         grid(ids.BOOK_GRID, BOOK_COLUMNS, height=480, getRowId="params.data.id",
              dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False},
                               "stopEditingWhenCellsLoseFocus": True, "singleClickEdit": False}),
@@ -132,7 +146,7 @@ def _market_panel():
         grid(ids.SMILE_GRID, SMILE_COLUMNS, height=None, filters=False, getRowId="params.data.id"),
         html.Div([html.Button("Reset to the demo market", id=ids.MARKET_RESET, className="button secondary")],
                  className="actions"),
-        html.Div(id=ids.MARKET_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.MARKET_MESSAGE, **LIVE),
         how_to="The smile of each expiry is σ = atm_vol + skew·x + curvature·x², x = ln(K/F)/√T, "
                "floored at 1 vol point and interpolated in total variance between expiries. Vols are "
                "decimals (0.55 = 55 %). 'Smile under a spot shock': moneyness moves the smile with "
@@ -166,7 +180,7 @@ def book_rows(book: dict, market: dict, settings: dict) -> list[dict]:
     if analysis is None:
         return book["positions"]
     risk = frame_rows(analysis.positions[[c["field"] for c in RISK_COLUMNS]])
-    return [dict(row, **extra) for row, extra in zip(book["positions"], risk)]
+    return [dict(row, **extra) for row, extra in zip(book["positions"], risk, strict=True)]
 
 
 @callback(Output(ids.BOOK_GRID, "rowData"), Output(ids.MARKET_GLOBAL_GRID, "rowData"),
@@ -198,11 +212,6 @@ def suggest_instruments(_, market):
     return instrument_options(market)
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message) of a transition: a refused one leaves the store untouched."""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 @callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
           Output(ids.BOOK_MESSAGE, "children", allow_duplicate=True),
           Output(ids.BOOK_GRID, "rowData", allow_duplicate=True),
@@ -221,12 +230,12 @@ def edit_cells(changes, book, market, settings, acct=None):
     cell back to its last good value."""
     user_action(changes)
     outcome = state.edit_positions(book, market, settings, changes)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, book_rows(book, market, settings), no_update, no_update, no_update
     edited = {str(c.get("rowId")) for c in changes}
     rows = [r for r in book_rows(outcome.data, market, settings) if r["id"] in edited]
-    strip = no_update if acct is None else account.health_items(outcome.data, market, acct)
+    strip = no_update if acct is None else health.health_items(outcome.data, market, acct)
     return (data, note, no_update, {"update": rows, "async": False}, state.digest(outcome.data, market, settings),
             strip)
 
@@ -243,7 +252,7 @@ def add_position(n_clicks, instrument, quantity, entry_price, book, market, sett
     scrolls the grid to the row and flashes it.  A refused one keeps the inputs to fix them."""
     user_action(n_clicks)
     outcome = state.add_position(book, market, settings, instrument, quantity, entry_price)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update, no_update, no_update
     return data, note, outcome.data["positions"][-1]["id"], "", "", ""
@@ -276,7 +285,7 @@ def delete_selected(n_clicks, selected, book, market, settings):
     """Delete the ticked rows; the book before is kept so that the delete can be undone."""
     user_action(n_clicks)
     outcome = state.delete_positions(book, market, settings, [r["id"] for r in selected or []])
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update
     return data, note, {"before": book, "after": outcome.data}, False
@@ -299,7 +308,7 @@ def replaced(outcome: state.Outcome):
     """(store, message, selected rows, undo, undo hidden) of a transition that replaces the whole
     book: the grid's ticks and the undo belong to the old book and are cleared with it (the new
     book reuses the row ids 1…N, so a tick left behind would select a row never chosen)."""
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is None:
         return data, note, no_update, no_update, no_update
     return data, note, [], None, True
@@ -365,18 +374,10 @@ def render_upload_report(pending):
     if not pending:
         return None, True, ""
     errors, good = pending["errors"], len(pending["positions"])
-    shown = errors[:200]
-    csv = pending.get("csv", True)
-    table = html.Table([
-        html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
-        html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv)), html.Td(e["field"]), html.Td(e["message"])])
-                    for e in shown]),
-    ], className="error-table")
-    more = [html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []
     report = html.Div([
         html.P([html.B(pending["filename"] or "upload"),
                 f": {len(errors)} problem(s), {good} valid row(s). The current book is unchanged."]),
-        table, *more, *[html.P(w) for w in pending.get("warnings", [])],
+        *error_table(errors, pending.get("csv", True)), *[html.P(w) for w in pending.get("warnings", [])],
     ], className="msg msg-error upload-report", role="alert")
     return report, good == 0, f"Load the {good} valid row{'s' if good != 1 else ''} (replace the book)"
 
@@ -409,7 +410,7 @@ def edit_market_table(table: str, changes, market, book, settings):
     """(store, message, rows of the three grids): rows are re-sent only when the edit was refused,
     to put the refused cell back."""
     outcome = state.edit_market(market, book, settings, table, changes)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     rows = state.market_rows(market) if outcome.data is None else (no_update,) * 3
     return (data, note, *rows)
 
@@ -436,4 +437,4 @@ def edit_market(global_changes, underlying_changes, smile_changes, market, book,
 def reset_market(n_clicks, book, settings):
     user_action(n_clicks)
     data = market_to_dict(demo_market())
-    return _commit(state.checked(data, book, data, settings, "market reset to the demo snapshot"))
+    return committed(state.checked(data, book, data, settings, "market reset to the demo snapshot"))

@@ -1,26 +1,36 @@
 """Exchange page: a population of accounts under a spot shock — who is liquidated first, how
 many are under water at each shock, and how liquidations feed on themselves (docs/methodology.md §7).
 
-The stores, their transitions and the memoised engine calls are in :mod:`dashboard.exchange`.
+The stores, their transitions and the memoised engine calls are in :mod:`dashboard.stores.exchange`.
 """
 from __future__ import annotations
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from .. import exchange as ex
-from .. import ids, state
+from .. import ids
+from ..components import (
+    KEEP,
+    LIVE,
+    busy,
+    committed,
+    error_table,
+    frame_rows,
+    grid,
+    message,
+    number_column,
+    panel,
+    user_action,
+)
 from ..figures import exchange as figures
-from ..figures.margin import NO_EQUITY
-from ..figures.style import shock_label, usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..format import NO_EQUITY, shock_label, usd
+from ..stores import exchange as ex
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
 
 SOURCE = (Input(ids.EX_SOURCE, "value"), Input(ids.EX_SETTINGS_STORE, "data"), Input(ids.EX_UPLOAD_STORE, "data"),
           Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 #: Controls keep the user's values across page visits, as the settings store does.
-KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULTS = ex.DEFAULT_SETTINGS
 
 QUEUE_COLUMNS = [
@@ -66,7 +76,7 @@ def _controls():
                           step="any"),
             _number_input("Max cascade rounds", ids.EX_ROUNDS, DEFAULTS["max_rounds"], min=1, step=1),
         ], className="ex-controls"),
-        html.Div(id=ids.EX_SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.EX_SETTINGS_MESSAGE, **LIVE),
         dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv",
                    children=html.Div(["Drop an accounts CSV here, or ", html.A("choose one")])),
         html.P(["Header ", html.Code("account,collateral,instrument,quantity[,entry_price]"),
@@ -135,24 +145,18 @@ def apply_settings(n_accounts, seed, shock, top_n, impact_k, turnover, rounds, c
     outcome = ex.settings_from_controls(n_accounts, seed, shock, top_n, impact_k, turnover, rounds)
     in_force = current if outcome.data is None else outcome.data
     controls = control_values(in_force) if outcome.problems else (no_update,) * len(CONTROLS)
-    if outcome.data == current:
-        return no_update, message(outcome.problems), *controls
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), *controls
+    return (*committed(outcome, current), *controls)
 
 
 def upload_report(filename: str, errors: list[dict], accepted: dict | None):
     """Per-row errors of an accounts upload (and what was kept)."""
     if not errors:
         return message(note=f"{filename}: {accepted['accounts']:,} accounts loaded")
-    shown = errors[:200]
     kept = (f"{accepted['accounts']:,} accounts loaded from the good rows" if accepted
             else "nothing was loaded; the last good accounts stay")
     return html.Div([
         html.P([html.B(filename), f": {len(errors)} problem(s); {kept}."]),
-        html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Field"), html.Th("Problem")])),
-                    html.Tbody([html.Tr([html.Td(state.row_place(e["row"], csv=True)), html.Td(e["field"]),
-                                         html.Td(e["message"])]) for e in shown])], className="error-table"),
-        *([html.P(f"… and {len(errors) - len(shown)} more.")] if len(errors) > len(shown) else []),
+        *error_table(errors, csv=True),
     ], className="msg msg-error upload-report", role="alert")
 
 
@@ -175,7 +179,8 @@ def upload_accounts(contents, filename, market):
 
 def _card(label: str, value: str, unit: str, value_id: str | None = None) -> html.Div:
     return html.Div([html.Div(label, className="card-label"),
-                     html.Div(value, className="card-value", **({"id": value_id} if value_id else {})),
+                     html.Div(value, className="card-value", id=value_id) if value_id else
+                     html.Div(value, className="card-value"),
                      html.Div(unit, className="card-unit")], className="card")
 
 

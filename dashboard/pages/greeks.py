@@ -3,12 +3,15 @@ with spot, and the positions behind them: total → position, the way a risk man
 """
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
-from .. import figures, ids, state
-from ..figures.style import usd
-from ..layout import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
+from .. import figures, ids
+from ..components import RISK_COLUMNS, busy, frame_rows, grid, message, number_column, panel
+from ..format import usd
+from ..stores import session as state
 
 dash.register_page(__name__, path="/greeks", name="Greeks", order=1, title="Greeks · Portfolio-margin risk")
 
@@ -93,12 +96,33 @@ def cards(totals: dict, by_underlying=None) -> list:
     return out
 
 
-def render(book: dict, market: dict, settings: dict, underlying: str | None = None):
+class GreeksView(NamedTuple):
+    """What :func:`render` fills, one field an output of :func:`render_greeks` (:data:`OUTPUTS`)."""
+
+    message: Any
+    cards: Any
+    by_underlying: Any
+    by_expiry: Any
+    vs_spot: Any
+    drill_rows: Any
+    drill_options: Any
+    strike_options: Any
+    strike_choice: Any
+
+
+OUTPUTS = GreeksView(
+    Output(ids.GREEKS_MESSAGE, "children"), Output(ids.GREEKS_CARDS, "children"),
+    Output(ids.BARS_UNDERLYING, "figure"), Output(ids.BARS_EXPIRY, "figure"), Output(ids.GREEKS_VS_SPOT, "figure"),
+    Output(ids.DRILL_GRID, "rowData"), Output(ids.DRILL_GRID, "dashGridOptions"),
+    Output(ids.STRIKE_UNDERLYING, "options"), Output(ids.STRIKE_UNDERLYING, "value"))
+
+
+def render(book: dict, market: dict, settings: dict, underlying: str | None = None) -> GreeksView:
     """Cards, bars, Greeks vs spot, drill-down rows and the strike-profile choices of one state
     (keeping the chosen ``underlying`` while the book still holds it)."""
     analysis, error = state.try_analysis(book, market, settings)
     if analysis is None:
-        return (message([error]),) + (no_update,) * 8
+        return GreeksView(message([error]), *(no_update,) * 8)
     drill = frame_rows(analysis.positions.assign(row=[str(k) for k in range(len(analysis.positions))]))
     totals = dict(analysis.totals, row="total", instrument=f"Total ({len(drill)} positions)")
     options = list(analysis.by_underlying["underlying"])
@@ -106,16 +130,12 @@ def render(book: dict, market: dict, settings: dict, underlying: str | None = No
     pinned["pinnedBottomRowData"] = [totals]
     notes = message(analysis.warnings) if analysis.warnings else (
         message(note="The book is empty: add positions on the Book page.") if not drill else "")
-    return (notes, cards(analysis.totals, analysis.by_underlying), figures.by_underlying(analysis), figures.by_expiry(analysis),
-            figures.greeks_vs_spot(analysis), drill, pinned, options,
-            underlying if underlying in options else next(iter(options), None))
+    return GreeksView(notes, cards(analysis.totals, analysis.by_underlying), figures.by_underlying(analysis),
+                      figures.by_expiry(analysis), figures.greeks_vs_spot(analysis), drill, pinned, options,
+                      underlying if underlying in options else next(iter(options), None))
 
 
-@callback(Output(ids.GREEKS_MESSAGE, "children"), Output(ids.GREEKS_CARDS, "children"),
-          Output(ids.BARS_UNDERLYING, "figure"), Output(ids.BARS_EXPIRY, "figure"),
-          Output(ids.GREEKS_VS_SPOT, "figure"), Output(ids.DRILL_GRID, "rowData"),
-          Output(ids.DRILL_GRID, "dashGridOptions"),
-          Output(ids.STRIKE_UNDERLYING, "options"), Output(ids.STRIKE_UNDERLYING, "value"), *STORES,
+@callback(*OUTPUTS, *STORES,
           State(ids.STRIKE_UNDERLYING, "value"))
 def render_greeks(book, market, settings, underlying):
     return render(book, market, settings, underlying)

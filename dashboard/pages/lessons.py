@@ -9,7 +9,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import ids, lessons
-from ..layout import message, panel
+from ..components import LIVE, message, panel
 from ..lessons.player import started
 
 dash.register_page(__name__, path="/lessons", name="Lessons", order=8, title="Lessons · Portfolio-margin risk")
@@ -56,7 +56,7 @@ def _editor():
             html.Div([html.Button("Save the current state as a step", id=ids.DRAFT_SAVE, className="button")],
                      className="field"),
         ], className="lessons-editor"),
-        html.Div(id=ids.DRAFT_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.DRAFT_MESSAGE, **LIVE),
         html.H4("Steps", className="subtitle"),
         html.Ol(id=ids.DRAFT_STEPS, className="draft-steps"),
         html.Div([
@@ -68,7 +68,7 @@ def _editor():
         dcc.Upload(id=ids.LESSON_UPLOAD, className="dropzone", accept=".json,application/json",
                    children=html.Div(["Drop a lesson JSON here, or ", html.A("choose one"),
                                       " (it opens in the editor; then Play)"])),
-        html.Div(id=ids.LESSON_UPLOAD_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LESSON_UPLOAD_MESSAGE, **LIVE),
         how_to="Set the app up as the step should show it (book, market, margin model and collateral, "
                "stress grid, Liquidation and Exchange settings) on any page, come back here, type what the "
                "learner should look at and why, choose the page and a control to outline, and save. The step "

@@ -4,7 +4,7 @@ Status and liquidation prices, the optimised plan against the naive orders, a re
 spot path, the Almgren–Chriss schedule for closing a large position, and a Derive-style Dutch
 auction of the account.  The account is the Margin page's (``ACCOUNT_STORE``), read here only;
 the page's own stores, their transitions and the memoised engine calls are in
-:mod:`dashboard.liquidation`.
+:mod:`dashboard.stores.liquidation`.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
-from .. import ids, state
-from .. import liquidation as liq
-from ..account import health
+from .. import ids
+from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
-from ..figures.margin import ratio_text
-from ..figures.style import usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..figures.style import message_figure
+from ..format import ratio_text, usd
+from ..stores import liquidation as liq
+from ..stores.account import health
 
 dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
                    title="Liquidation · Portfolio-margin risk")
@@ -29,7 +29,6 @@ dash.register_page(__name__, path="/liquidation", name="Liquidation", order=5,
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"),
           Input(ids.LIQ_STRESS_STORE, "data"), Input(ids.LIQ_PARAMS_STORE, "data"))
 #: Controls keep the user's values across page visits, as the stores they feed do.
-KEEP = {"persistence": True, "persistence_type": "session"}
 
 # ----------------------------------------------------------------------------- layout
 
@@ -101,7 +100,7 @@ def _params_panel():
         "Parameters",
         html.Details([html.Summary("Execution costs, plan, auction and bidders (click to edit)"),
                       html.Div(groups, className="liq-params")], className="liq-details"),
-        html.Div(id=ids.LIQ_PARAMS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_PARAMS_MESSAGE, **LIVE),
         how_to="Cost per contract = half-spread + impact + fee, impact = k·σ_daily·S·√(chunk/ADV) "
                "(options: weighted by |delta|, at least 0.1). The plan reduces positions by 'chunk' "
                "of their size (or hedges with the perpetual) until equity ≥ MM × (1 + buffer). "
@@ -127,7 +126,7 @@ def _stress_panel():
                                 placeholder="account's collateral", className="input", **KEEP)],
                      className="control"),
         ], className="liq-stress-controls"),
-        html.Div(id=ids.LIQ_STRESS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_STRESS_MESSAGE, **LIVE),
         busy(html.Div(id=ids.LIQ_STATUS)),
         how_to="'Account now' is the book with the collateral and margin model chosen on the Margin page. "
                "The scenario is where everything below is computed: 'push' moves every spot a further "
@@ -159,7 +158,7 @@ def _replay_panel():
                                           html.A("choose one")])),
             html.Button("Run replay", id=ids.LIQ_REPLAY_RUN, className="button"),
         ], className="toolbar"),
-        html.Div(id=ids.LIQ_PATH_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_PATH_MESSAGE, **LIVE),
         busy(dcc.Graph(id=ids.LIQ_REPLAY, config={"displaylogo": False})),
         busy(grid(ids.LIQ_REPLAY_GRID, REPLAY_COLUMNS, height=260)),
         how_to="The account (with the scenario's collateral; the path replaces its spot shock) walks "
@@ -187,7 +186,7 @@ def _schedule_panel():
                       dcc.Input(id=ids.LIQ_SCHEDULE_LAMBDA, type="number", value=1e-5, min=0, step="any",
                                 debounce=True, className="input", **KEEP)], className="control"),
         ], className="toolbar"),
-        html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.LIQ_SCHEDULE_MESSAGE, **LIVE),
         html.Div([busy(dcc.Graph(id=ids.LIQ_SCHEDULE, config={"displaylogo": False})),
                   busy(dcc.Graph(id=ids.LIQ_FRONTIER, config={"displaylogo": False}))], className="row two"),
         how_to="Selling a big position fast costs impact; selling it slowly leaves it exposed to the "
@@ -246,27 +245,19 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- writers
 
 
-def _commit(outcome: state.Outcome, current: dict):
-    """(store value, message) of a transition; an unchanged value writes and says nothing (the
-    writers also run when the page is shown, with the controls' persisted values)."""
-    if outcome.data is not None and outcome.data == current:
-        return no_update, ""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 @callback(Output(ids.LIQ_STRESS_STORE, "data"), Output(ids.LIQ_STRESS_MESSAGE, "children"),
           Input(ids.LIQ_STRESS_MODE, "value"), Input(ids.LIQ_SHOCK, "value"), Input(ids.LIQ_COLLATERAL, "value"),
           State(ids.LIQ_STRESS_STORE, "data"))
 def apply_stress(mode, shock, collateral, current):
-    return _commit(liq.stress_from_controls(mode, shock, collateral), current)
+    return committed(liq.stress_from_controls(mode, shock, collateral), current)
 
 
 @callback(Output(ids.LIQ_PARAMS_STORE, "data"), Output(ids.LIQ_PARAMS_MESSAGE, "children"),
           Input({"type": ids.LIQ_PARAM, "name": ALL}, "value"), Input(ids.LIQ_AUCTION_PRESET, "value"),
           State({"type": ids.LIQ_PARAM, "name": ALL}, "id"), State(ids.LIQ_PARAMS_STORE, "data"))
 def apply_params(values, preset, control_ids, current):
-    shown = {cid["name"]: value for cid, value in zip(control_ids, values)}
-    return _commit(liq.params_from_controls(shown, preset), current)
+    shown = {cid["name"]: value for cid, value in zip(control_ids, values, strict=True)}
+    return committed(liq.params_from_controls(shown, preset), current)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -385,7 +376,7 @@ def replay_direction(book, market, account, path_key):
 def render_replay(n_clicks, book, market, account, stress, params, path_key, mirror, uploaded):
     """Runs on the button, then follows the account and parameters while the page is open."""
     if not n_clicks:
-        return figures.message_figure("Choose a path and press Run replay."), [], ""
+        return message_figure("Choose a path and press Run replay."), [], ""
     return replay_view(book, market, account, stress, params, path_key, "mirror" in (mirror or []), uploaded)
 
 
@@ -431,7 +422,7 @@ def auction_view(book: dict, market: dict, account: dict, stress: dict, params: 
     result = liq.auction(best, params)
     if result is None:
         return (message(note="No auction: equity is above MM under this scenario."),
-                figures.message_figure("Stress the account above to see it auctioned."), [])
+                message_figure("Stress the account above to see it auctioned."), [])
     facts = [("outcome", result.outcome.replace("_", " ")), ("MtM at start", usd(best.equity_before)),
              ("margin balance at start (MM′ = equity − MM; below 0: the shortfall the auction must cover)",
               usd(best.equity_before - best.mm_before)),

@@ -3,12 +3,13 @@ same book, the selected model's scenario matrix, components and attribution by p
 parameters, a what-if trade and the margin-minimising hedge.
 
 Total → component → underlying → position, the way a risk manager drills into a requirement.
-Account changes go through ``dashboard.account``'s transitions: a value the engine refuses is
+Account changes go through ``dashboard.stores.account``'s transitions: a value the engine refuses is
 reported here and never stored, so every figure keeps its last good result.
 """
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import dash
 import pandas as pd
@@ -20,22 +21,23 @@ from engine.margin.account import HEALTH_LEVELS, RATIO_DANGER, RATIO_WARNING, he
 from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
-from .. import account, ids, state
+from .. import ids
+from ..components import KEEP, LIVE, busy, committed, grid, message, number_column, panel, user_action
 from ..figures import margin as figures
-from ..figures.style import usd
-from ..layout import busy, grid, message, number_column, panel, user_action
+from ..format import NO_EQUITY, usd
+from ..stores import account
+from ..stores import session as state
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
 
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 STORE_STATES = (State(ids.ACCOUNT_STORE, "data"), State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
 #: View-only controls keep the user's choice across page visits.
-KEEP = {"persistence": True, "persistence_type": "session"}
 DEFAULT_TOP = 15
-GRAPH = {"displaylogo": False}
+GRAPH: dict[str, Any] = {"displaylogo": False}
 
 #: Five rows: no column filters.
-_SHORT = {"filter": False, "flex": 1}
+_SHORT: dict[str, Any] = {"filter": False, "flex": 1}
 SIDE_BY_SIDE_COLUMNS = [
     {"field": "label", "headerName": "Model", "flex": 1.3, "minWidth": 160},
     number_column("initial", "IM (USD)", **_SHORT),
@@ -43,7 +45,7 @@ SIDE_BY_SIDE_COLUMNS = [
     # The level is the engine's (health_status), carried by the row; no equity left is an empty
     # (infinite) ratio, shown as such.
     number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, valueFormatter={
-        "function": f"params.value == null ? '{figures.NO_EQUITY}' : d3.format('.1%')(params.value)"},
+        "function": f"params.value == null ? '{NO_EQUITY}' : d3.format('.1%')(params.value)"},
         cellClassRules={f"level-{level}": f"params.data.level == '{level}'" for level in HEALTH_LEVELS}),
     number_column("available", "Available (equity − IM, USD)", **_SHORT),
     number_column("capital_efficiency", "Capital efficiency (standard IM ÷ IM)", ",.2f", **_SHORT),
@@ -95,7 +97,7 @@ def _account_panel():
             ], className="margin-controls"),
             busy(dcc.Graph(id=ids.MARGIN_GAUGE, config=GRAPH)),
         ], className="margin-account"),
-        html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.MARGIN_ACCOUNT_MESSAGE, **LIVE),
         how_to=f"Equity = collateral + the book's mark-to-market. The selected model sets IM, MM and the "
                f"health strip at the top of every page. Margin ratio = MM ÷ equity: green below "
                f"{RATIO_WARNING * 100:g} %, amber from {RATIO_WARNING * 100:g} %, red from "
@@ -174,7 +176,7 @@ def _trade_column():
                             debounce=True, className="input"),
                   html.Button("Compute", id=ids.WHATIF_BUTTON, className="button"),
               ], className="toolbar"),
-              html.Div(id=ids.WHATIF_RESULT, **{"aria-live": "polite"}),
+              html.Div(id=ids.WHATIF_RESULT, **LIVE),
               how_to="IM and MM of the book before and after the trade under the selected model, without "
                      "changing the book. A trade that offsets the binding scenario lowers IM even though "
                      "it adds a position."),
@@ -182,8 +184,8 @@ def _trade_column():
               html.Div([html.Button("Find the hedge", id=ids.HEDGE_BUTTON, className="button"),
                         html.Button("Add the hedge to the book", id=ids.HEDGE_ADD, className="button secondary",
                                     disabled=True)], className="toolbar"),
-              html.Div(id=ids.HEDGE_RESULT, **{"aria-live": "polite"}),
-              html.Div(id=ids.HEDGE_MESSAGE, **{"aria-live": "polite"}),
+              html.Div(id=ids.HEDGE_RESULT, **LIVE),
+              html.Div(id=ids.HEDGE_MESSAGE, **LIVE),
               how_to="For each underlying, the perpetual quantity (contracts, + buys) that makes the "
                      "selected model's IM smallest. Adding it writes the trades to the book like any new "
                      "row, so every page recomputes; the hedge then found is (close to) nothing."),
@@ -207,7 +209,7 @@ def _params_panel():
         ], id=ids.SCENARIO_SECTION),
         html.Div([html.Button("Reset to published defaults", id=ids.PARAMS_RESET, className="button secondary")],
                  className="actions"),
-        html.Div(id=ids.PARAMS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.PARAMS_MESSAGE, **LIVE),
         how_to="Yellow cells are editable (double-click, type, Enter); a value that differs from the "
                "published default is bold. Every accepted edit recomputes every figure and the health "
                "strip. A value the engine refuses (a negative range, a factor above 10, an empty "
@@ -260,11 +262,6 @@ layout = html.Div([
 # ----------------------------------------------------------------------------- account controls
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message) of a transition: a refused one leaves the store untouched."""
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
-
-
 def account_controls(acct: dict) -> tuple:
     """(collateral, model, preset) shown for the stored account."""
     return acct["collateral"], acct["model"], account.preset(acct)
@@ -280,7 +277,7 @@ def show_account(_, acct):
 
 def change_account(trigger, collateral, model, preset, acct: dict, book: dict, market: dict):
     """(store, message) after the user changed a control.  Dash also runs this when the page is
-    shown (its output is a shell store, see ``layout.user_action``), with the controls still at
+    shown (its output is a shell store, see ``components.user_action``), with the controls still at
     their empty layout values: those are ignored, :func:`show_account` fills them from the store
     and the values it sets equal the store, so they change nothing."""
     value = {ids.MARGIN_COLLATERAL: collateral, ids.MARGIN_MODEL: model, ids.MARGIN_PRESET: preset}.get(trigger)
@@ -293,7 +290,7 @@ def change_account(trigger, collateral, model, preset, acct: dict, book: dict, m
         outcome = account.select_preset(acct, book, market, preset)
     # A refused value does not stay in its box: the one in force goes back, beside the message.
     refused = outcome.data is None and outcome.problems
-    return (*_commit(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
+    return (*committed(outcome), acct["collateral"] if refused and trigger == ids.MARGIN_COLLATERAL else no_update)
 
 
 @callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.MARGIN_ACCOUNT_MESSAGE, "children"),
@@ -334,7 +331,30 @@ def examples_table(rows: list[dict], model: str) -> html.Table:
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="margin-table")
 
 
-def render(book: dict, market: dict, acct: dict):
+class MarginView(NamedTuple):
+    """What :func:`render` fills, one field an output of :func:`render_margin` (:data:`OUTPUTS`)."""
+
+    message: Any
+    gauge: Any
+    table_rows: Any
+    bars: Any
+    scenarios: Any
+    waterfall: Any
+    params_source: Any
+    params_rows: Any
+    scenario_editor_hidden: Any
+    scenario_rows: Any
+    examples: Any
+
+
+OUTPUTS = MarginView(
+    Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"), Output(ids.MARGIN_TABLE, "rowData"),
+    Output(ids.MARGIN_BARS, "figure"), Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
+    Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"), Output(ids.SCENARIO_SECTION, "hidden"),
+    Output(ids.SCENARIO_GRID, "rowData"), Output(ids.MARGIN_EXAMPLES, "children"))
+
+
+def render(book: dict, market: dict, acct: dict) -> MarginView:
     """Everything on the page that mirrors the stores: message, gauge, side-by-side rows and bars,
     scenario matrix, waterfall, parameter editor and the examples.
 
@@ -345,7 +365,7 @@ def render(book: dict, market: dict, acct: dict):
         results = account.margins(book, market, acct)
         health = account.health(book, market, acct)
     except Exception as exc:  # the UI boundary: keep the last good figures, say why
-        return (message([f"margin could not be computed: {exc}"]),) + (no_update,) * 10
+        return MarginView(message([f"margin could not be computed: {exc}"]), *(no_update,) * 10)
     model = acct["model"]
     result = results[model]
     rows = side_by_side(results, health)
@@ -354,19 +374,14 @@ def render(book: dict, market: dict, acct: dict):
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
         source = MODELS[model].source
-    return ("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
-            figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
-            figures.scenario_heatmap(result), figures.im_waterfall(result),
-            source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
-            examples_table(account.examples(market, acct), model))
+    return MarginView("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
+                      figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
+                      figures.scenario_heatmap(result), figures.im_waterfall(result),
+                      source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
+                      examples_table(account.examples(market, acct), model))
 
 
-@callback(Output(ids.MARGIN_MESSAGE, "children"), Output(ids.MARGIN_GAUGE, "figure"),
-          Output(ids.MARGIN_TABLE, "rowData"), Output(ids.MARGIN_BARS, "figure"),
-          Output(ids.MARGIN_SCENARIOS, "figure"), Output(ids.MARGIN_WATERFALL, "figure"),
-          Output(ids.PARAMS_SOURCE, "children"), Output(ids.PARAMS_GRID, "rowData"),
-          Output(ids.SCENARIO_SECTION, "hidden"), Output(ids.SCENARIO_GRID, "rowData"),
-          Output(ids.MARGIN_EXAMPLES, "children"), *STORES)
+@callback(*OUTPUTS, *STORES)
 def render_margin(book, market, acct):
     return render(book, market, acct)
 
@@ -417,7 +432,7 @@ def edit_params(trigger, payload, selected, acct: dict, book: dict, market: dict
         outcome = account.delete_scenarios(acct, book, market, [r["id"] for r in selected or []])
     else:
         outcome = account.reset_params(acct, book, market, model)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     if outcome.data is not None:
         return data, note, no_update, no_update
     return data, note, param_grid_rows(acct, model), account.scenario_rows(acct)
@@ -501,4 +516,4 @@ def render_hedge(n_clicks, book, market, acct):
           State(ids.SETTINGS_STORE, "data"), State(ids.ACCOUNT_STORE, "data"), prevent_initial_call=True)
 def add_hedge(n_clicks, book, market, settings, acct):
     user_action(n_clicks)
-    return _commit(account.add_hedge(book, market, settings, acct))
+    return committed(account.add_hedge(book, market, settings, acct))

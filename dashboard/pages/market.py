@@ -9,12 +9,11 @@ callbacks only route them.  Only markets the engine accepts with the current boo
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 import dash
 import pandas as pd
@@ -39,16 +38,17 @@ from engine.market import (
 from engine.scenarios import roll_book
 from engine.venues import VenueError, book_from_positions, fit_expiry, market_from_book_summary, split_book_summary
 
-from .. import ids, state
+from .. import ids
+from ..components import committed, frame_rows, grid, number_column, panel, user_action
 from ..figures import surface
-from ..layout import frame_rows, grid, message, number_column, panel, user_action
+from ..stores import session as state
 
 dash.register_page(__name__, path="/market", name="Market", order=0.5, title="Market · Portfolio-margin risk")
 
 STORES = (State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), State(ids.SETTINGS_STORE, "data"))
 DERIBIT_URL = "https://www.deribit.com/api/v2/public/get_book_summary_by_currency"
 FETCH_TIMEOUT_S = 5.0
-EDITABLE = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
+EDITABLE: dict[str, Any] = {"editable": True, "cellClass": "cell-editable", "cellDataType": False}
 
 SLICE_COLUMNS = [
     {"field": "underlying", "headerName": "Underlying", "width": 110},
@@ -132,7 +132,8 @@ def layout(**_):
         panel("Vol surface", html.Div([
             dcc.Dropdown(id=ids.MKT_SURFACE_UNDERLYING, clearable=False, style={"width": "140px"}),
         ], className="controls"), html.Div(id=ids.MKT_ARBITRAGE),
-            dcc.Graph(id=ids.MKT_SMILE_FIG), html.Div([dcc.Graph(id=ids.MKT_TERM_FIG), dcc.Graph(id=ids.MKT_FORWARD_FIG)],
+            dcc.Graph(id=ids.MKT_SMILE_FIG),
+            html.Div([dcc.Graph(id=ids.MKT_TERM_FIG), dcc.Graph(id=ids.MKT_FORWARD_FIG)],
                                                       className="two-col"),
             dcc.Graph(id=ids.MKT_SURFACE_FIG),
             how_to="Lines are the smiles the pricer uses, dots the venue's marks with their bid–ask range. Red "
@@ -146,8 +147,8 @@ def layout(**_):
 
 def _payload(contents: str) -> bytes:
     try:
-        return base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error, AttributeError):
+        return state.upload_bytes(contents)
+    except ValueError:
         return b""
 
 
@@ -212,7 +213,8 @@ def load_positions(contents, filename, book: dict, market: dict, settings: dict)
     """A Deribit ``private/get_positions`` file as the new book; any bad row refuses the whole file."""
     result = book_from_positions(_payload(contents), state.market_of(market), name=filename or "Deribit positions")
     if result.errors:
-        return state.Outcome(None, tuple(str(e) for e in result.errors[:20]) + (f"{filename}: the book was not changed",))
+        return state.Outcome(None, tuple(str(e) for e in result.errors[:20])
+                             + (f"{filename}: the book was not changed",))
     return state.replace_book(result.book, market, settings, f"loaded {len(result.book)} positions from {filename}")
 
 
@@ -403,53 +405,69 @@ def surface_view(market: dict, quotes_data: dict | None, underlying: str | None)
 # ----------------------------------------------------------------------------- callbacks
 
 
-def _commit(outcome: state.Outcome):
-    """(store value, message): an applied change shows its note and, below, what it warns about."""
-    if outcome.data is None:
-        return no_update, message(outcome.problems)
-    return outcome.data, html.Div([message((), outcome.note), message(outcome.problems)])
+class MarketView(NamedTuple):
+    """What :func:`render` fills, one field an output of the callback (:data:`OUTPUTS`)."""
+
+    slice_rows: Any
+    fit_rows: Any
+    surface_options: Any
+    surface_choice: Any
+    expiry_underlyings: Any
+    valuation_time: Any
+    arbitrage: Any
+    smile: Any
+    term: Any
+    forward: Any
+    surface: Any
 
 
-@callback(Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
-          Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
-          Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"),
-          Output(ids.MKT_ARBITRAGE, "children"), Output(ids.MKT_SMILE_FIG, "figure"),
-          Output(ids.MKT_TERM_FIG, "figure"), Output(ids.MKT_FORWARD_FIG, "figure"),
-          Output(ids.MKT_SURFACE_FIG, "figure"),
-          Input(ids.MARKET_STORE, "data"), Input(ids.MKT_QUOTES_STORE, "data"),
+OUTPUTS = MarketView(
+    Output(ids.MKT_SLICE_GRID, "rowData"), Output(ids.MKT_FIT_GRID, "rowData"),
+    Output(ids.MKT_SURFACE_UNDERLYING, "options"), Output(ids.MKT_SURFACE_UNDERLYING, "value"),
+    Output(ids.MKT_ADD_EXPIRY_UNDERLYING, "options"), Output(ids.MKT_TIME, "value"),
+    Output(ids.MKT_ARBITRAGE, "children"),
+    Output(ids.MKT_SMILE_FIG, "figure"), Output(ids.MKT_TERM_FIG, "figure"), Output(ids.MKT_FORWARD_FIG, "figure"),
+    Output(ids.MKT_SURFACE_FIG, "figure"))
+
+
+@callback(*OUTPUTS, Input(ids.MARKET_STORE, "data"), Input(ids.MKT_QUOTES_STORE, "data"),
           Input(ids.MKT_SURFACE_UNDERLYING, "value"))
-def render(market, quotes_data, underlying):
+def render(market, quotes_data, underlying) -> MarketView:
     names = list(market["underlyings"])
     und = underlying if underlying in names else names[0]
     fits = (quotes_data or {}).get("fits") or []
-    return (slice_rows(market), fits, names, und, names, market["valuation_time"], *surface_view(market, quotes_data, und))
+    return MarketView(slice_rows(market), fits, names, und, names, market["valuation_time"],
+                      *surface_view(market, quotes_data, und))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True), Output(ids.MKT_UPLOAD, "contents"),
           Input(ids.MKT_UPLOAD, "contents"), State(ids.MKT_UPLOAD, "filename"), *STORES, prevent_initial_call=True)
 def upload(contents, filenames, book, market, settings):
     user_action(contents)
     outcome, quotes = load_files(contents, filenames, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes, None)
+    return (*committed(outcome), no_update if quotes is None else quotes, None)
 
 
-@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.BOOK_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_POSITIONS_UPLOAD, "contents"),
           Input(ids.MKT_POSITIONS_UPLOAD, "contents"), State(ids.MKT_POSITIONS_UPLOAD, "filename"), *STORES,
           prevent_initial_call=True)
 def upload_positions(contents, filename, book, market, settings):
     user_action(contents)
-    return (*_commit(load_positions(contents, filename, book, market, settings)), None)
+    return (*committed(load_positions(contents, filename, book, market, settings)), None)
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True),
           Input(ids.MKT_FETCH, "n_clicks"), State(ids.MKT_FETCH_CURRENCY, "value"), *STORES, prevent_initial_call=True)
 def fetch_live(n_clicks, currency, book, market, settings):
     user_action(n_clicks)
     outcome, quotes = fetch(currency, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes)
+    return (*committed(outcome), no_update if quotes is None else quotes)
 
 
 @callback(Output(ids.MKT_DOWNLOAD, "data"), Input(ids.MKT_DOWNLOAD_BUTTON, "n_clicks"),
@@ -465,41 +483,45 @@ def download(n_clicks, market):
 def roll(n_clicks, when, book, market, settings):
     user_action(n_clicks)
     outcome, new_market, settled = move_time(when, book, market, settings)
-    data, note = _commit(outcome)
+    data, note = committed(outcome)
     return data, (no_update if new_market is None else new_market), note, settled
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Input(ids.MKT_ADD_UNDERLYING, "n_clicks"), State(ids.MKT_ADD_NAME, "value"), State(ids.MKT_ADD_SPOT, "value"),
           State(ids.MKT_ADD_CARRY, "value"), *STORES, prevent_initial_call=True)
 def add_underlying_clicked(n_clicks, name, spot, carry, book, market, settings):
     user_action(n_clicks)
-    return _commit(add_underlying(name, spot, carry, book, market, settings))
+    return committed(add_underlying(name, spot, carry, book, market, settings))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Input(ids.MKT_ADD_EXPIRY, "n_clicks"), State(ids.MKT_ADD_EXPIRY_UNDERLYING, "value"),
           State(ids.MKT_ADD_EXPIRY_DATE, "value"), State(ids.MKT_ADD_EXPIRY_FORM, "value"),
           State(ids.MKT_ADD_EXPIRY_VOL, "value"), *STORES, prevent_initial_call=True)
 def add_expiry_clicked(n_clicks, underlying, expiry, form, vol, book, market, settings):
     user_action(n_clicks)
-    return _commit(add_expiry(underlying, expiry, form, vol, book, market, settings))
+    return committed(add_expiry(underlying, expiry, form, vol, book, market, settings))
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_SLICE_GRID, "rowData", allow_duplicate=True),
           Input(ids.MKT_SLICE_GRID, "cellValueChanged"), *STORES, prevent_initial_call=True)
 def edit_slice_cells(changes, book, market, settings):
     user_action(changes)
     outcome = edit_slices(changes, book, market, settings)
-    return (*_commit(outcome), slice_rows(market) if outcome.data is None else no_update)
+    return (*committed(outcome), slice_rows(market) if outcome.data is None else no_update)
 
 
-@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True), Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
+@callback(Output(ids.MARKET_STORE, "data", allow_duplicate=True),
+          Output(ids.MKT_MESSAGE, "children", allow_duplicate=True),
           Output(ids.MKT_QUOTES_STORE, "data", allow_duplicate=True),
           Input(ids.MKT_FIT, "n_clicks"), State(ids.MKT_QUOTES_STORE, "data"), *STORES, prevent_initial_call=True)
 def fit_clicked(n_clicks, quotes_data, book, market, settings):
     user_action(n_clicks)
     outcome, quotes = fit_to_quotes(quotes_data, book, market, settings)
-    return (*_commit(outcome), no_update if quotes is None else quotes)
+    return (*committed(outcome), no_update if quotes is None else quotes)
 

@@ -16,11 +16,13 @@ from engine.crashes import load_library, replay_episode
 from engine.margin import MODELS
 from engine.var import var_summary
 
-from .. import account, ids, state
+from .. import ids
+from ..components import LIVE, message, panel, user_action
 from ..figures import risk as risk_figures
-from ..figures.style import usd
-from ..layout import message, panel, user_action
+from ..format import usd
 from ..report import SECTIONS, ExtraSection, ReportData, ReportError, build, context_of
+from ..stores import account
+from ..stores import session as state
 from .margin import side_by_side
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ layout = html.Div([
                                 html.Button("Download HTML", id=ids.REPORT_HTML, className="button secondary")])],
                      className="control"),
         ], className="controls"),
-        dcc.Loading(html.Div(id=ids.REPORT_MESSAGE, **{"aria-live": "polite"}), type="dot"),
+        dcc.Loading(html.Div(id=ids.REPORT_MESSAGE, **LIVE), type="dot"),
         dcc.Download(id=ids.REPORT_DOWNLOAD),
         how_to="The report is built from exactly what the pages show now: the book, market, stress settings, "
                "margin model and collateral of this tab. Charts are the app's own; every PDF page carries the "

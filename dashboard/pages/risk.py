@@ -16,9 +16,8 @@ read only.  Every engine call is memoised by content (``state.memoise``).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
+from typing import Any
 
 import dash
 import numpy as np
@@ -50,22 +49,22 @@ from engine.var import (
     read_history,
 )
 
-from .. import ids, state
-from ..account import model_params
+from .. import ids
+from ..components import KEEP, LIVE, committed, grid, message, panel, user_action
 from ..figures import risk as figures
-from ..figures.liquidation import message_figure
-from ..figures.style import usd
-from ..layout import grid, message, panel, user_action
+from ..figures.style import message_figure
+from ..format import usd
+from ..stores import session as state
+from ..stores.account import model_params
 
 log = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/risk", name="Risk", order=4, title="Risk · Portfolio-margin risk")
 
-KEEP = {"persistence": True, "persistence_type": "session"}
 LIBRARY = load_library()
 SAMPLE_METHODS = ("monte_carlo", "historical", "filtered_historical")
-DEFAULTS = {"method": "monte_carlo", "confidence": 0.99, "horizon": 1, "paths": 10_000, "distribution": "normal",
-            "nu": 5.0, "vol_source": "market"}
+DEFAULTS: dict[str, Any] = {"method": "monte_carlo", "confidence": 0.99, "horizon": 1, "paths": 10_000,
+                            "distribution": "normal", "nu": 5.0, "vol_source": "market"}
 
 
 def _control(label, component):
@@ -100,7 +99,7 @@ def _var_panel():
     return panel(
         "Value at risk and expected shortfall",
         _var_controls(),
-        html.Div(id=ids.RISK_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.RISK_MESSAGE, **LIVE),
         dcc.Loading(dcc.Graph(id=ids.RISK_TABLE, config={"displaylogo": False}), type="dot", delay_show=400),
         html.Div([dcc.Graph(id=ids.RISK_HISTOGRAM, config={"displaylogo": False}),
                   dcc.Graph(id=ids.RISK_COMPONENTS, config={"displaylogo": False})], className="row two"),
@@ -120,7 +119,7 @@ def _inputs_panel():
                 html.H4("Correlation of the factors", className="subtitle"),
                 grid(ids.RISK_CORR_GRID, [], height=None, filters=False),
                 html.Button("Reset correlation", id=ids.RISK_CORR_RESET, className="button secondary"),
-                html.Div(id=ids.RISK_CORR_MESSAGE, **{"aria-live": "polite"}),
+                html.Div(id=ids.RISK_CORR_MESSAGE, **LIVE),
             ], className="control wide"),
             html.Div([
                 html.H4("Price history", className="subtitle"),
@@ -128,7 +127,7 @@ def _inputs_panel():
                            children=html.Div(["Drop a history CSV (", html.Code("date,BTC,ETH[,BTC_vol]"), ") or ",
                                               html.A("choose one")])),
                 html.Button("Use the demo history", id=ids.RISK_HISTORY_RESET, className="button secondary"),
-                html.Div(id=ids.RISK_HISTORY_MESSAGE, **{"aria-live": "polite"}),
+                html.Div(id=ids.RISK_HISTORY_MESSAGE, **LIVE),
             ], className="control wide"),
         ], className="row two"),
         how_to="Factors per underlying: its spot return and the change of its ATM implied vol (vol points). "
@@ -155,8 +154,8 @@ def _crash_panel():
                        children=html.Div(["Add an episode CSV (", html.Code("hours,BTC,ETH[,BTC_vol,stable]"), ") or ",
                                           html.A("choose one")])),
         ], className="toolbar"),
-        html.Div(id=ids.RISK_EPISODE_MESSAGE, **{"aria-live": "polite"}),
-        html.Div(id=ids.RISK_REPLAY_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.RISK_EPISODE_MESSAGE, **LIVE),
+        html.Div(id=ids.RISK_REPLAY_MESSAGE, **LIVE),
         dcc.Loading(dcc.Graph(id=ids.RISK_REPLAY, config={"displaylogo": False}), type="dot", delay_show=400),
         dcc.Graph(id=ids.RISK_EXPLAIN, config={"displaylogo": False}),
         html.Details([html.Summary("Sources of this episode"), html.Div(id=ids.RISK_EPISODE_SOURCES)]),
@@ -172,7 +171,7 @@ def _crash_panel():
 def _boundary_panel():
     return panel(
         "How far from breaking: reverse stress",
-        html.Div(id=ids.RISK_BOUNDARY_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.RISK_BOUNDARY_MESSAGE, **LIVE),
         dcc.Loading(dcc.Graph(id=ids.RISK_BOUNDARY, config={"displaylogo": False}), type="dot", delay_show=400),
         how_to="Colour: equity minus maintenance margin if every spot moved by x % and every vol by y points at "
                "once; red is liquidated. The black line is where equity = MM. The star is the most likely of those "
@@ -322,8 +321,8 @@ def render_backtest(*args):
 
 def _decoded(contents: str) -> str:
     try:
-        return base64.b64decode(contents.split(",", 1)[1], validate=True).decode("utf-8-sig")
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return state.upload_bytes(contents).decode("utf-8-sig")
+    except ValueError:  # UnicodeDecodeError is one
         raise ValueError("the file could not be read as UTF-8 text") from None
 
 
@@ -396,7 +395,7 @@ def change_correlation(changes, reset, corr, book, market, settings):
     user_action(changes)
     names = factor_names(state.analysis(book, market, settings).arrays.underlyings)
     outcome = edit_correlation(corr, names, changes)
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note)
+    return committed(outcome)
 
 
 @callback(Output(ids.RISK_CORR_GRID, "columnDefs"), Output(ids.RISK_CORR_GRID, "rowData"),
@@ -471,7 +470,8 @@ def explain_notes(ex) -> list[str]:
             now = rows.loc[rows["binding_before"], "scenario"].tolist()
             then = rows.loc[rows["binding_after"], "scenario"].tolist()
             if now != then:
-                notes.append(f"{u} binding scenario {', '.join(map(str, now)) or '—'} → {', '.join(map(str, then)) or '—'}")
+                before, after = ", ".join(map(str, now)) or "—", ", ".join(map(str, then)) or "—"
+                notes.append(f"{u} binding scenario {before} → {after}")
     return notes
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
-from .. import figures, ids, presentation, state
+from .. import figures, ids, presentation
+from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import risk as risk_figures
-from ..figures.style import usd
-from ..layout import busy, frame_rows, grid, message, number_column, panel, user_action
+from ..format import usd
 from ..report import context_of, csv_with_header
+from ..stores import session as state
 from .risk import reverse_stress_result
 
 dash.register_page(__name__, path="/stress", name="Stress", order=2, title="Stress · Portfolio-margin risk")
 
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))
 #: The grid controls keep the user's values across page visits (as the settings store does).
-KEEP = {"persistence": True, "persistence_type": "session"}
 
 ATTRIBUTION_COLUMNS = [
     {"field": "instrument", "headerName": "Instrument", "flex": 2, "minWidth": 170},
@@ -53,7 +53,7 @@ def _controls():
                                   className="button secondary"),
                       dcc.Download(id=ids.STRESS_DOWNLOAD)], className="control"),
         ], className="controls"),
-        html.Div(id=ids.SETTINGS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.SETTINGS_MESSAGE, **LIVE),
         how_to="Every position is fully repriced in every cell: spot × (1 + shock) for all underlyings "
                "at once, vol + shock points on every option, time moved forward by the horizon "
                "(options expiring inside it settle at intrinsic). Odd step counts include the "
@@ -142,8 +142,7 @@ def apply_settings(spot_range, spot_steps, vol_range, vol_steps, horizons, curre
     if outcome.data == current:
         return no_update, "", options, value, *keep
     reset = control_values(current) if outcome.data is None else keep
-    return (no_update if outcome.data is None else outcome.data), message(outcome.problems, outcome.note), \
-        options, value, *reset
+    return (*committed(outcome), options, value, *reset)
 
 
 def clicked(click: dict | None) -> tuple[float, float] | None:

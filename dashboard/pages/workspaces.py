@@ -6,8 +6,6 @@ loaded into the tab is explained in ``dashboard.workspaces`` and docs/workspaces
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 import dash
@@ -15,7 +13,8 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
-from dashboard.layout import grid, message, panel, user_action
+from dashboard.components import LIVE, grid, message, panel, user_action
+from dashboard.stores.session import upload_bytes
 from dashboard.workspaces import payload, store, web
 
 dash.register_page(__name__, path="/workspaces", name="Workspaces", order=7,
@@ -104,7 +103,7 @@ def layout(**_query):
     return html.Div([
         dcc.Store(id=ids.WS_GATHER, storage_type="memory"),
         dcc.Store(id=ids.WS_PAGE_STORE_IDS, storage_type="memory", data=list(payload.PAGE_STORES)),
-        html.Div(id=ids.WS_MESSAGE, **{"aria-live": "polite"}),
+        html.Div(id=ids.WS_MESSAGE, **LIVE),
         _this_tab(),
         _saved(),
         _share_and_file(),
@@ -273,8 +272,8 @@ def open_callback(n_clicks, selected, owner_key, history_value):
 def upload_session_file(contents: str, filename: str, history_value):
     """(load package, message) of an uploaded session file; refused: the tab keeps its state."""
     try:
-        raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error):
+        raw = upload_bytes(contents)
+    except ValueError:
         return no_update, message([f"{filename}: not a readable file: nothing was opened"])
     name = re.sub(r"(\.pmdash)?\.json$", "", filename or "session file", flags=re.IGNORECASE)
     return _opened(raw, filename or "the session file", history_value,

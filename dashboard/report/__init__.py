@@ -39,7 +39,8 @@ from engine.margin.account import AccountHealth
 
 from ..figures import greeks as greeks_figures
 from ..figures import stress as stress_figures
-from ..figures.style import GREEKS, usd
+from ..figures.style import GREEKS
+from ..format import usd
 
 HERE = Path(__file__).resolve().parent
 FONTS = HERE / "fonts"

@@ -16,7 +16,7 @@ from dataclasses import asdict
 import dash
 
 from .. import ids
-from .. import liquidation as liquidation_state
+from ..stores import liquidation as liquidation_state
 
 PERSISTENCE_PREFIX = "_dash_persistence."
 #: A layout component without a ``value`` (an empty input): its entry then has no layout value.

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import math
 from dataclasses import dataclass, replace
-from typing import TypeGuard
 
 import orjson
 import pandas as pd
@@ -38,10 +36,11 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import positions_from_records
 from engine.samples import DEMO_BOOKS
 
-from .. import account as account_state
-from .. import exchange as exchange_state
-from .. import ids, state
-from .. import liquidation as liquidation_state
+from .. import ids
+from ..stores import account as account_state
+from ..stores import exchange as exchange_state
+from ..stores import liquidation as liquidation_state
+from ..stores import session as state
 
 FORMAT = "pmdash-workspace"
 PAYLOAD_VERSION = 2
@@ -149,10 +148,6 @@ def upgrade(doc: dict) -> dict:
 # ----------------------------------------------------------------------------- checks
 
 
-def _finite(value) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _book(raw, market: dict, settings: dict) -> dict:
     if not isinstance(raw, dict) or not isinstance(raw.get("positions"), list):
         raise PayloadError("book: expected {\"name\", \"positions\": [...]}")
@@ -179,7 +174,8 @@ def _book(raw, market: dict, settings: dict) -> dict:
     # Keep the grid's row ids when they are usable (whole numbers, unique), else rows 1…N.
     row_ids = [str(r.get("id", "")) for r in raw["positions"]]
     if all(i.isdigit() and len(i) < 10 for i in row_ids) and len(set(row_ids)) == len(row_ids):
-        return dict(outcome.data, positions=[dict(r, id=i) for r, i in zip(outcome.data["positions"], row_ids, strict=True)])
+        rows = zip(outcome.data["positions"], row_ids, strict=True)
+        return dict(outcome.data, positions=[dict(r, id=i) for r, i in rows])
     return outcome.data
 
 
@@ -203,7 +199,7 @@ def _account(raw, book: dict, market: dict) -> dict:
     if not isinstance(raw, dict):
         raise PayloadError("account: expected an object")
     collateral, model, params = raw.get("collateral"), raw.get("model"), raw.get("params", {})
-    if not (_finite(collateral) and collateral >= 0):
+    if not (state.is_number(collateral) and collateral >= 0):
         raise PayloadError(f"account.collateral: {collateral!r} is not a number of USD ≥ 0")
     if model not in MODELS:
         raise PayloadError(f"account.model: {model!r} is not one of {', '.join(MODELS)}")
@@ -230,9 +226,9 @@ def _liquidation(raw) -> dict:
         raise PayloadError("liquidation.stress: expected an object")
     shock = stress.get("spot_shock")
     outcome = liquidation_state.stress_from_controls(str(stress.get("mode")),
-                                                     float(shock) * 100 if _finite(shock) else None,
+                                                     float(shock) * 100 if state.is_number(shock) else None,
                                                      stress.get("collateral"))
-    if outcome.data is None or not _finite(shock):
+    if outcome.data is None or not state.is_number(shock):
         raise PayloadError(f"liquidation.stress: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")
     if not isinstance(params, dict) or set(params) != set(liquidation_state.SECTIONS):
         raise PayloadError(f"liquidation.params: expected the sections {', '.join(liquidation_state.SECTIONS)}")
@@ -256,9 +252,9 @@ def _exchange(raw, market: dict) -> dict:
     s = raw["settings"]
     shock = s.get("spot_shock")
     outcome = exchange_state.settings_from_controls(
-        s.get("n_accounts"), s.get("seed"), float(shock) * 100 if _finite(shock) else None, s.get("top_n"),
+        s.get("n_accounts"), s.get("seed"), float(shock) * 100 if state.is_number(shock) else None, s.get("top_n"),
         s.get("impact_k"), s.get("turnover"), s.get("max_rounds"))
-    if outcome.data is None or outcome.problems or not _finite(shock):
+    if outcome.data is None or outcome.problems or not state.is_number(shock):
         raise PayloadError(f"exchange.settings: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")
     upload = raw.get("upload")
     if upload is not None:

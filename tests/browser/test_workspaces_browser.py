@@ -182,7 +182,7 @@ def test_a_session_file_sets_every_page_and_a_corrupt_one_changes_nothing(dash_d
 def test_an_autosave_of_an_older_version_opens_upgraded_in_a_new_tab(dash_duo, ws_app):
     import orjson
 
-    from dashboard import state
+    from dashboard.stores import session as state
 
     book, market, settings = state.default_stores()
     rows = [{k: r[k] for k in ("instrument", "quantity", "entry_price")} for r in book["positions"][:5]]

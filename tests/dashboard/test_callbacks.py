@@ -9,8 +9,10 @@ from components import text_of
 from dash import Patch, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import account, layout, state
-from dashboard.figures.style import usd
+from dashboard import layout
+from dashboard.format import usd
+from dashboard.stores import account
+from dashboard.stores import session as state
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def test_quantity_edit_recomputes_the_greeks_and_the_stress_grid(pages, stores):
     assert pages.book.render(new_book, market, settings, shown) == (no_update,) * 4
 
     after = pages.greeks.render(new_book, market, settings)
-    assert card_texts(after[1])["card-delta_usd"] != card_texts(before[1])["card-delta_usd"]
+    assert card_texts(after.cards)["card-delta_usd"] != card_texts(before.cards)["card-delta_usd"]
     heat_after = pages.stress.scenario_figure(new_book, market, settings, 7, "heatmap", None)[0]
     assert not np.allclose(heat_after.data[0].z, heat_before.data[0].z)
     grid_rows = pages.book.render(new_book, market, settings)[0]
@@ -107,8 +109,9 @@ def test_market_edit_refused_names_the_field_and_resends_the_rows(pages, stores)
 
 
 def test_greeks_page_cards_and_drill_down(pages, stores):
-    notes, cards, *_, drill, pinned, options, chosen = pages.greeks.render(*stores, "ETH")
-    texts = card_texts(cards)
+    view = pages.greeks.render(*stores, "ETH")
+    texts, drill, pinned = card_texts(view.cards), view.drill_rows, view.drill_options
+    options, chosen = view.strike_options, view.strike_choice
     totals = state.analysis(*stores).totals
     assert texts["card-theta_per_day"] == usd(totals["theta_per_day"])
     assert len(drill) == 200 and options == ["BTC", "ETH"] and chosen == "ETH"

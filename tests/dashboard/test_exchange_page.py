@@ -8,10 +8,10 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import exchange as ex
-from dashboard import state
-from dashboard.account import default_account
 from dashboard.figures.exchange import ratio_bins
+from dashboard.stores import exchange as ex
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account
 from engine.liquidation.queue import CascadeParams, PopulationParams, cascade, generate_population, margin_queue
 
 #: A small population keeps these tests fast; the page's logic does not depend on the size.

@@ -13,11 +13,13 @@ from dash import no_update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import account, ids, lessons, state
-from dashboard import exchange as ex
-from dashboard import liquidation as liq
+from dashboard import ids, lessons
 from dashboard.figures.margin import RATIO_DANGER, RATIO_WARNING
 from dashboard.lessons import player
+from dashboard.stores import account
+from dashboard.stores import exchange as ex
+from dashboard.stores import liquidation as liq
+from dashboard.stores import session as state
 from engine import Settings, analyze
 from engine.margin import MODELS
 from engine.samples import demo_book, demo_market

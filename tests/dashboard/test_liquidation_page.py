@@ -9,10 +9,10 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import liquidation as liq
-from dashboard import state
-from dashboard.account import default_account, health
-from dashboard.layout import frame_rows
+from dashboard.components import frame_rows
+from dashboard.stores import liquidation as liq
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account, health
 from engine.instruments import parse_instrument
 from engine.liquidation import simulate_auction
 from engine.liquidation.plan import account_state, compare_policies, prepared_plan

@@ -10,11 +10,15 @@ from components import text_of
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import account, ids, state
+from dashboard import ids
+from dashboard.components import health
 from dashboard.figures import margin as figures
+from dashboard.format import usd
+from dashboard.stores import account
+from dashboard.stores import session as state
 from engine.instruments import parse_instrument
 from engine.margin import MODELS, compute, default_params
-from engine.margin.account import account_health
+from engine.margin.account import account_health, health_status
 from engine.margin.span import SpanParams
 from engine.margin.whatif import what_if
 from engine.portfolio import Position
@@ -66,12 +70,12 @@ def test_side_by_side_rows_equal_the_engine(page, stores):
 def test_render_fills_every_output_and_the_bars_match_the_table(page, stores):
     book, market, _, acct = stores
     out = page.render(book, market, acct)
-    assert len(out) == 11 and no_update not in out
-    rows, bars = out[2], out[3]
+    assert len(out) == len(page.OUTPUTS) == 11 and no_update not in out
+    rows, bars = out.table_rows, out.bars
     assert list(bars.data[0].y) == pytest.approx([r["initial"] for r in rows])
     assert list(bars.data[1].y) == pytest.approx([r["maintenance"] for r in rows])
     assert bars.layout.yaxis.title.text == figures.REQUIREMENT
-    assert out[8] is False  # the risk-based scenario editor is shown for the risk-based model
+    assert out.scenario_editor_hidden is False  # the risk-based scenario editor is shown for the risk-based model
 
 
 # ----------------------------------------------------------------------------- figures
@@ -166,8 +170,8 @@ def test_attribution_top_positions_group_the_rest(stores, page):
                                               (-1.0, 10.0, "bankrupt")])
 def test_gauge_colour_thresholds(equity, mm, level):
     h = type("H", (), {"equity": equity, "maintenance": mm})
-    assert account.health_status(h.equity, h.maintenance) == level
-    assert f"gauge-fill {level}" == account.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
+    assert health_status(h.equity, h.maintenance) == level
+    assert f"gauge-fill {level}" == health.gauge(mm / equity if equity > 0 else np.inf, level).children[0].className
 
 
 def test_gauge_figure_uses_the_level_colour(stores):
@@ -314,15 +318,15 @@ def test_hedge_added_to_the_book_lowers_im(page, stores):
 
 def test_health_strip_shows_the_selected_model_with_units(stores):
     book, market, _, acct = stores
-    text = " ".join(text_of([account.health_items(book, market, acct),
-                             account.liquidation_items(book, market, acct)]).split())
+    text = " ".join(text_of([health.health_items(book, market, acct),
+                             health.liquidation_items(book, market, acct)]).split())
     h = account.health(book, market, acct)
-    for needle in ("Risk-based (deribit)", f"equity {figures.usd(h.equity)}", f"IM {figures.usd(h.initial)}",
-                   f"MM {figures.usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",
+    for needle in ("Risk-based (deribit)", f"equity {usd(h.equity)}", f"IM {usd(h.initial)}",
+                   f"MM {usd(h.maintenance)}", f"{h.margin_ratio * 100:.1f} %",
                    "liquidation ↓ none within ±50 %", f"↑ +{h.distance_up_pct:.1f} %",
-                   f"BTC {figures.usd(h.liquidation_price_up['BTC'])} (+{figures.usd(h.distance_up_price['BTC'])})"):
+                   f"BTC {usd(h.liquidation_price_up['BTC'])} (+{usd(h.distance_up_price['BTC'])})"):
         assert needle in text, needle
-    low = text_of(account.health_items(book, market, dict(acct, collateral=0.0)))
+    low = text_of(health.health_items(book, market, dict(acct, collateral=0.0)))
     assert "LIQUIDATABLE" in low
 
 

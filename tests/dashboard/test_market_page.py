@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
-from dashboard import state
 from dashboard.figures import surface
+from dashboard.stores import session as state
 from engine.market import load_market, market_to_dict, surface_arbitrage
 
 FIXTURES = Path(__file__).parent.parent / "engine" / "fixtures" / "deribit"
@@ -186,11 +186,11 @@ def test_fit_svi_to_quotes_reports_quality_per_expiry(page, stores):
 def test_render_fills_grids_and_the_surface(page, stores):
     _, market, _ = stores
     out = page.render(market, None, "ETH")
-    slices, fits, options, value = out[:4]
+    slices, fits, options, value = out.slice_rows, out.fit_rows, out.surface_options, out.surface_choice
     assert len(slices) == 14 and fits == [] and options == ["BTC", "ETH"] and value == "ETH"
     assert {r["form"] for r in slices} == {"quadratic"}
-    assert "calendar arbitrage" in text_of(out[6])  # the demo's ETH smiles cross (see test below)
-    assert out[10].data[0].type == "surface"
+    assert "calendar arbitrage" in text_of(out.arbitrage)  # the demo's ETH smiles cross (see test below)
+    assert out.surface.data[0].type == "surface"
 
 
 # ------------------------------------------------------------------------------ figures

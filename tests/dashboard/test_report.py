@@ -9,8 +9,10 @@ import sys
 import pypdf
 import pytest
 
-from dashboard import account, report, state
-from dashboard.figures.style import usd
+from dashboard import report
+from dashboard.format import usd
+from dashboard.stores import account
+from dashboard.stores import session as state
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # kaleido: "kopts ignored with a server"
 

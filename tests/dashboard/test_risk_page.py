@@ -8,10 +8,10 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import state
-from dashboard.account import default_account
 from dashboard.figures import risk as figures
 from dashboard.figures import stress_heatmap
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account
 from engine import analyze
 from engine.crashes import load_library, replay_episode, reverse_stress
 from engine.margin import compute
@@ -82,8 +82,8 @@ def test_history_upload_good_and_bad(page, desk):
     rows = "\n".join(f"2024-01-{d:02d},{90_000 + 100 * d},{3_000 + d}" for d in range(1, 32))
     good = page.history_upload(_upload("date,BTC,ETH\n" + rows), "h.csv", book, market, settings)
     assert good.data["csv"].startswith("date,BTC,ETH") and "31 days" in good.note
-    bad = page.history_upload(_upload("date,BTC,ETH\n2024-01-01,1,2\n2024-01-02,x,2\n"), "b.csv",
-                              book, market, settings)
+    text = "date,BTC,ETH\n2024-01-01,1,2\n2024-01-02,x,2\n"
+    bad = page.history_upload(_upload(text), "b.csv", book, market, settings)
     assert bad.data is None and "row 2, column BTC" in bad.problems[0]
     only_btc = page.history_upload(_upload("date,BTC\n" + "\n".join(r.rsplit(",", 1)[0] for r in rows.split("\n"))),
                                    "btc.csv", book, market, settings)

@@ -1,9 +1,9 @@
-"""Store formats, transitions and the memoised engine call (dashboard/state.py)."""
+"""Store formats, transitions and the memoised engine call (dashboard/stores/session.py)."""
 import base64
 
 import pytest
 
-from dashboard import state
+from dashboard.stores import session as state
 from engine.samples import demo_book
 
 
@@ -140,7 +140,8 @@ def test_settings_from_controls(stores):
     assert ok.data == {"spot_range": 0.2, "spot_steps": 9, "vol_range": 0.1, "vol_steps": 5,
                        "horizons_days": [0.0, 7.0, 30.0]}
     assert "horizons: 'soon'" in state.settings_from_controls(20, 9, 10, 5, "1, soon", book, market).problems[0]
-    assert any("spot steps: at most 201" in p for p in state.settings_from_controls(20, 500, 10, 5, "0", book, market).problems)
+    problems = state.settings_from_controls(20, 500, 10, 5, "0", book, market).problems
+    assert any("spot steps: at most 201" in p for p in problems)
     missing = state.settings_from_controls(20, None, 10, 5, "0", book, market)
     assert missing.problems == ("spot steps: enter a whole number from 2 to 201",)
     assert state.settings_from_controls(20, 9, 10, 5, "", book, market).data is None

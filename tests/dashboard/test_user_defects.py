@@ -10,10 +10,12 @@ import pytest
 from components import text_of
 from dash import no_update
 
-from dashboard import account, state
-from dashboard import liquidation as liq
+from dashboard.components import health
 from dashboard.figures import margin as margin_figures
-from dashboard.figures.style import usd
+from dashboard.format import usd
+from dashboard.stores import account
+from dashboard.stores import liquidation as liq
+from dashboard.stores import session as state
 from engine.margin import compute
 from engine.samples import demo_book
 
@@ -42,7 +44,7 @@ def stores(app_context):
 
 def test_margin_table_rows_carry_the_level_their_colour_rule_reads(pages, stores):
     book, market, _, acct = stores
-    rows = pages.margin.render(book, market, acct)[2]
+    rows = pages.margin.render(book, market, acct).table_rows
     h = account.health(book, market, acct)
     standard = next(r for r in rows if r["model"] == "standard")
     mm = compute(state.book_of(book), state.market_of(market), "standard").maintenance
@@ -60,12 +62,12 @@ def test_negative_equity_reads_as_such_on_every_page(pages, stores):
     acct = dict(acct, collateral=0.0)
     h = account.health(book, market, acct)
     assert h.equity < 0 and h.margin_ratio == np.inf
-    strip = text_of(account.health_items(book, market, acct))
+    strip = text_of(health.health_items(book, market, acct))
     assert "∞ (equity ≤ 0)" in strip and "BANKRUPT" in strip and "120.0" not in strip
     gauge = margin_figures.ratio_gauge(h)
     assert gauge.data[0].mode == "gauge"  # no number: a pinned 120 % would contradict the ∞ of the title
     assert "∞" in gauge.layout.title.text and "∞" in gauge.layout.annotations[0].text
-    rows = pages.margin.render(book, market, acct)[2]
+    rows = pages.margin.render(book, market, acct).table_rows
     assert all(r["margin_ratio"] is None and r["level"] == "bankrupt" for r in rows)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
     assert "Account now bankrupt" in cards and "∞ (equity ≤ 0)" in cards
@@ -78,7 +80,7 @@ def test_liquidation_status_and_health_strip_use_the_same_levels(pages, stores):
     acct = dict(acct, collateral=first.maintenance / 0.65 - (first.equity - acct["collateral"]))
     h = account.health(book, market, acct)
     assert h.maintenance / h.equity == pytest.approx(0.65)
-    strip = account.health_items(book, market, acct)
+    strip = health.health_items(book, market, acct)
     assert "level-warning" in str(strip)
     cards = text_of(pages.liquidation.plan_view(book, market, acct, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
     assert "Account now warning" in cards
@@ -110,8 +112,8 @@ def test_header_figures_do_not_wait_for_the_liquidation_search(stores):
         a = dict(acct, collateral=collateral)
         h = account.health(book, market, a)
         assert account.headline(book, market, a) == pytest.approx((h.equity, h.initial, h.maintenance), rel=1e-12)
-    assert "liquidation" not in text_of(account.health_items(book, market, acct))
-    assert "↓" in text_of(account.liquidation_items(book, market, acct))
+    assert "liquidation" not in text_of(health.health_items(book, market, acct))
+    assert "↓" in text_of(health.liquidation_items(book, market, acct))
 
 
 # ----------------------------------------------------------------------------- 1, 3, 13, 14, 15: the book
@@ -245,14 +247,14 @@ def test_spot_steps_beyond_the_limit_says_the_limit_and_resets_the_box(pages, st
 
 @pytest.fixture(scope="module")
 def small(app_context):
-    from dashboard import exchange as ex
+    from dashboard.stores import exchange as ex
 
     _, market, _ = state.default_stores()
     return market, account.default_account(), dict(ex.DEFAULT_SETTINGS, n_accounts=1_500, seed=3, spot_shock=-0.15)
 
 
 def test_cascade_cut_by_the_round_limit_says_so(pages, small):
-    from dashboard import exchange as ex
+    from dashboard.stores import exchange as ex
 
     market, acct, settings = small
     full = ex.cascade_result("generated", settings, None, market, acct)
@@ -289,7 +291,8 @@ def test_replay_offers_up_moves_says_which_way_threatens_and_shows_the_mirror(pa
     h = account.health(book, market, acct)
     assert h.liquidation_shock_down is None and h.liquidation_shock_up > 0  # the desk book dies on a rise
     note, mirror_style = pages.liquidation.replay_direction(book, market, acct, "crash_24h")
-    assert f"a rise of {100 * h.liquidation_shock_up:+.1f} %" in note and "goes up" in note and mirror_style == {"display": "none"}
+    assert f"a rise of {100 * h.liquidation_shock_up:+.1f} %" in note and "goes up" in note
+    assert mirror_style == {"display": "none"}
     assert pages.liquidation.replay_direction(book, market, acct, "upload")[1] is None
     choices = liq.path_choices()
     up = [k for k, label in choices.items() if "(spot up)" in label]
@@ -342,7 +345,7 @@ def test_plan_table_merges_runs_of_one_instrument_and_keeps_the_detail(pages, st
 def test_delta_card_shows_contracts_and_usd_per_underlying(pages, stores):
     book, market, settings, _ = stores
     out = pages.greeks.render(book, market, settings)
-    delta_card = next(c for c in out[1] if "card-delta_usd" in str(c))
+    delta_card = next(c for c in out.cards if "card-delta_usd" in str(c))
     text = " ".join(text_of(delta_card).split())
     positions = state.analysis(book, market, settings).positions
     for und, part in positions.groupby("underlying"):
@@ -369,7 +372,7 @@ def test_every_figure_and_result_grid_shows_progress_and_marks_itself_stale(page
     from dash import dcc
     from dash_ag_grid import AgGrid
 
-    from dashboard.layout import BUSY_AFTER_MS
+    from dashboard.components import BUSY_AFTER_MS
 
     editors = {"margin-params-grid", "margin-scenario-grid"}
     for module in (pages.greeks, pages.stress, pages.margin, pages.liquidation, pages.exchange):
@@ -410,7 +413,7 @@ def test_an_accepted_edit_answers_with_its_rows_and_the_account_figures(pages, s
     data, _, rows, transaction, shown, strip = pages.book.edit_cells(
         [{"rowId": "3", "colId": "quantity", "value": "10"}], book, market, settings, acct)
     assert rows is no_update and [r["id"] for r in transaction["update"]] == ["3"]
-    assert text_of(strip) == text_of(account.health_items(data, market, acct))  # the header's own figures
+    assert text_of(strip) == text_of(health.health_items(data, market, acct))  # the header's own figures
     equity = account.headline(data, market, acct)[0]
     assert usd(equity) in text_of(strip) and equity != account.headline(book, market, acct)[0]
 

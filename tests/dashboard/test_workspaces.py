@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from dashboard import account, ids, state
-from dashboard import exchange as ex
-from dashboard import liquidation as liq
+from dashboard import ids
+from dashboard.stores import account
+from dashboard.stores import exchange as ex
+from dashboard.stores import liquidation as liq
+from dashboard.stores import session as state
 from dashboard.workspaces import controls, history, payload, store
 from engine.margin import default_params, params_to_dict
 from tests.conftest import clear_dash_state, new_app

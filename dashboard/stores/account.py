@@ -24,26 +24,19 @@ import json
 import logging
 import math
 
-from dash import dcc, html
-
 from engine.margin import MODELS, compute, compute_all, default_params, params_from_dict, params_to_dict
 from engine.margin.account import (
-    RATIO_DANGER,
-    RATIO_WARNING,
     AccountHealth,
     account_equity,
     account_health,
-    health_status,
-    margin_ratio,
 )
 from engine.margin.core import margin_book
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
 
-from . import ids, state
-from .figures.margin import model_label, ratio_text
-from .figures.style import usd
+from ..format import usd
+from . import session as state
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +247,7 @@ def scenario_rows(account: dict) -> list[dict]:
     return [dict(s, id=str(k)) for k, s in enumerate(params_to_dict(model_params(account, "risk_based"))["scenarios"])]
 
 
-def _number(name: str, value) -> float:
+def _as_float(name: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -272,7 +265,7 @@ def parse_value(name: str, value, like):
         if not isinstance(parsed, list):
             raise ValueError(f"{name} must be a list like {json.dumps(like)} (got {value!r})")
         return parsed
-    number = _number(name, value)
+    number = _as_float(name, value)
     return int(number) if isinstance(like, int) and number.is_integer() else number
 
 
@@ -328,7 +321,7 @@ def edit_scenarios(account: dict, book: dict, market: dict, changes: list[dict])
         k, field, value = int(change["rowId"]), change["colId"], state.edited_value(change)
         if field in SCENARIO_FIELDS:
             try:
-                value = _number(f"scenario {k + 1} {SCENARIO_FIELDS[field]}", value)
+                value = _as_float(f"scenario {k + 1} {SCENARIO_FIELDS[field]}", value)
             except ValueError as exc:
                 return state.Outcome(None, (f"risk_based parameters: {exc} — nothing was changed",))
         scenarios[k][field] = value
@@ -363,80 +356,3 @@ def add_hedge(book: dict, market: dict, settings: dict, account: dict) -> state.
         data = outcome.data
     trades = ", ".join(f"{t.name} × {t.quantity:,.4f}" for t in plan.trades)
     return state.Outcome(data, (), f"added {trades}: IM {usd(plan.initial_before)} → {usd(plan.initial_after)}")
-
-
-# ----------------------------------------------------------------------------- health strip
-
-
-def health_strip() -> html.Div:
-    """The account's health in the header of every page: the figures (:func:`health_items`) and
-    the distance to liquidation (:func:`liquidation_items`), filled by two callbacks so that the
-    figures do not wait for the slower search for liquidation prices."""
-    return html.Div([html.Div(id=ids.HEALTH_STRIP, className="health-now"),
-                     html.Div(id=ids.HEALTH_LIQUIDATION, className="health-liquidation")],
-                    className="strip health-strip")
-
-
-def _liquidation_side(arrow: str, sign: str, pct: float | None, prices: dict | None, distance: dict | None,
-                      search: float) -> list:
-    """One side of the distance to liquidation: the move in % and each underlying's price there."""
-    if pct is None:
-        return [f"{arrow} ", html.B(f"none within ±{search * 100:g} %")]
-    where = ", ".join(f"{u} {usd(p)} ({sign}{usd(abs(distance[u]))})" for u, p in prices.items())
-    return [f"{arrow} ", html.B(f"{sign}{pct:.1f} %"), f" ({where})"]
-
-
-def gauge(ratio: float, level: str) -> html.Span:
-    """A small bar of the margin ratio (full at 100 %) in the colour of its health ``level``,
-    marks at the warning and danger levels."""
-    fill = min(ratio, 1.0) * 100.0
-    return html.Span([
-        html.Span(className=f"gauge-fill {level}", style={"width": f"{fill:.1f}%"}),
-        html.Span(className="gauge-mark", style={"left": f"{RATIO_WARNING * 100:g}%"}),
-        html.Span(className="gauge-mark", style={"left": f"{RATIO_DANGER * 100:g}%"}),
-    ], className="gauge", title=f"green below {RATIO_WARNING * 100:g} %, amber below {RATIO_DANGER * 100:g} %, "
-                                f"red from {RATIO_DANGER * 100:g} %; liquidatable when equity < MM (above 100 %), "
-                                "bankrupt when equity ≤ 0")
-
-
-def health_items(book: dict, market: dict, account: dict):
-    """Equity, IM, MM, available and the margin-ratio gauge under the selected model, and an alert
-    when the account is liquidatable or bankrupt."""
-    try:
-        equity, im, mm = headline(book, market, account)
-    except Exception as exc:  # the UI boundary: show the problem in the strip, never break the page
-        log.exception("account health failed")
-        return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
-    level, ratio = health_status(equity, mm), margin_ratio(equity, mm)
-    label = model_label(account["model"], model_params(account))
-    items = [
-        dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
-        html.Span(["equity ", html.B(usd(equity))]),
-        html.Span(["IM ", html.B(usd(im))]),
-        html.Span(["MM ", html.B(usd(mm))]),
-        html.Span(["available ", html.B(usd(equity - im), className="negative" if equity < im else "")]),
-        html.Span(["margin ratio ", gauge(ratio, level), html.B(ratio_text(ratio), className=f"level-{level}")],
-                  className="health-ratio"),
-    ]
-    if level == "bankrupt":
-        items.append(html.Span("BANKRUPT: equity ≤ 0", className="health-alert"))
-    elif level == "liquidatable":
-        items.append(html.Span("LIQUIDATABLE: equity < MM", className="health-alert"))
-    return items
-
-
-def liquidation_items(book: dict, market: dict, account: dict):
-    """The distance to liquidation (down and up, % of spot and the spot price per underlying)
-    under the selected model; nothing when the account is liquidatable already."""
-    try:
-        h = health(book, market, account)
-    except Exception:  # the figures' callback reports the problem
-        log.exception("account health failed")
-        return []
-    if h.liquidatable:
-        return []
-    down = _liquidation_side("↓", "−", h.distance_down_pct, h.liquidation_price_down, h.distance_down_price,
-                             h.search_range)
-    up = _liquidation_side("↑", "+", h.distance_up_pct, h.liquidation_price_up, h.distance_up_price, h.search_range)
-    return [html.Span(["liquidation ", *down, " · ", *up], title="spot move of every underlying at which "
-                      "equity = MM, and the spot price there (distance from today in USD)")]

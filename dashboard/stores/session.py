@@ -32,6 +32,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
 from flask import has_app_context
@@ -252,14 +253,28 @@ def replace_book(new_book: Book, market: dict, settings: dict, note: str) -> Out
     return checked(data, data, market, settings, note)
 
 
+def upload_bytes(contents: str | None) -> bytes:
+    """The bytes of a ``dcc.Upload`` payload (``data:<mime>;base64,<data>``); ValueError (which
+    ``binascii.Error`` is) when ``contents`` is not one."""
+    try:
+        return base64.b64decode((contents or "").split(",", 1)[1], validate=True)
+    except IndexError:
+        raise ValueError("not an uploaded file (no base64 payload)") from None
+
+
+def is_number(value) -> TypeGuard[float]:
+    """A finite int or float, not a bool: a numeric control that holds a usable number."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def read_upload(contents: str, filename: str, market: dict) -> PositionsImport:
     """Parse a ``dcc.Upload`` payload (``data:<mime>;base64,<data>``) into a book and row errors.
 
     JSON is recognised by the file name (``.json``/``.csv``) or else by its first character.
     """
     try:
-        raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error):
+        raw = upload_bytes(contents)
+    except ValueError:
         raw = b""
     upload = io.BytesIO(raw)
     upload.name = filename or ""  # read_positions picks the format from the name
@@ -339,7 +354,8 @@ def implausible_market(before: dict, after: dict) -> list[str]:
             problems.append(f"{name} carry {u['carry']:g} would be {_pct(u['carry'])} a year: carry is a decimal "
                             f"(0.05 = 5 %), at most ±{_pct(MAX_RATE)}")
         if old and not 1 / MAX_SPOT_JUMP <= u["spot"] / old["spot"] <= MAX_SPOT_JUMP:
-            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from {old['spot']:,.6g}: "
+            problems.append(f"{name} spot {u['spot']:,.6g} is more than ×{MAX_SPOT_JUMP:g} away from "
+                            f"{old['spot']:,.6g}: "
                             "a typo? Change it in smaller steps if it is real")
         for s in u["smile"]:
             if s["atm_vol"] > MAX_VOL:

@@ -11,12 +11,10 @@ last good results on screen:
 
 An uploaded replay path waits in ``LIQ_PATH_STORE``: ``{"filename", "hours", "spot_shock"}``.
 The account itself (collateral, model, its parameters) is the Margin page's ``ACCOUNT_STORE``,
-read through :mod:`dashboard.account`.
+read through :mod:`dashboard.stores.account`.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import math
 from dataclasses import asdict, dataclass
@@ -54,9 +52,9 @@ from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
-from . import state
+from ..format import usd
+from . import session as state
 from .account import health, model_params
-from .figures.style import usd
 
 # ----------------------------------------------------------------------------- parameters
 
@@ -143,10 +141,6 @@ def settings_of(data: dict) -> Settings:
     return Settings(**built)
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def params_from_controls(values: dict, preset: str) -> state.Outcome:
     """A params store value from the controls (``values``: field name → shown value).  The
     auction fields count only with the ``custom`` preset, else the preset's published values
@@ -156,7 +150,7 @@ def params_from_controls(values: dict, preset: str) -> state.Outcome:
         if f.section == "auction" and preset != "custom":
             continue
         value = values.get(f.name)
-        if not _number(value) or (f.whole and not float(value).is_integer()):
+        if not state.is_number(value) or (f.whole and not float(value).is_integer()):
             problems.append(f"{f.label}: enter a {'whole ' if f.whole else ''}number")
             continue
         _, *path = f.name.split(".")
@@ -194,7 +188,7 @@ def stress_from_controls(mode: str, shock_pct, collateral) -> state.Outcome:
         return state.Outcome(None, (f"unknown stress mode {mode!r}",))
     if collateral in (None, ""):
         amount = None
-    elif _number(collateral) and collateral >= 0:
+    elif state.is_number(collateral) and collateral >= 0:
         amount = float(collateral)
     else:
         return state.Outcome(None, ("collateral: enter USD ≥ 0, or leave it empty for the account's own",))
@@ -303,9 +297,8 @@ def merged_steps(steps: pd.DataFrame) -> pd.DataFrame:
 def read_path(contents: str, filename: str) -> state.Outcome:
     """A ``dcc.Upload`` payload as a path store value, checked by the engine's ``validate_path``."""
     try:
-        raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
-        frame = pd.read_csv(io.BytesIO(raw))
-    except (IndexError, ValueError, binascii.Error, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        frame = pd.read_csv(io.BytesIO(state.upload_bytes(contents)))
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
         return state.Outcome(None, (f"{filename}: not a readable CSV ({exc})",))
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     try:
@@ -416,11 +409,11 @@ def schedule(inputs: ScheduleInputs, days: float, steps: int, lam: float
 
 def schedule_problems(days, steps, lam) -> list[str]:
     problems = []
-    if not (_number(days) and days > 0):
+    if not (state.is_number(days) and days > 0):
         problems.append("horizon T: enter a number of days > 0")
-    if not (_number(steps) and steps >= 1 and float(steps).is_integer()):
+    if not (state.is_number(steps) and steps >= 1 and float(steps).is_integer()):
         problems.append("intervals N: enter a whole number ≥ 1")
-    if not (_number(lam) and lam >= 0):
+    if not (state.is_number(lam) and lam >= 0):
         problems.append("risk aversion λ: enter a number ≥ 0 (0: the straight line)")
     return problems
 

@@ -14,18 +14,23 @@ back and forth or revisiting the page costs one engine run per distinct state.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import math
-
 import numpy as np
 import pandas as pd
 
-from engine.liquidation.queue import (CascadeParams, CascadeResult, Population, PopulationParams, QueueResult,
-                                      cascade, generate_population, liquidatable_vs_shock, margin_queue,
-                                      read_accounts)
+from engine.liquidation.queue import (
+    CascadeParams,
+    CascadeResult,
+    Population,
+    PopulationParams,
+    QueueResult,
+    cascade,
+    generate_population,
+    liquidatable_vs_shock,
+    margin_queue,
+    read_accounts,
+)
 
-from . import state
+from . import session as state
 from .account import model_params
 
 #: Keeps every view responsive on a 2-core machine (a 100,000-account queue takes ~0.5 s).
@@ -42,18 +47,14 @@ DEFAULT_SETTINGS = {"n_accounts": 5_000, "seed": 0, "spot_shock": 0.0, "top_n": 
                     "impact_k": 3.0, "turnover": 0.2, "max_rounds": 30}
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def settings_from_controls(n_accounts, seed, shock_pct, top_n, impact_k, turnover, max_rounds) -> state.Outcome:
     """The settings store value from the controls; a population above ``MAX_ACCOUNTS`` is capped
     (and said so), anything else the engine refuses leaves the store unchanged."""
     shown = {"number of accounts": n_accounts, "seed": seed, "top N": top_n, "max rounds": max_rounds}
     problems = [f"{name}: enter a whole number" for name, v in shown.items()
-                if not (_number(v) and float(v).is_integer())]
+                if not (state.is_number(v) and float(v).is_integer())]
     problems += [f"{name}: enter a number" for name, v in (("impact k", impact_k), ("turnover", turnover))
-                 if not _number(v)]
+                 if not state.is_number(v)]
     if problems:
         return state.Outcome(None, tuple(problems))
     warnings = ()
@@ -80,8 +81,8 @@ def cascade_params(settings: dict) -> CascadeParams:
 def read_upload(contents: str, filename: str, market: dict) -> tuple[dict | None, list[dict]]:
     """(upload store value or None, row errors) of a ``dcc.Upload`` accounts CSV."""
     try:
-        raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (IndexError, ValueError, binascii.Error):
+        raw = state.upload_bytes(contents)
+    except ValueError:
         raw = b""
     if len(raw) > MAX_UPLOAD_BYTES:
         return None, [{"row": 0, "field": "file", "message": f"larger than {MAX_UPLOAD_BYTES / 1e6:g} MB: this page "
