@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from engine.margin import MODELS, MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, styled, usd
+from .style import COIN_SYMBOLS, MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, money, styled, usd
 
 # ----------------------------------------------------------------------------- margin ratio
 
@@ -55,6 +55,9 @@ def ratio_gauge(health: AccountHealth) -> go.Figure:
                            font={"size": 22, "color": LEVEL_COLOURS[level]})
     over = " (off the scale)" if GAUGE_MAX < health.margin_ratio < math.inf else ""
     title = f"Margin ratio = MM ÷ equity: {ratio_text(health.margin_ratio)}{over} · {level}"
+    if health.currency != "USD":
+        title += (f"<br><sup>equity {money(health.equity, health.currency, health.currency_spot)} · "
+                  f"MM {money(health.maintenance, health.currency, health.currency_spot)}</sup>")
     return styled(fig, title, height=250, margin={"l": 30, "r": 30, "t": 60, "b": 10})
 
 
@@ -68,22 +71,29 @@ def model_label(model: str, params=None) -> str:
     return MODELS[model].label(params) if model in MODELS else model
 
 
-def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
+def model_bars(table: pd.DataFrame, equity: float, currency: str = "USD") -> go.Figure:
     """IM and MM of every model (``table``: label, initial, maintenance, capital_efficiency),
-    grouped, with capital efficiency above the IM bars and the account's equity as a line."""
+    grouped, with capital efficiency above the IM bars and the account's equity as a line; amounts
+    in ``currency`` (a coin-margined account's coin)."""
+    unit = "$" if currency == "USD" else COIN_SYMBOLS.get(currency, currency)
+    amount = ",.0f" if currency == "USD" else ",.4f"
     efficiency = [f"×{e:,.2f}" if np.isfinite(e) else "" for e in table["capital_efficiency"].astype(float)]
     fig = go.Figure([
         go.Bar(x=table["label"], y=table["initial"], name="Initial margin (IM)", marker_color="#1f6feb",
                text=efficiency, textposition="outside", cliponaxis=False,
-               hovertemplate="%{x}<br>IM %{y:$,.0f}<br>capital efficiency %{text}<extra></extra>"),
+               hovertemplate=f"%{{x}}<br>IM {unit}%{{y:{amount}}}<br>capital efficiency %{{text}}<extra></extra>"),
         go.Bar(x=table["label"], y=table["maintenance"], name="Maintenance margin (MM)", marker_color="#9ec5fe",
-               hovertemplate="%{x}<br>MM %{y:$,.0f}<extra></extra>"),
+               hovertemplate=f"%{{x}}<br>MM {unit}%{{y:{amount}}}<extra></extra>"),
     ])
     fig.add_hline(y=equity, line={"color": "#495057", "dash": "dash", "width": 1.5},
-                  annotation_text=f"equity {usd(equity)}", annotation_position="top left")
+                  annotation_text=f"equity {usd(equity) if currency == 'USD' else f'{unit}{equity:,.4f}'}",
+                  annotation_position="top left")
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title="Margin model")
-    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    if currency == "USD":
+        fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    else:
+        fig.update_yaxes(title=f"Requirement ({currency})", rangemode="tozero")
     return styled(fig, "IM and MM per model on the same book<br><sup>×: capital efficiency = "
                        "standard IM ÷ model IM</sup>", height=400)
 

@@ -1,0 +1,1 @@
+"""Reusable page parts: a layout block with its transitions and callbacks."""
