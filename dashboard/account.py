@@ -35,7 +35,14 @@ import math
 
 from dash import dcc, html
 
-from engine.account import Account, VenueFeeds, account_to_dict, feeds_from_market_dict, load_account
+from engine.account import (
+    Account,
+    VenueFeeds,
+    account_to_dict,
+    collateral_values,
+    feeds_from_market_dict,
+    load_account,
+)
 from engine.margin import MODELS, account_book, compute, compute_all, default_params, params_from_dict, params_to_dict
 from engine.margin.account import (
     RATIO_DANGER,
@@ -53,7 +60,7 @@ from engine.samples import demo_book
 
 from . import ids, state
 from .figures.margin import model_label, ratio_text
-from .figures.style import usd
+from .figures.style import money, usd
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,25 @@ def with_engine_account(account: dict, engine: Account) -> dict:
 def account_key(account: dict) -> list:
     """The part of a store value the account's figures depend on (memo keys)."""
     return [account["collateral"], account.get("assets") or [], account.get("denomination", "USD")]
+
+
+def collateral_usd(market: dict, account: dict, spot_shock: float = 0.0) -> float:
+    """Cash + every collateral asset's value (USD) with every spot × (1 + ``spot_shock``): coin
+    collateral falls with its coin."""
+    engine = engine_account(account)
+    if not engine.collateral:
+        return engine.cash
+    unds = market.get("underlyings", {})
+    values = collateral_values(engine, list(unds), [u["spot"] for u in unds.values()], feeds(market), spot_shock)
+    return engine.cash + values.total
+
+
+def currency_of(market: dict, account: dict) -> tuple[str, float]:
+    """(denomination, its spot in USD per coin; 1 for USD) of the account on the market."""
+    denomination = account.get("denomination", "USD")
+    if denomination == "USD":
+        return "USD", 1.0
+    return denomination, float(market["underlyings"][denomination]["spot"])
 
 
 def feeds(market: dict) -> VenueFeeds:
@@ -448,12 +474,17 @@ def health_items(book: dict, market: dict, account: dict):
         return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
     level, ratio = health_status(equity, mm), margin_ratio(equity, mm)
     label = model_label(account["model"], model_params(account))
+    currency, spot = currency_of(market, account)
+
+    def amount(x: float) -> str:
+        return money(x, currency, spot)
+
     items = [
         dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
-        html.Span(["equity ", html.B(usd(equity))]),
-        html.Span(["IM ", html.B(usd(im))]),
-        html.Span(["MM ", html.B(usd(mm))]),
-        html.Span(["available ", html.B(usd(equity - im), className="negative" if equity < im else "")]),
+        html.Span(["equity ", html.B(amount(equity), id=ids.HEALTH_EQUITY)]),
+        html.Span(["IM ", html.B(amount(im))]),
+        html.Span(["MM ", html.B(amount(mm))]),
+        html.Span(["available ", html.B(amount(equity - im), className="negative" if equity < im else "")]),
         html.Span(["margin ratio ", gauge(ratio, level), html.B(ratio_text(ratio), className=f"level-{level}")],
                   className="health-ratio"),
     ]

@@ -8,6 +8,7 @@ Version 2 (current)::
      "market":   MARKET_STORE value    (engine.market.market_to_dict, docs/methodology.md §11)
      "settings": SETTINGS_STORE value  {"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}
      "account":  ACCOUNT_STORE value   {"collateral", "model", "params": {model: params_to_dict}}
+                                       (+ optional "assets", "denomination": dashboard.account)
      "liquidation": {"stress": LIQ_STRESS_STORE, "params": LIQ_PARAMS_STORE, "path": LIQ_PATH_STORE or null},
      "exchange":    {"settings": EX_SETTINGS_STORE, "upload": EX_UPLOAD_STORE or null}}
 
@@ -32,6 +33,7 @@ from typing import TypeGuard
 import orjson
 import pandas as pd
 
+from engine.account import AccountError, load_account
 from engine.liquidation.replay import validate_path
 from engine.margin import MODELS, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
@@ -179,7 +181,8 @@ def _book(raw, market: dict, settings: dict) -> dict:
     # Keep the grid's row ids when they are usable (whole numbers, unique), else rows 1…N.
     row_ids = [str(r.get("id", "")) for r in raw["positions"]]
     if all(i.isdigit() and len(i) < 10 for i in row_ids) and len(set(row_ids)) == len(row_ids):
-        return dict(outcome.data, positions=[dict(r, id=i) for r, i in zip(outcome.data["positions"], row_ids, strict=True)])
+        return dict(outcome.data,
+                    positions=[dict(r, id=i) for r, i in zip(outcome.data["positions"], row_ids, strict=True)])
     return outcome.data
 
 
@@ -215,8 +218,15 @@ def _account(raw, book: dict, market: dict) -> dict:
             checked_params[name] = params_to_dict(params_from_dict(name, values))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise PayloadError(f"account.params.{name}: {exc}") from None
-    outcome = account_state.checked({"collateral": float(collateral), "model": model, "params": checked_params},
-                                    book, market, "")
+    data = {"collateral": float(collateral), "model": model, "params": checked_params}
+    if "assets" in raw or "denomination" in raw:
+        try:
+            engine = load_account({"cash": float(collateral), "collateral": raw.get("assets") or [],
+                                   "denomination": raw.get("denomination", "USD")})
+        except AccountError as exc:
+            raise PayloadError(f"account.{exc}") from None
+        data = account_state.with_engine_account(data, engine)
+    outcome = account_state.checked(data, book, market, "")
     if outcome.data is None:
         raise PayloadError(f"account: {'; '.join(outcome.problems)}")
     return outcome.data
