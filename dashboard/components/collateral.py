@@ -108,7 +108,7 @@ def set_account(acct: dict, book: dict, market: dict, assets: list[dict], denomi
         return state.Outcome(None, (f"{_row_named(str(exc))} — the last good account is kept",))
     outcome = account.checked(account.with_engine_account(acct, engine), book, market, note)
     if outcome.data is None:
-        return state.Outcome(None, tuple(_row_named(p) for p in outcome.problems))
+        return state.Outcome(None, tuple(f"{_row_named(p)}; the last good account is kept" for p in outcome.problems))
     return outcome
 
 
@@ -158,8 +158,8 @@ def set_denomination(acct: dict, book: dict, market: dict, denomination: str) ->
 
 def apply_preset(acct: dict, book: dict, market: dict, name: str) -> state.Outcome:
     """"usd": the default USD cash, no assets.  "btc": a coin-margined BTC account holding the
-    same USD value in BTC at today's spot, no cash: its collateral falls with BTC (wrong-way
-    against short BTC puts)."""
+    same USD value in BTC at today's spot, no cash, the BTC moving with spot in the margin
+    scenarios (risk-cancelling): it falls with BTC, wrong-way against short BTC puts."""
     if name == "usd":
         return set_account(acct, book, market, [], "USD", account.DEFAULT_COLLATERAL,
                            f"preset {PRESETS[name]}: {account.DEFAULT_COLLATERAL:,.0f} USD cash")
@@ -168,7 +168,7 @@ def apply_preset(acct: dict, book: dict, market: dict, name: str) -> state.Outco
         return state.Outcome(None, ("preset BTC collateral: the market has no BTC spot",))
     amount = round(account.DEFAULT_COLLATERAL / float(spot), 4)
     btc = {"asset": "BTC", "amount": amount, "underlying": "BTC", "im_haircut": 0.0, "mm_haircut": 0.0,
-           "risk_cancelling": False, "confidence": 1.0}
+           "risk_cancelling": True, "confidence": 1.0}
     return set_account(acct, book, market, [btc], "BTC", 0.0,
                        f"preset {PRESETS[name]}: {amount:,.4f} BTC, denominated in BTC")
 
@@ -199,7 +199,8 @@ def collateral_panel() -> html.Section:
                "falls with BTC, wrong-way against short BTC puts). Haircuts are fractions of value added to IM "
                "and MM; a risk-cancelling asset moves with spot inside the margin scenarios instead. A BTC or "
                "ETH denomination (Deribit's inverse books) shows equity, IM, MM and P&L in that coin with USD "
-               "beside. 'BTC collateral' holds the default collateral's value in BTC, denominated in BTC.",
+               "beside. 'BTC collateral' holds the default collateral's value in BTC (moving in the scenarios), "
+               "denominated in BTC: against short BTC puts IM rises and liquidation comes nearer.",
     )
 
 
