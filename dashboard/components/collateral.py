@@ -204,7 +204,6 @@ def collateral_panel() -> html.Section:
     )
 
 
-@callback(Output(ids.COLLATERAL_GRID, "rowData"), Input(ids.ACCOUNT_STORE, "data"))
 def show_rows(acct):
     return grid_rows(acct)
 
@@ -222,18 +221,15 @@ def change(trigger, changes, selected, denomination, acct: dict, book: dict, mar
     return apply_preset(acct, book, market, "usd" if trigger == ids.COLLATERAL_PRESET_USD else "btc")
 
 
-@callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.COLLATERAL_MESSAGE, "children"),
-          Output(ids.COLLATERAL_DENOMINATION, "value"),
-          Input(ids.COLLATERAL_GRID, "cellValueChanged"), Input(ids.COLLATERAL_ADD, "n_clicks"),
-          Input(ids.COLLATERAL_DELETE, "n_clicks"), Input(ids.COLLATERAL_DENOMINATION, "value"),
-          Input(ids.COLLATERAL_PRESET_USD, "n_clicks"), Input(ids.COLLATERAL_PRESET_BTC, "n_clicks"),
-          State(ids.COLLATERAL_GRID, "selectedRows"), State(ids.ACCOUNT_STORE, "data"),
-          State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"), prevent_initial_call="initial_duplicate")
+def show_denomination(_, acct):
+    """Fill the selector from the store once, when the page is shown (as ``pages.margin.show_account``)."""
+    return acct.get("denomination", "USD")
+
+
 def collateral_action(changes, add, delete, denomination, usd_preset, btc_preset, selected, acct, book, market):
+    """(store, message, denomination shown) after the user used the editor; a refused change
+    leaves the store as it was and the selector on the denomination in force."""
     trigger = ctx.triggered_id
-    if trigger is None or (trigger == ids.COLLATERAL_DENOMINATION and denomination is None):
-        # page shown: fill the denomination from the store, change nothing
-        return no_update, no_update, acct.get("denomination", "USD")
     value = {ids.COLLATERAL_GRID: changes, ids.COLLATERAL_ADD: add, ids.COLLATERAL_DELETE: delete,
              ids.COLLATERAL_DENOMINATION: denomination, ids.COLLATERAL_PRESET_USD: usd_preset,
              ids.COLLATERAL_PRESET_BTC: btc_preset}.get(trigger)
@@ -241,4 +237,20 @@ def collateral_action(changes, add, delete, denomination, usd_preset, btc_preset
     outcome = change(trigger, changes, selected, denomination, acct, book, market)
     data = no_update if outcome.data is None else outcome.data
     shown = (outcome.data or acct).get("denomination", "USD")
-    return data, message(outcome.problems, outcome.note), shown
+    return data, message(outcome.problems, outcome.note), no_update if shown == denomination else shown
+
+
+def register_callbacks() -> None:
+    """Register the editor's callbacks.  The Margin page calls it when Dash imports the page, so
+    that every app built in the process (tests build several) gets them, as page modules do."""
+    callback(Output(ids.COLLATERAL_GRID, "rowData"), Input(ids.ACCOUNT_STORE, "data"))(show_rows)
+    callback(Output(ids.COLLATERAL_DENOMINATION, "value"), Input(ids.COLLATERAL_DENOMINATION, "id"),
+             State(ids.ACCOUNT_STORE, "data"))(show_denomination)
+    callback(Output(ids.ACCOUNT_STORE, "data", allow_duplicate=True), Output(ids.COLLATERAL_MESSAGE, "children"),
+             Output(ids.COLLATERAL_DENOMINATION, "value", allow_duplicate=True),
+             Input(ids.COLLATERAL_GRID, "cellValueChanged"), Input(ids.COLLATERAL_ADD, "n_clicks"),
+             Input(ids.COLLATERAL_DELETE, "n_clicks"), Input(ids.COLLATERAL_DENOMINATION, "value"),
+             Input(ids.COLLATERAL_PRESET_USD, "n_clicks"), Input(ids.COLLATERAL_PRESET_BTC, "n_clicks"),
+             State(ids.COLLATERAL_GRID, "selectedRows"), State(ids.ACCOUNT_STORE, "data"),
+             State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"),
+             prevent_initial_call=True)(collateral_action)

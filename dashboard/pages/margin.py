@@ -21,12 +21,13 @@ from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import account, ids, state
-from ..components.collateral import collateral_panel
+from ..components import collateral
 from ..figures import margin as figures
 from ..figures.style import COIN_SYMBOLS, usd
 from ..layout import busy, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
+collateral.register_callbacks()
 
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 STORE_STATES = (State(ids.ACCOUNT_STORE, "data"), State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
@@ -253,7 +254,7 @@ def _explain_panel():
 
 layout = html.Div([
     _account_panel(),
-    collateral_panel(),
+    collateral.collateral_panel(),
     html.Div(id=ids.MARGIN_MESSAGE),
     _table_panel(),
     _bars_row(),
