@@ -198,3 +198,36 @@ def test_btc_collateral_against_a_short_put_raises_im_and_brings_liquidation_nea
     for a in (btc, btc_usd):
         down = account.health(book, market, a).distance_down_pct
         assert usd_down is not None and down is not None and down < usd_down
+
+
+# ----------------------------------------------------------------------------- workspaces and lessons
+
+
+def test_workspace_payload_keeps_the_account_and_refuses_a_bad_asset(stores):
+    from dashboard.workspaces import payload
+
+    book, market, acct = stores
+    doc = payload.default_payload()
+    btc = collateral.apply_preset(doc["account"], doc["book"], doc["market"], "btc").data
+    checked = payload.check(dict(doc, account=btc))
+    assert checked["account"]["assets"] == btc["assets"] and checked["account"]["denomination"] == "BTC"
+    old = payload.check(dict(doc, account={"collateral": 5e5, "model": "span", "params": {}}))
+    assert account.engine_account(old["account"]) == Account(cash=5e5)
+    bad = dict(btc, assets=[dict(btc["assets"][0], mm_haircut=3)])
+    with pytest.raises(payload.PayloadError, match=r"account\.collateral\[0\]\.mm_haircut"):
+        payload.check(dict(doc, account=bad))
+
+
+def test_lesson_step_sets_and_captures_collateral_assets(stores):
+    from dashboard import lessons
+
+    book, market, acct = stores
+    btc = collateral.apply_preset(acct, book, market, "btc").data
+    step = lessons.capture("BTC collateral", "/margin", book, market, state.default_stores()[2], btc)
+    assert step["account"]["assets"] == btc["assets"] and step["account"]["denomination"] == "BTC"
+    lesson = {"title": "t", "steps": [step]}
+    resolved = lessons.step_state(lessons.parse(lesson), 0).account
+    assert account.engine_account(resolved) == account.engine_account(btc)
+    bad = dict(step, account=dict(step["account"], assets=[{"asset": "BTC", "amount": "x", "underlying": "BTC"}]))
+    with pytest.raises(lessons.LessonError, match=r"steps\[0\]\.account\.collateral\[0\]\.amount"):
+        lessons.step_state(lessons.parse({"title": "t", "steps": [bad]}), 0)
