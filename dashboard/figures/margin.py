@@ -133,11 +133,21 @@ def _message_figure(text: str, height: int = 240) -> go.Figure:
     return styled(fig, height=height)
 
 
+def _amount_in(currency: str):
+    """Formatter of amounts in ``currency``: USD as :func:`usd`, a coin-margined result's coin
+    with four decimals (``₿1.4167``)."""
+    if currency == "USD":
+        return usd
+    symbol = COIN_SYMBOLS.get(currency, currency)
+    return lambda x: ("−" if x < 0 else "") + f"{symbol}{abs(x):,.4f}"
+
+
 def scenario_heatmap(result: MarginResult) -> go.Figure:
     """One heatmap row per underlying: x spot shock (% of spot), y vol shock, colour the weighted
     scenario P&L (USD; red loses).  A black box marks each underlying's binding scenario (its
     worst weighted P&L, which sets the scenario loss).  When two scenarios share a cell the worst
     is shown, so the box always sits on a visible cell."""
+    amount = _amount_in(result.currency)
     frame = result.scenario_pnl
     if frame.empty:
         spec = MODELS.get(result.model)
@@ -157,8 +167,8 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
         for r in part.sort_values("weighted_pnl", ascending=False).itertuples():
             i, j = ys.index(r.y), xs.index(r.x)
             z[i, j] = r.weighted_pnl
-            text[i, j] = (f"{r.scenario}<br>P&L {usd(r.pnl)} × weight {r.weight:.4g}"
-                          f"<br>weighted {usd(r.weighted_pnl)}")
+            text[i, j] = (f"{r.scenario}<br>P&L {amount(r.pnl)} × weight {r.weight:.4g}"
+                          f"<br>weighted {amount(r.weighted_pnl)}")
         fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, text=text, coloraxis="coloraxis", xgap=2, ygap=2,
                                  hovertemplate=f"{und}<br>%{{text}}<extra></extra>"), row=row, col=1)
         bind = part[part["binding"]].iloc[0]
@@ -167,16 +177,17 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
             customdata=[bind["scenario"]],
             marker={"symbol": "square-open", "size": 26, "color": "#111", "line": {"width": 3}},
             hovertemplate=f"binding scenario ({und}): %{{customdata}}<br>weighted P&L "
-                          f"{usd(bind['weighted_pnl'])}<extra></extra>"), row=row, col=1)
+                          f"{amount(bind['weighted_pnl'])}<extra></extra>"), row=row, col=1)
         # Fixed ranges: the cells fill the plot, the marker does not pad it.
         fig.update_yaxes(title="Vol shock", type="category", categoryarray=ys, range=[-0.5, len(ys) - 0.5],
                          showgrid=False, row=row, col=1)
         fig.update_xaxes(type="category", categoryarray=xs, range=[-0.5, len(xs) - 0.5], showgrid=False,
                          row=row, col=1)
     fig.update_xaxes(title=SPOT_SHOCK, row=len(underlyings), col=1)
+    coin = result.currency != "USD"
     fig.update_layout(coloraxis={"colorscale": PNL_SCALE, "cmin": -limit, "cmax": limit,
-                                 "colorbar": {"title": {"text": "Weighted P&L (USD)", "side": "right"},
-                                              **MONEY_TICKS}})
+                                 "colorbar": {"title": {"text": f"Weighted P&L ({result.currency})", "side": "right"},
+                                              **({} if coin else MONEY_TICKS)}})
     units = ("vol up/down: each option's vol moved by the model's vol rule"
              if frame["vol_shock"].isna().all() else "vol shifts in vol points")
     return styled(fig, f"Scenario P&L × weight, {model_label(result.model, result.params)}"
@@ -190,20 +201,27 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
 def im_waterfall(result: MarginResult) -> go.Figure:
     """Waterfall from the model's components to its IM (USD), the steps the engine builds it up
     with (``MarginResult.waterfall``); zero steps are left out."""
-    steps = [(k, v) for k, v in result.waterfall if abs(v) >= 0.005]
+    coin = result.currency != "USD"
+    smallest = 5e-7 if coin else 0.005
+    amount = _amount_in(result.currency)
+
+    steps = [(k, v) for k, v in result.waterfall if abs(v) >= smallest]
     labels = [k for k, _ in steps] + ["initial margin"]
     values = [v for _, v in steps] + [result.initial]
     fig = go.Figure(go.Waterfall(
         x=labels, y=values, measure=["relative"] * len(steps) + ["total"],
-        text=[usd(v) for v in values], textposition="outside", cliponaxis=False,
+        text=[amount(v) for v in values], textposition="outside", cliponaxis=False,
         connector={"line": {"color": "#9aa5b1", "width": 1}},
         increasing={"marker": {"color": "#e8590c"}}, decreasing={"marker": {"color": "#2b8a3e"}},
         totals={"marker": {"color": "#1f6feb"}},
-        hovertemplate="%{x}<br>%{y:$,.0f}<extra></extra>",
+        hovertemplate="%{x}<br>%{y:,.4f}<extra></extra>" if coin else "%{x}<br>%{y:$,.0f}<extra></extra>",
     ))
     fig.update_xaxes(title="Component")
-    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
-    return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {usd(result.initial)}",
+    if coin:
+        fig.update_yaxes(title=f"Requirement ({result.currency})", rangemode="tozero")
+    else:
+        fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {amount(result.initial)}",
                   height=400, showlegend=False)
 
 

@@ -159,7 +159,13 @@ def test_coin_margined_figures_are_usd_over_spot(page, stores):
     assert strip.index(equity) < strip.index(im) < strip.index(mm)
     assert f"{equity} (${h_usd.equity / 1e6:.3g} M)" in strip
     assert "₿" not in text_of(account.health_items(book, market, acct))
-    # the Liquidation page's "account now" card and the gauge carry the coin too
+    coin_result = account.margins(book, market, btc)["risk_based"]
+    waterfall = page.figures.im_waterfall(coin_result)
+    assert waterfall.layout.yaxis.title.text == "Requirement (BTC)"
+    assert waterfall.layout.title.text.endswith(f"₿{r_coin.initial:,.4f}")
+    heatmap = page.figures.scenario_heatmap(coin_result)
+    assert heatmap.layout.coloraxis.colorbar.title.text == "Weighted P&L (BTC)"
+    # the gauge carries the coin too
     assert f"₿{h_usd.equity / s:,.3f}" in page.figures.ratio_gauge(account.health(book, market, btc)).layout.title.text
 
 
