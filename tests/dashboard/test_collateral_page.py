@@ -237,3 +237,23 @@ def test_lesson_step_sets_and_captures_collateral_assets(stores):
     bad = dict(step, account=dict(step["account"], assets=[{"asset": "BTC", "amount": "x", "underlying": "BTC"}]))
     with pytest.raises(lessons.LessonError, match=r"steps\[0\]\.account\.collateral\[0\]\.amount"):
         lessons.step_state(lessons.parse({"title": "t", "steps": [bad]}), 0)
+
+
+# ----------------------------------------------------------------------------- Liquidation page and report
+
+
+def test_liquidation_cards_and_report_show_the_coin(stores):
+    from dashboard import liquidation as liq
+    from dashboard import report
+
+    liq_page = sys.modules["dashboard.pages.liquidation"]
+    book, market, acct = stores
+    btc = collateral.apply_preset(acct, book, market, "btc").data
+    s = spot(market)
+    h = account.health(book, market, btc)
+    cards = text_of(liq_page.plan_view(book, market, btc, liq.DEFAULT_STRESS, liq.DEFAULT_PARAMS)[0])
+    assert f"equity ₿{h.equity / s:,.3f}" in cards and f"MM ₿{h.maintenance / s:,.3f}" in cards
+    table = report._health_table(h)
+    assert table.iloc[0, 1].startswith(f"₿{h.equity / s:,.3f} (")
+    # the report's context counts the BTC at today's spot: amount × S (no cash)
+    assert report.context_of(book, market, btc).collateral_usd == pytest.approx(btc["assets"][0]["amount"] * s)
