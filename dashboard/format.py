@@ -28,3 +28,29 @@ def usd(x: float) -> str:
     if x != x:
         return "n/a"
     return ("−" if x < 0 else "") + f"${abs(x):,.0f}"
+
+
+#: Symbols of the coins an account can be denominated in (engine.account.DENOMINATIONS).
+COIN_SYMBOLS = {"BTC": "₿", "ETH": "Ξ"}
+
+
+def usd_short(x: float) -> str:
+    """``1_170_000`` -> ``'$1.17 M'``: three significant figures with k / M / B."""
+    if x != x:
+        return "n/a"
+    size, suffix = abs(x), ""
+    for scale, name in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if size >= scale:
+            size, suffix = size / scale, name
+            break
+    return ("−" if x < 0 else "") + f"${size:.3g}{suffix}"
+
+
+def money(amount_usd: float, currency: str = "USD", spot: float = 1.0) -> str:
+    """A USD amount in the account's ``currency`` (``spot``: USD per coin) with USD beside:
+    ``'₿12.345 ($1.17 M)'``; a USD account shows :func:`usd`."""
+    if currency == "USD":
+        return usd(amount_usd)
+    coin = amount_usd / spot
+    return ("−" if coin < 0 else "") + f"{COIN_SYMBOLS.get(currency, currency + ' ')}{abs(coin):,.3f} " \
+        f"({usd_short(amount_usd)})"

@@ -224,7 +224,8 @@ def _extrapolated_vol_warning(frame: pd.DataFrame, market: Market) -> list[str]:
     if not names:
         return []
     return [f"{len(names)} option(s) expire after the last smile expiry ("
-            + ", ".join(f"{u} {d}" for u, d in last.items()) + "), priced on extrapolated vol (the last smile held flat): "
+            + ", ".join(f"{u} {d}" for u, d in last.items())
+            + "), priced on extrapolated vol (the last smile held flat): "
             + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")]
 
 

@@ -31,6 +31,13 @@ JSON format (docs/methodology.md §11; every addition optional, unknown keys ign
                  {"expiry": "2027-03-26", "forward": 96900.0, "rate": 0.0,
                   "svi": {"a": 0.04, "b": 0.1, "rho": -0.3, "m": 0.0, "sigma": 0.2}},
                  {"expiry": "2027-06-25", "points": [[80000, 0.58], [95000, 0.52], [110000, 0.55]]}]}}}
+
+Venue feed fields (engine.account.feeds_from_market_dict reads them; kept through
+``market_from_dict``/``market_to_dict``, written only when not at their default): top level
+``stable_price`` (USD per stable coin, default 1) and ``stable_confidence``; per underlying
+``spot_confidence`` and ``perp_confidence`` (``perp_mark`` above, default spot); per slice
+``forward_confidence``, ``rate_confidence`` and ``vol_confidence``.  Confidences are fractions in
+[0, 1], default 1.
 """
 from __future__ import annotations
 
@@ -107,6 +114,10 @@ class SmileSlice:
     points: tuple[tuple[float, float], ...] = ()
     forward: float | None = None
     rate: float | None = None
+    #: Oracle confidences of the slice's feeds (fractions in [0, 1]; venue margin, engine.account).
+    forward_confidence: float = 1.0
+    rate_confidence: float = 1.0
+    vol_confidence: float = 1.0
 
     @property
     def form(self) -> str:
@@ -127,6 +138,9 @@ class UnderlyingMarket:
     #: σ + vol_shift + skew_shift·x, x = ln(K/F)/√T.  Scenarios (crash replays) set it; 0 = none.
     vol_shift: float = 0.0
     skew_shift: float = 0.0
+    #: Oracle confidences of the spot and perp feeds (fractions in [0, 1]; engine.account).
+    spot_confidence: float = 1.0
+    perp_confidence: float = 1.0
 
     @property
     def perp_price(self) -> float:
@@ -150,6 +164,9 @@ class Market:
     underlyings: Mapping[str, UnderlyingMarket]
     usd_rate: float = 0.0
     sticky: str = STICKY_MONEYNESS
+    #: Stable-coin price (USD) and its oracle confidence (engine.account.VenueFeeds).
+    stable_price: float = 1.0
+    stable_confidence: float = 1.0
 
     def year_fraction(self, when: datetime | None) -> float:
         """ACT/365 years from the valuation time to ``when`` (negative if already past)."""
@@ -501,6 +518,19 @@ def _parse_points(raw, where: str) -> tuple[tuple[float, float], ...]:
     return tuple(sorted(out.items()))
 
 
+#: Per-slice feed confidences of the JSON format (fractions in [0, 1], default 1).
+SLICE_CONFIDENCES = ("forward_confidence", "rate_confidence", "vol_confidence")
+
+
+def _confidence(d: Mapping, key: str, where: str) -> float:
+    """An oracle confidence: a fraction in [0, 1], 1 when absent."""
+    name = f"{where}.{key}" if where else key
+    x = _num(d.get(key, 1.0), name)
+    if not 0.0 <= x <= 1.0:
+        raise MarketError(f"{name}: must be in [0, 1] (got {x:g})")
+    return x
+
+
 def _parse_slice(s, sw: str) -> SmileSlice:
     if not isinstance(s, Mapping):
         raise MarketError(f"{sw}: must be an object with expiry and a smile (atm_vol, svi or points)")
@@ -509,13 +539,16 @@ def _parse_slice(s, sw: str) -> SmileSlice:
     if len(given) > 1:
         raise MarketError(f"{sw}: one smile form per expiry — got {' and '.join(given)}")
     forward, rate = _opt_num(s, "forward", sw, positive=True), _opt_num(s, "rate", sw)
+    fc, rc, vc = (_confidence(s, key, sw) for key in SLICE_CONFIDENCES)
     if given == ["svi"]:
-        return SmileSlice(expiry, svi=_parse_svi(s["svi"], f"{sw}.svi"), forward=forward, rate=rate)
-    if given == ["points"]:
-        return SmileSlice(expiry, points=_parse_points(s["points"], f"{sw}.points"), forward=forward, rate=rate)
-    return SmileSlice(expiry, _vol(s.get("atm_vol"), f"{sw}.atm_vol"),
-                      _num(s.get("skew", 0.0), f"{sw}.skew"), _num(s.get("curvature", 0.0), f"{sw}.curvature"),
-                      forward=forward, rate=rate)
+        one = SmileSlice(expiry, svi=_parse_svi(s["svi"], f"{sw}.svi"), forward=forward, rate=rate)
+    elif given == ["points"]:
+        one = SmileSlice(expiry, points=_parse_points(s["points"], f"{sw}.points"), forward=forward, rate=rate)
+    else:
+        one = SmileSlice(expiry, _vol(s.get("atm_vol"), f"{sw}.atm_vol"),
+                         _num(s.get("skew", 0.0), f"{sw}.skew"), _num(s.get("curvature", 0.0), f"{sw}.curvature"),
+                         forward=forward, rate=rate)
+    return replace(one, forward_confidence=fc, rate_confidence=rc, vol_confidence=vc)
 
 
 def _parse_futures(raw, where: str) -> tuple[tuple[date, float], ...]:
@@ -548,7 +581,8 @@ def _parse_underlying(u, where: str) -> UnderlyingMarket:
                             _parse_futures(u.get("futures"), f"{where}.futures"),
                             _opt_num(u, "perp_mark", where, positive=True),
                             _num(u.get("vol_shift", 0.0), f"{where}.vol_shift"),
-                            _num(u.get("skew_shift", 0.0), f"{where}.skew_shift"))
+                            _num(u.get("skew_shift", 0.0), f"{where}.skew_shift"),
+                            _confidence(u, "spot_confidence", where), _confidence(u, "perp_confidence", where))
 
 
 def market_from_dict(data: Mapping) -> Market:
@@ -579,7 +613,9 @@ def market_from_dict(data: Mapping) -> Market:
     sticky = data.get("sticky", STICKY_MONEYNESS)
     if sticky not in (STICKY_MONEYNESS, STICKY_STRIKE):
         raise MarketError(f"sticky: {_show(sticky)} is not 'moneyness' or 'strike'")
-    return Market(_parse_time(data["valuation_time"]), unds, _num(data.get("usd_rate", 0.0), "usd_rate"), sticky)
+    return Market(_parse_time(data["valuation_time"]), unds, _num(data.get("usd_rate", 0.0), "usd_rate"), sticky,
+                  _num(data.get("stable_price", 1.0), "stable_price", positive=True),
+                  _confidence(data, "stable_confidence", ""))
 
 
 def _slice_dict(s: SmileSlice) -> dict:
@@ -593,6 +629,7 @@ def _slice_dict(s: SmileSlice) -> dict:
     for key in ("forward", "rate"):
         if getattr(s, key) is not None:
             out[key] = getattr(s, key)
+    out.update({key: getattr(s, key) for key in SLICE_CONFIDENCES if getattr(s, key) != 1.0})
     return out
 
 
@@ -605,6 +642,7 @@ def _underlying_dict(u: UnderlyingMarket) -> dict:
     for key in ("vol_shift", "skew_shift"):
         if getattr(u, key):
             out[key] = getattr(u, key)
+    out.update({key: getattr(u, key) for key in ("spot_confidence", "perp_confidence") if getattr(u, key) != 1.0})
     out["smile"] = [_slice_dict(s) for s in u.smile]
     return out
 
@@ -612,12 +650,15 @@ def _underlying_dict(u: UnderlyingMarket) -> dict:
 def market_to_dict(market: Market) -> dict:
     when = market.valuation_time.astimezone(UTC)
     t = when.replace(tzinfo=None).isoformat(timespec="seconds" if not when.microsecond else "microseconds") + "Z"
-    return {
+    out = {
         "valuation_time": t,
         "usd_rate": market.usd_rate,
         "sticky": market.sticky,
         "underlyings": {name: _underlying_dict(u) for name, u in market.underlyings.items()},
     }
+    if market.stable_price != 1.0 or market.stable_confidence != 1.0:
+        out.update(stable_price=market.stable_price, stable_confidence=market.stable_confidence)
+    return out
 
 
 def _decode(raw: bytes | bytearray, where: str) -> str:
@@ -773,7 +814,9 @@ def convert_slice(market: Market, underlying: str, s: SmileSlice, form: str, str
         return s
     spread = math.sqrt(max(_atm_total_variance(market, underlying, s), 1e-8))
     F = float(market.forward(underlying, t))
-    keep = SmileSlice(s.expiry, forward=s.forward, rate=s.rate)  # the expiry's own forward and rate stay
+    # the expiry's own forward, rate and feed confidences stay
+    keep = SmileSlice(s.expiry, forward=s.forward, rate=s.rate, forward_confidence=s.forward_confidence,
+                      rate_confidence=s.rate_confidence, vol_confidence=s.vol_confidence)
     if form == SVI_FORM:
         k = np.linspace(-3.0, 3.0, 41) * spread
         vols = np.sqrt(slice_total_variance(market, underlying, s, k) / max(t, MIN_SMILE_T))

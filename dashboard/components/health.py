@@ -11,8 +11,8 @@ from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, ma
 
 from .. import ids
 from ..figures.margin import model_label
-from ..format import ratio_text, usd
-from ..stores.account import headline, health, model_params
+from ..format import money, ratio_text, usd
+from ..stores.account import currency_of, headline, health, model_params
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,17 @@ def health_items(book: dict, market: dict, account: dict):
         return [html.Span(f"account health unavailable: {exc}", className="strip-warning")]
     level, ratio = health_status(equity, mm), margin_ratio(equity, mm)
     label = model_label(account["model"], model_params(account))
+    currency, spot = currency_of(market, account)
+
+    def amount(x: float) -> str:  # the account's currency, USD beside a coin
+        return money(x, currency, spot)
+
     items = [
         dcc.Link(["Account · ", html.B(label)], href="/margin", className="health-link"),
-        html.Span(["equity ", html.B(usd(equity))]),
-        html.Span(["IM ", html.B(usd(im))]),
-        html.Span(["MM ", html.B(usd(mm))]),
-        html.Span(["available ", html.B(usd(equity - im), className="negative" if equity < im else "")]),
+        html.Span(["equity ", html.B(amount(equity), id=ids.HEALTH_EQUITY)]),
+        html.Span(["IM ", html.B(amount(im))]),
+        html.Span(["MM ", html.B(amount(mm))]),
+        html.Span(["available ", html.B(amount(equity - im), className="negative" if equity < im else "")]),
         html.Span(["margin ratio ", gauge(ratio, level), html.B(ratio_text(ratio), className=f"level-{level}")],
                   className="health-ratio"),
     ]

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from engine.margin import MODELS, MarginResult
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, AccountHealth, health_status
 
-from ..format import NO_EQUITY, ratio_text, usd
+from ..format import COIN_SYMBOLS, NO_EQUITY, money, ratio_text, usd
 from .style import MONEY_TICKS, PNL_SCALE, SPOT_SHOCK, message_figure, styled
 
 # ----------------------------------------------------------------------------- margin ratio
@@ -47,6 +47,9 @@ def ratio_gauge(health: AccountHealth) -> go.Figure:
                            font={"size": 22, "color": LEVEL_COLOURS[level]})
     over = " (off the scale)" if GAUGE_MAX < health.margin_ratio < math.inf else ""
     title = f"Margin ratio = MM ÷ equity: {ratio_text(health.margin_ratio)}{over} · {level}"
+    if health.currency != "USD":
+        title += (f"<br><sup>equity {money(health.equity, health.currency, health.currency_spot)} · "
+                  f"MM {money(health.maintenance, health.currency, health.currency_spot)}</sup>")
     return styled(fig, title, height=250, margin={"l": 30, "r": 30, "t": 60, "b": 10})
 
 
@@ -60,22 +63,29 @@ def model_label(model: str, params=None) -> str:
     return MODELS[model].label(params) if model in MODELS else model
 
 
-def model_bars(table: pd.DataFrame, equity: float) -> go.Figure:
+def model_bars(table: pd.DataFrame, equity: float, currency: str = "USD") -> go.Figure:
     """IM and MM of every model (``table``: label, initial, maintenance, capital_efficiency),
-    grouped, with capital efficiency above the IM bars and the account's equity as a line."""
+    grouped, with capital efficiency above the IM bars and the account's equity as a line; amounts
+    in ``currency`` (a coin-margined account's coin)."""
+    unit = "$" if currency == "USD" else COIN_SYMBOLS.get(currency, currency)
+    amount = ",.0f" if currency == "USD" else ",.4f"
     efficiency = [f"×{e:,.2f}" if np.isfinite(e) else "" for e in table["capital_efficiency"].astype(float)]
     fig = go.Figure([
         go.Bar(x=table["label"], y=table["initial"], name="Initial margin (IM)", marker_color="#1f6feb",
                text=efficiency, textposition="outside", cliponaxis=False,
-               hovertemplate="%{x}<br>IM %{y:$,.0f}<br>capital efficiency %{text}<extra></extra>"),
+               hovertemplate=f"%{{x}}<br>IM {unit}%{{y:{amount}}}<br>capital efficiency %{{text}}<extra></extra>"),
         go.Bar(x=table["label"], y=table["maintenance"], name="Maintenance margin (MM)", marker_color="#9ec5fe",
-               hovertemplate="%{x}<br>MM %{y:$,.0f}<extra></extra>"),
+               hovertemplate=f"%{{x}}<br>MM {unit}%{{y:{amount}}}<extra></extra>"),
     ])
     fig.add_hline(y=equity, line={"color": "#495057", "dash": "dash", "width": 1.5},
-                  annotation_text=f"equity {usd(equity)}", annotation_position="top left")
+                  annotation_text=f"equity {usd(equity) if currency == 'USD' else f'{unit}{equity:,.4f}'}",
+                  annotation_position="top left")
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title="Margin model")
-    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    if currency == "USD":
+        fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    else:
+        fig.update_yaxes(title=f"Requirement ({currency})", rangemode="tozero")
     return styled(fig, "IM and MM per model on the same book<br><sup>×: capital efficiency = "
                        "standard IM ÷ model IM</sup>", height=400)
 
@@ -105,11 +115,21 @@ def scenario_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["spot_shock", "vol_order"], kind="stable")
 
 
+def _amount_in(currency: str):
+    """Formatter of amounts in ``currency``: USD as :func:`usd`, a coin-margined result's coin
+    with four decimals (``₿1.4167``)."""
+    if currency == "USD":
+        return usd
+    symbol = COIN_SYMBOLS.get(currency, currency)
+    return lambda x: ("−" if x < 0 else "") + f"{symbol}{abs(x):,.4f}"
+
+
 def scenario_heatmap(result: MarginResult) -> go.Figure:
     """One heatmap row per underlying: x spot shock (% of spot), y vol shock, colour the weighted
     scenario P&L (USD; red loses).  A black box marks each underlying's binding scenario (its
     worst weighted P&L, which sets the scenario loss).  When two scenarios share a cell the worst
     is shown, so the box always sits on a visible cell."""
+    amount = _amount_in(result.currency)
     frame = result.scenario_pnl
     if frame.empty:
         spec = MODELS.get(result.model)
@@ -130,8 +150,8 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
         for r in part.sort_values("weighted_pnl", ascending=False).itertuples():
             i, j = ys.index(r.y), xs.index(r.x)
             z[i, j] = r.weighted_pnl
-            text[i, j] = (f"{r.scenario}<br>P&L {usd(r.pnl)} × weight {r.weight:.4g}"
-                          f"<br>weighted {usd(r.weighted_pnl)}")
+            text[i, j] = (f"{r.scenario}<br>P&L {amount(r.pnl)} × weight {r.weight:.4g}"
+                          f"<br>weighted {amount(r.weighted_pnl)}")
         fig.add_trace(go.Heatmap(x=xs, y=ys, z=z, text=text, coloraxis="coloraxis", xgap=2, ygap=2,
                                  hovertemplate=f"{und}<br>%{{text}}<extra></extra>"), row=row, col=1)
         bind = part[part["binding"]].iloc[0]
@@ -140,16 +160,17 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
             customdata=[bind["scenario"]],
             marker={"symbol": "square-open", "size": 26, "color": "#111", "line": {"width": 3}},
             hovertemplate=f"binding scenario ({und}): %{{customdata}}<br>weighted P&L "
-                          f"{usd(bind['weighted_pnl'])}<extra></extra>"), row=row, col=1)
+                          f"{amount(bind['weighted_pnl'])}<extra></extra>"), row=row, col=1)
         # Fixed ranges: the cells fill the plot, the marker does not pad it.
         fig.update_yaxes(title="Vol shock", type="category", categoryarray=ys, range=[-0.5, len(ys) - 0.5],
                          showgrid=False, row=row, col=1)
         fig.update_xaxes(type="category", categoryarray=xs, range=[-0.5, len(xs) - 0.5], showgrid=False,
                          row=row, col=1)
     fig.update_xaxes(title=SPOT_SHOCK, row=len(underlyings), col=1)
+    coin = result.currency != "USD"
     fig.update_layout(coloraxis={"colorscale": PNL_SCALE, "cmin": -limit, "cmax": limit,
-                                 "colorbar": {"title": {"text": "Weighted P&L (USD)", "side": "right"},
-                                              **MONEY_TICKS}})
+                                 "colorbar": {"title": {"text": f"Weighted P&L ({result.currency})", "side": "right"},
+                                              **({} if coin else MONEY_TICKS)}})
     units = ("vol up/down: each option's vol moved by the model's vol rule"
              if frame["vol_shock"].isna().all() else "vol shifts in vol points")
     return styled(fig, f"Scenario P&L × weight, {model_label(result.model, result.params)}"
@@ -163,20 +184,27 @@ def scenario_heatmap(result: MarginResult) -> go.Figure:
 def im_waterfall(result: MarginResult) -> go.Figure:
     """Waterfall from the model's components to its IM (USD), the steps the engine builds it up
     with (``MarginResult.waterfall``); zero steps are left out."""
-    steps = [(k, v) for k, v in result.waterfall if abs(v) >= 0.005]
+    coin = result.currency != "USD"
+    smallest = 5e-7 if coin else 0.005
+    amount = _amount_in(result.currency)
+
+    steps = [(k, v) for k, v in result.waterfall if abs(v) >= smallest]
     labels = [k for k, _ in steps] + ["initial margin"]
     values = [v for _, v in steps] + [result.initial]
     fig = go.Figure(go.Waterfall(
         x=labels, y=values, measure=["relative"] * len(steps) + ["total"],
-        text=[usd(v) for v in values], textposition="outside", cliponaxis=False,
+        text=[amount(v) for v in values], textposition="outside", cliponaxis=False,
         connector={"line": {"color": "#9aa5b1", "width": 1}},
         increasing={"marker": {"color": "#e8590c"}}, decreasing={"marker": {"color": "#2b8a3e"}},
         totals={"marker": {"color": "#1f6feb"}},
-        hovertemplate="%{x}<br>%{y:$,.0f}<extra></extra>",
+        hovertemplate="%{x}<br>%{y:,.4f}<extra></extra>" if coin else "%{x}<br>%{y:$,.0f}<extra></extra>",
     ))
     fig.update_xaxes(title="Component")
-    fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
-    return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {usd(result.initial)}",
+    if coin:
+        fig.update_yaxes(title=f"Requirement ({result.currency})", rangemode="tozero")
+    else:
+        fig.update_yaxes(title=REQUIREMENT, **MONEY_TICKS, rangemode="tozero")
+    return styled(fig, f"Initial margin, {model_label(result.model, result.params)}: {amount(result.initial)}",
                   height=400, showlegend=False)
 
 

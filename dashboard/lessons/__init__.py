@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from engine.account import AccountError, load_account
 from engine.margin import MODELS, default_params, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Book, validate_record
@@ -62,7 +63,7 @@ VOL_RANGE_PTS, VOL_RANGE_STEP = (0, 100), 5
 
 LESSON_KEYS = {"title", "summary", "steps", "version"}
 STEP_KEYS = {"title", "text", "page", "highlight", "book", "market", "account", "settings", "liquidation", "exchange"}
-ACCOUNT_KEYS = {"collateral", "model", "preset", "params"}
+ACCOUNT_KEYS = {"collateral", "assets", "denomination", "model", "preset", "params"}
 SETTINGS_KEYS = {"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}
 LIQ_KEYS = set(liq.DEFAULT_STRESS)
 EX_KEYS = set(ex.DEFAULT_SETTINGS)
@@ -288,6 +289,14 @@ def _account(where: str, spec: dict, previous: dict, book: dict, market: dict, c
         if not (state.is_number(spec["collateral"]) and spec["collateral"] >= 0):
             raise LessonError([f"{where}.account.collateral: USD, 0 or more (got {spec['collateral']!r})"])
         data["collateral"] = float(spec["collateral"])
+    if "assets" in spec or "denomination" in spec:
+        try:
+            engine = load_account({"cash": data["collateral"],
+                                   "collateral": spec.get("assets", previous.get("assets")) or [],
+                                   "denomination": spec.get("denomination", previous.get("denomination", "USD"))})
+        except AccountError as exc:
+            raise LessonError([f"{where}.account.{exc}"]) from None
+        data = acct.with_engine_account(data, engine)
     if "model" in spec:
         if spec["model"] not in MODELS:
             raise LessonError([f"{where}.account.model: unknown margin model {spec['model']!r}; choose one of "
@@ -430,6 +439,10 @@ def _demo_key(book: dict) -> str | None:
 def _account_step(account: dict) -> dict:
     params = dict(account.get("params", {}))
     step = {"collateral": account["collateral"], "model": account["model"]}
+    if account.get("assets"):
+        step["assets"] = account["assets"]
+    if account.get("denomination", "USD") != "USD":
+        step["denomination"] = account["denomination"]
     stored = params.get("risk_based")
     name = (stored or {}).get("preset")
     if stored is not None and name in MODELS["risk_based"].presets and \

@@ -19,7 +19,7 @@ from .. import ids
 from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
 from ..figures.style import message_figure
-from ..format import ratio_text, usd
+from ..format import money, ratio_text, usd
 from ..stores import liquidation as liq
 from ..stores.account import health
 
@@ -269,8 +269,9 @@ def _card(label: str, status: str, lines: list) -> html.Div:
                      *[html.Div(line, className="card-unit") for line in lines]], className="card liq-card")
 
 
-def _account_lines(equity: float, im: float, mm: float) -> list[str]:
-    return [f"equity {usd(equity)} · IM {usd(im)} · MM {usd(mm)}",
+def _account_lines(equity: float, im: float, mm: float, currency: str = "USD", spot: float = 1.0) -> list[str]:
+    """USD amounts; a coin-margined account (``currency``, ``spot`` USD per coin) in its coin, USD beside."""
+    return [f"equity {money(equity, currency, spot)} · IM {money(im, currency, spot)} · MM {money(mm, currency, spot)}",
             f"margin ratio MM/equity {ratio_text(margin_ratio(equity, mm))}"]
 
 
@@ -315,10 +316,11 @@ def plan_view(book: dict, market: dict, account: dict, stress: dict, params: dic
     best = plans["optimised"]
     cards = html.Div([
         _card("Account now", health_status(h.equity, h.maintenance),
-              _account_lines(h.equity, h.initial, h.maintenance)
-              + [f"model {account['model']}, collateral {usd(h.collateral)}"]),
+              _account_lines(h.equity, h.initial, h.maintenance, h.currency, h.currency_spot)
+              + [f"model {account['model']}, collateral {money(h.collateral, h.currency, h.currency_spot)}"]),
         _card("Under the scenario", health_status(best.equity_before, best.mm_before),
-              _account_lines(best.equity_before, best.im_before, best.mm_before) + [sc.description]),
+              _account_lines(best.equity_before, best.im_before, best.mm_before, h.currency,
+                             h.currency_spot * (1.0 + sc.spot_shock)) + [sc.description]),
         html.Div([html.Div("Liquidation prices (equity = MM, every spot moved alike)", className="card-label"),
                   _prices(h)], className="card liq-card liq-prices-card"),
     ], className="liq-cards")

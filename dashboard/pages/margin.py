@@ -22,13 +22,14 @@ from engine.margin.params import describe
 from engine.margin.risk_based import preset_info
 
 from .. import ids
-from ..components import KEEP, LIVE, busy, committed, grid, message, number_column, panel, user_action
+from ..components import KEEP, LIVE, busy, collateral, committed, grid, message, number_column, panel, user_action
 from ..figures import margin as figures
-from ..format import NO_EQUITY, usd
+from ..format import COIN_SYMBOLS, NO_EQUITY, usd
 from ..stores import account
 from ..stores import session as state
 
 dash.register_page(__name__, path="/margin", name="Margin", order=3, title="Margin · Portfolio-margin risk")
+collateral.register_callbacks()
 
 STORES = (Input(ids.BOOK_STORE, "data"), Input(ids.MARKET_STORE, "data"), Input(ids.ACCOUNT_STORE, "data"))
 STORE_STATES = (State(ids.ACCOUNT_STORE, "data"), State(ids.BOOK_STORE, "data"), State(ids.MARKET_STORE, "data"))
@@ -38,16 +39,21 @@ GRAPH: dict[str, Any] = {"displaylogo": False}
 
 #: Five rows: no column filters.
 _SHORT: dict[str, Any] = {"filter": False, "flex": 1}
+#: Amounts in the account's currency (row's ``currency``, ``spot`` USD per coin) with USD beside.
+_MONEY: dict[str, Any] = {"valueFormatter": {"function": (
+    "params.value == null ? '' : params.data.currency == 'USD' ? d3.format(',.0f')(params.value) : "
+    "params.data.symbol + d3.format(',.4f')(params.value) + ' ($' + d3.format('.3s')(params.value * params.data.spot)"
+    ".replace('G', 'B') + ')'")}}
 SIDE_BY_SIDE_COLUMNS = [
     {"field": "label", "headerName": "Model", "flex": 1.3, "minWidth": 160},
-    number_column("initial", "IM (USD)", **_SHORT),
-    number_column("maintenance", "MM (USD)", **_SHORT),
+    number_column("initial", "IM (account currency)", **_SHORT, **_MONEY),
+    number_column("maintenance", "MM (account currency)", **_SHORT, **_MONEY),
     # The level is the engine's (health_status), carried by the row; no equity left is an empty
     # (infinite) ratio, shown as such.
     number_column("margin_ratio", "Margin ratio (MM ÷ equity)", ".1%", **_SHORT, valueFormatter={
         "function": f"params.value == null ? '{NO_EQUITY}' : d3.format('.1%')(params.value)"},
         cellClassRules={f"level-{level}": f"params.data.level == '{level}'" for level in HEALTH_LEVELS}),
-    number_column("available", "Available (equity − IM, USD)", **_SHORT),
+    number_column("available", "Available (equity − IM, account currency)", **_SHORT, **_MONEY),
     number_column("capital_efficiency", "Capital efficiency (standard IM ÷ IM)", ",.2f", **_SHORT),
     {"field": "binding", "headerName": "Binding scenario per underlying", "flex": 2.4, "minWidth": 240,
      "wrapText": True, "autoHeight": True},
@@ -249,6 +255,7 @@ def _explain_panel():
 
 layout = html.Div([
     _account_panel(),
+    collateral.collateral_panel(),
     html.Div(id=ids.MARGIN_MESSAGE),
     _table_panel(),
     _bars_row(),
@@ -309,14 +316,18 @@ def side_by_side(results: dict, health) -> list[dict]:
     equity (the same for every model), capital efficiency and binding scenarios."""
     table = summary(results)
     rows = []
+    # results are in the account's currency (coin-margined: coin); so is equity here
+    equity = health.in_currency(health.equity)
+    coin = {"currency": health.currency, "spot": health.currency_spot,
+            "symbol": COIN_SYMBOLS.get(health.currency, "")}
     for r in table.itertuples():
         result = results[r.model]
-        rows.append({
+        rows.append({**coin,
             "model": r.model, "label": figures.model_label(r.model, result.params),
             "initial": r.initial, "maintenance": r.maintenance,
-            "margin_ratio": None if health.equity <= 0 else margin_ratio(health.equity, r.maintenance),
-            "level": health_status(health.equity, r.maintenance),
-            "available": health.equity - r.initial,
+            "margin_ratio": None if equity <= 0 else margin_ratio(equity, r.maintenance),
+            "level": health_status(equity, r.maintenance),
+            "available": equity - r.initial,
             "capital_efficiency": None if math.isnan(r.capital_efficiency) else r.capital_efficiency,
             "binding": "; ".join(f"{u}: {s}" for u, s in result.binding_scenario.items()) or "—",
             "selected": r.model == health.model,
@@ -374,8 +385,9 @@ def render(book: dict, market: dict, acct: dict) -> MarginView:
         source = f"{info['title']}. Source: {info['source']} Notes: {info['notes']}"
     else:
         source = MODELS[model].source
+    bars = figures.model_bars(pd.DataFrame(rows), health.in_currency(health.equity), health.currency)
     return MarginView("" if book["positions"] else message(note="The book is empty: add positions on the Book page."),
-                      figures.ratio_gauge(health), rows, figures.model_bars(pd.DataFrame(rows), health.equity),
+                      figures.ratio_gauge(health), rows, bars,
                       figures.scenario_heatmap(result), figures.im_waterfall(result),
                       source, param_grid_rows(acct, model), model != "risk_based", account.scenario_rows(acct),
                       examples_table(account.examples(market, acct), model))

@@ -78,8 +78,9 @@ def _var_section(analysis) -> ExtraSection:
 
 def _crash_section(book: dict, market: dict, acct: dict) -> ExtraSection:
     model = acct["model"]
-    replays = [replay_episode(state.book_of(book), state.market_of(market), episode, float(acct["collateral"]),
-                              model, account.model_params(acct, model), plan=False)
+    collateral = account.collateral_usd(market, acct)
+    replays = [replay_episode(state.book_of(book), state.market_of(market), episode, collateral, model,
+                              account.model_params(acct, model), plan=False)
                for episode in load_library().values()]
     shown = pd.DataFrame([{
         "Episode": r.episode.title, "Start": r.episode.start[:10], "Worst P&L (USD)": usd(r.worst_pnl),

@@ -55,7 +55,7 @@ from ..figures import risk as figures
 from ..figures.style import message_figure
 from ..format import usd
 from ..stores import session as state
-from ..stores.account import model_params
+from ..stores.account import collateral_usd, model_params
 
 log = logging.getLogger(__name__)
 
@@ -498,7 +498,7 @@ def replay_view(book, market, account, user, key, stable):
         book_obj, market_obj = state.book_of(book), state.market_of(market)
 
         def run():
-            r = replay_episode(book_obj, market_obj, e, account["collateral"], account["model"], params,
+            r = replay_episode(book_obj, market_obj, e, collateral_usd(market, account), account["model"], params,
                                stable_collateral_usd=float(stable))
             unds = book_obj.underlyings
             row = r.path.loc[stressed_point(r)]
@@ -542,7 +542,7 @@ def reverse_stress_result(book: dict, market: dict, settings: dict, account: dic
     def run():
         a = state.analysis(book, market, settings)
         f = factors_of(a, int(horizon), corr, vol_source, history_store)
-        return reverse_stress(state.book_of(book), state.market_of(market), account["collateral"], f,
+        return reverse_stress(state.book_of(book), state.market_of(market), collateral_usd(market, account), f,
                               account["model"], model_params(account), stable_collateral_usd=float(stable),
                               arrays=a.arrays)
     return state.memoise("risk-reverse", [state.digest(book, market, settings), account, corr, history_store,

@@ -40,7 +40,8 @@ from engine.margin.account import AccountHealth
 from ..figures import greeks as greeks_figures
 from ..figures import stress as stress_figures
 from ..figures.style import GREEKS
-from ..format import usd
+from ..format import money, usd
+from ..stores import account as account_state
 
 HERE = Path(__file__).resolve().parent
 FONTS = HERE / "fonts"
@@ -81,6 +82,7 @@ class ReportContext:
     valuation_time: str  # ISO 8601, UTC
     model_title: str
     collateral_usd: float
+    denomination: str = "USD"
     app_version: str = field(default_factory=app_version)
     generated_utc: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -98,7 +100,8 @@ class ReportContext:
         lines = [f"pmdash {self.app_version} export, generated {self.generated_utc}",
                  f"book: {self.book_name} ({self.positions} positions)",
                  f"market valuation time: {self.valuation_text}",
-                 f"margin model: {self.model_title}; collateral {usd(self.collateral_usd)}",
+                 f"margin model: {self.model_title}; collateral {usd(self.collateral_usd)}"
+                 + ("" if self.denomination == "USD" else f"; account denominated in {self.denomination}"),
                  "units: quantities in contracts, prices and P&L in USD, vols in decimals per annum, "
                  "shocks as fractions unless a column says %"]
         return "".join(f"# {line}\n" for line in lines)
@@ -108,7 +111,8 @@ def context_of(book: dict, market: dict, acct: dict) -> ReportContext:
     """The context of the current state, from the book, market and account store values."""
     return ReportContext(book_name=book.get("name") or "unnamed book", positions=len(book["positions"]),
                          valuation_time=market["valuation_time"], model_title=MODELS[acct["model"]].title,
-                         collateral_usd=float(acct["collateral"]))
+                         collateral_usd=account_state.collateral_usd(market, acct),
+                         denomination=acct.get("denomination", "USD"))
 
 
 def csv_with_header(frame: pd.DataFrame, context: ReportContext, float_format: str = "%.10g") -> str:
@@ -193,11 +197,17 @@ def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f} %"
 
 
+def _in_account_currency(row: dict, key: str) -> str:
+    """A side-by-side amount (in the account's currency) as money: coin with USD beside."""
+    spot = row.get("spot", 1.0)
+    return money(row[key] * spot, row.get("currency", "USD"), spot)
+
+
 def _margin_table(rows: list[dict], selected: str) -> pd.DataFrame:
     return pd.DataFrame([{
         "Model": ("▶ " if r["model"] == selected else "") + r["label"],
-        "Initial margin": usd(r["initial"]),
-        "Maintenance margin": usd(r["maintenance"]),
+        "Initial margin": _in_account_currency(r, "initial"),
+        "Maintenance margin": _in_account_currency(r, "maintenance"),
         "Margin ratio (MM ÷ equity)": "equity ≤ 0" if r["margin_ratio"] is None else _pct(r["margin_ratio"]),
         "Capital efficiency (standard IM ÷ IM)": "" if r["capital_efficiency"] is None
         else f"{r['capital_efficiency']:.2f}×",
@@ -206,10 +216,13 @@ def _margin_table(rows: list[dict], selected: str) -> pd.DataFrame:
 
 
 def _health_table(h: AccountHealth) -> pd.DataFrame:
-    rows = [("Equity (collateral + book value)", usd(h.equity)), ("Initial margin", usd(h.initial)),
-            ("Maintenance margin", usd(h.maintenance)),
+    def amount(x: float) -> str:
+        return money(x, h.currency, h.currency_spot)
+
+    rows = [("Equity (collateral + book value)", amount(h.equity)), ("Initial margin", amount(h.initial)),
+            ("Maintenance margin", amount(h.maintenance)),
             ("Margin ratio (MM ÷ equity)", "∞ (equity ≤ 0)" if h.equity <= 0 else _pct(h.margin_ratio)),
-            ("Available (equity − IM)", usd(h.available)),
+            ("Available (equity − IM)", amount(h.available)),
             ("Liquidatable now", "yes" if h.liquidatable else "no")]
     for side, shock, prices in (("down", h.liquidation_shock_down, h.liquidation_price_down),
                                 ("up", h.liquidation_shock_up, h.liquidation_price_up)):

@@ -2,10 +2,19 @@
 
 Per-user state in one more ``dcc.Store`` (``ids.ACCOUNT_STORE``, session storage), JSON::
 
-    {"collateral": 2000000.0,          # USD cash
+    {"collateral": 2000000.0,          # USD cash (the engine account's ``cash``)
+     "assets": [{"asset": "BTC", "amount": 2.3, "underlying": "BTC", "im_haircut": 0.05,
+                 "mm_haircut": 0.25, "risk_cancelling": false, "confidence": 1.0}],
+                                       # collateral assets (engine.account JSON ``collateral``)
+     "denomination": "USD",            # or "BTC"/"ETH": a coin-margined account
      "model": "risk_based",            # one of engine.margin.MODELS
      "params": {"risk_based": {...}}}  # engine.margin.params_to_dict of each model the user
                                        # edited; a model not listed uses its published defaults
+
+``assets`` and ``denomination`` are optional: an old store (USD ``collateral`` only) is a USD
+account with that cash and no collateral assets.  :func:`engine_account` turns a store into the
+engine's :class:`~engine.account.Account`; every engine call passes it (and the venue feeds of
+the market store, :func:`feeds`), never just a USD number.
 
 The Margin page writes it; the health strip, the Margin page and the Liquidation page read it.
 Every engine call here is memoised by content in the app's flask-caching cache (``state``), so
@@ -24,13 +33,21 @@ import json
 import logging
 import math
 
-from engine.margin import MODELS, compute, compute_all, default_params, params_from_dict, params_to_dict
+from engine.account import (
+    Account,
+    VenueFeeds,
+    account_to_dict,
+    collateral_values,
+    feeds_from_market_dict,
+    load_account,
+)
+from engine.margin import MODELS, account_book, compute, compute_all, default_params, params_from_dict, params_to_dict
 from engine.margin.account import (
     AccountHealth,
-    account_equity,
     account_health,
+    marked_values,
+    position_mtm,
 )
-from engine.margin.core import margin_book
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
@@ -52,6 +69,47 @@ OWN_EDITOR = ("preset", "scenarios")
 
 def default_account() -> dict:
     return {"collateral": DEFAULT_COLLATERAL, "model": DEFAULT_MODEL, "params": {}}
+
+
+def engine_account(account: dict) -> Account:
+    """The engine account of a store value (raises AccountError naming the field)."""
+    return load_account({"cash": account["collateral"], "collateral": account.get("assets") or [],
+                         "denomination": account.get("denomination", "USD")})
+
+
+def with_engine_account(account: dict, engine: Account) -> dict:
+    """A store value holding ``engine`` (cash, assets, denomination) with the rest of ``account``."""
+    data = account_to_dict(engine)
+    return dict(account, collateral=data["cash"], assets=data["collateral"], denomination=data["denomination"])
+
+
+def account_key(account: dict) -> list:
+    """The part of a store value the account's figures depend on (memo keys)."""
+    return [account["collateral"], account.get("assets") or [], account.get("denomination", "USD")]
+
+
+def collateral_usd(market: dict, account: dict, spot_shock: float = 0.0) -> float:
+    """Cash + every collateral asset's value (USD) with every spot × (1 + ``spot_shock``): coin
+    collateral falls with its coin."""
+    engine = engine_account(account)
+    if not engine.collateral:
+        return engine.cash
+    unds = market.get("underlyings", {})
+    values = collateral_values(engine, list(unds), [u["spot"] for u in unds.values()], feeds(market), spot_shock)
+    return engine.cash + values.total
+
+
+def currency_of(market: dict, account: dict) -> tuple[str, float]:
+    """(denomination, its spot in USD per coin; 1 for USD) of the account on the market."""
+    denomination = account.get("denomination", "USD")
+    if denomination == "USD":
+        return "USD", 1.0
+    return denomination, float(market["underlyings"][denomination]["spot"])
+
+
+def feeds(market: dict) -> VenueFeeds:
+    """The venue feed fields (confidences, stable price, perp mark) of a market store value."""
+    return feeds_from_market_dict(market)
 
 
 def model_params(account: dict, model: str | None = None):
@@ -83,14 +141,15 @@ def with_params(account: dict, model: str, params) -> dict:
 
 
 def margins(book: dict, market: dict, account: dict) -> dict:
-    """All models side by side on the book: {model: MarginResult} (USD)."""
+    """All models side by side on the book: {model: MarginResult} (in the account's denomination)."""
     params_json = account.get("params", {})
 
     def run():
         params = {m: model_params(account, m) for m in MODELS}
-        return compute_all(state.book_of(book), state.market_of(market), params=params)
+        return compute_all(state.book_of(book), state.market_of(market), params=params,
+                           account=engine_account(account), feeds=feeds(market))
 
-    return state.memoise("margins", [book, market, params_json], run)
+    return state.memoise("margins", [book, market, params_json, *account_key(account)], run)
 
 
 def health(book: dict, market: dict, account: dict) -> AccountHealth:
@@ -98,10 +157,10 @@ def health(book: dict, market: dict, account: dict) -> AccountHealth:
     model = account["model"]
 
     def run():
-        return account_health(state.book_of(book), state.market_of(market), float(account["collateral"]),
-                              model, model_params(account, model))
+        return account_health(state.book_of(book), state.market_of(market), engine_account(account),
+                              model, model_params(account, model), feeds=feeds(market))
 
-    return state.memoise("health", [book, market, account["collateral"], model,
+    return state.memoise("health", [book, market, *account_key(account), model,
                                     account.get("params", {}).get(model)], run)
 
 
@@ -112,11 +171,17 @@ def headline(book: dict, market: dict, account: dict) -> tuple[float, float, flo
 
     def run():
         book_obj, market_obj = state.book_of(book), state.market_of(market)
-        result = compute(book_obj, market_obj, model, model_params(account, model))
-        equity = account_equity(margin_book(book_obj, market_obj), float(account["collateral"]))
-        return equity, result.initial, result.maintenance
+        engine = engine_account(account)
+        result = compute(book_obj, market_obj, model, model_params(account, model), account=engine,
+                         feeds=feeds(market))
+        # the result is in the account's coin: back to USD at the coin's spot
+        spot = market_obj.underlyings[engine.denomination].spot if engine.is_coin_margined else 1.0
+        ab = account_book(book_obj, market_obj, engine, feeds(market))
+        marks = marked_values(ab.mb.universe, ab.feeds)
+        equity = engine.cash + ab.collateral.total + float(position_mtm(ab.mb, marks).sum())
+        return equity, result.initial * spot, result.maintenance * spot
 
-    return state.memoise("headline", [book, market, account["collateral"], model,
+    return state.memoise("headline", [book, market, *account_key(account), model,
                                       account.get("params", {}).get(model)], run)
 
 

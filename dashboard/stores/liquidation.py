@@ -54,7 +54,7 @@ from engine.scenarios import instrument_arrays
 
 from ..format import usd
 from . import session as state
-from .account import health, model_params
+from .account import account_key, collateral_usd, health, model_params
 
 # ----------------------------------------------------------------------------- parameters
 
@@ -217,9 +217,10 @@ def scenario(book: dict, market: dict, account: dict, stress: dict) -> Scenario:
     (from its health); with none within the search range it cuts the collateral until equity is
     ``PUSH_EQUITY`` × MM instead.  Spot moves for every underlying alike, as liquidation prices
     are defined (docs/methodology.md §7)."""
-    own = float(account["collateral"])
+    own = collateral_usd(market, account)
     if stress["mode"] == "custom":
-        amount = own if stress["collateral"] is None else float(stress["collateral"])
+        amount = collateral_usd(market, account, stress["spot_shock"]) if stress["collateral"] is None \
+            else float(stress["collateral"])
         return Scenario(stress["spot_shock"], amount,
                         pct(stress["spot_shock"], "spot ") + f", collateral {usd(amount)}")
     if stress["mode"] != "push":
@@ -231,8 +232,10 @@ def scenario(book: dict, market: dict, account: dict, stress: dict) -> Scenario:
     if sides:
         nearest = min(sides, key=abs)
         shock = nearest + math.copysign(PUSH_BEYOND, nearest)
-        return Scenario(shock, own, pct(shock, "spot ") + f": {PUSH_BEYOND * 100:.0f} points past the "
-                                                          "liquidation price at " + pct(nearest))
+        # collateral tied to an underlying has moved with it (wrong-way for coin collateral)
+        return Scenario(shock, collateral_usd(market, account, shock),
+                        pct(shock, "spot ") + f": {PUSH_BEYOND * 100:.0f} points past the liquidation price at "
+                        + pct(nearest))
     cut = max(0.0, own - (h.equity - PUSH_EQUITY * h.maintenance))
     return Scenario(0.0, cut, f"no liquidation price within ±{h.search_range * 100:.0f} %: collateral cut to "
                               f"{usd(cut)} (equity {PUSH_EQUITY * 100:.0f} % of MM)")
@@ -247,7 +250,7 @@ def _account_now(book: dict, market: dict, sc: Scenario, hedges: bool) -> tuple[
 
 def _model_key(account: dict) -> list:
     model = account["model"]
-    return [model, account.get("params", {}).get(model)]
+    return [model, account.get("params", {}).get(model), *account_key(account)]
 
 
 # ----------------------------------------------------------------------------- plan

@@ -8,6 +8,7 @@ Version 2 (current)::
      "market":   MARKET_STORE value    (engine.market.market_to_dict, docs/methodology.md §11)
      "settings": SETTINGS_STORE value  {"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}
      "account":  ACCOUNT_STORE value   {"collateral", "model", "params": {model: params_to_dict}}
+                                       (+ optional "assets", "denomination": dashboard.account)
      "liquidation": {"stress": LIQ_STRESS_STORE, "params": LIQ_PARAMS_STORE, "path": LIQ_PATH_STORE or null},
      "exchange":    {"settings": EX_SETTINGS_STORE, "upload": EX_UPLOAD_STORE or null}}
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass, replace
 import orjson
 import pandas as pd
 
+from engine.account import AccountError, load_account
 from engine.liquidation.replay import validate_path
 from engine.margin import MODELS, params_from_dict, params_to_dict
 from engine.market import MarketError, market_from_dict, market_to_dict
@@ -211,8 +213,15 @@ def _account(raw, book: dict, market: dict) -> dict:
             checked_params[name] = params_to_dict(params_from_dict(name, values))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise PayloadError(f"account.params.{name}: {exc}") from None
-    outcome = account_state.checked({"collateral": float(collateral), "model": model, "params": checked_params},
-                                    book, market, "")
+    data = {"collateral": float(collateral), "model": model, "params": checked_params}
+    if "assets" in raw or "denomination" in raw:
+        try:
+            engine = load_account({"cash": float(collateral), "collateral": raw.get("assets") or [],
+                                   "denomination": raw.get("denomination", "USD")})
+        except AccountError as exc:
+            raise PayloadError(f"account.{exc}") from None
+        data = account_state.with_engine_account(data, engine)
+    outcome = account_state.checked(data, book, market, "")
     if outcome.data is None:
         raise PayloadError(f"account: {'; '.join(outcome.problems)}")
     return outcome.data

@@ -105,7 +105,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               risk_based.preset_names(),
               source="Each venue's published parameters, one preset per venue (the preset names its source; "
                      "docs/venues.md).", venue_aware=True),
-    ModelSpec("span", "SPAN-style (CME method)", "SPAN", span.SpanParams, _no_presets("span", span.SpanParams),
+    ModelSpec("span", "SPAN-style (CME method)", "SPAN-style", span.SpanParams, _no_presets("span", span.SpanParams),
               span.prepare,
               source="CME SPAN's structure (16 scenarios, extreme moves at 35 %; McMillan ch. 34). Scan ranges, "
                      "spread rate and minimum are illustrative for BTC/ETH: CME publishes them per product daily."),
@@ -113,7 +113,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               tims.prepare,
               source="OCC TIMS / FINRA Rule 4210(g): 10 valuation points over ±15 %. The ±10 vol-point shifts are "
                      "this engine's choice; the $0.375 minimum per contract is not checked against the rule text."),
-    ModelSpec("greeks_based", "SIMM-style", "Greeks (SIMM)", greeks_based.SimmParams,
+    ModelSpec("greeks_based", "SIMM-style", "SIMM-style", greeks_based.SimmParams,
               _no_presets("greeks_based", greeks_based.SimmParams), greeks_based.prepare,
               source="ISDA SIMM equity parameters (residual risk weight 33 % for 10 days, vega 0.45, HVR "
                      "0.60); crypto has no SIMM bucket, so each underlying is its own.",

@@ -32,7 +32,8 @@ ROW, COLUMN, WATCHED = "1", "quantity", "delta_usd"
 #: when the row's $delta cell and one when the health strip show new text.
 ARM = """
 const row = '%s', col = '%s';
-const cell = () => document.querySelector('#%s .ag-center-cols-container [row-id="' + row + '"] [col-id="' + col + '"]');
+const cell = () => document.querySelector(
+  '#%s .ag-center-cols-container [row-id="' + row + '"] [col-id="' + col + '"]');
 const strip = document.getElementById('%s');
 const b = window.__bench = {t0: null, row: null, strip: null, rowText: cell().innerText, stripText: strip.innerText};
 if (!window.__benchKey) {

@@ -99,7 +99,8 @@ def test_bad_csv_upload_lists_row_errors_and_keeps_the_book(dash_duo, dashboard_
     assert "'one' is not a number" in report and "no market data for DOGE" in report
     rows = [r.text for r in dash_duo.find_elements(".upload-report tbody tr")]
     # Rows are data rows, with their line in the file (the header is line 1).
-    assert rows[0].startswith("row 2 (line 3 of the file) quantity") and rows[1].startswith("row 3 (line 4 of the file)")
+    assert rows[0].startswith("row 2 (line 3 of the file) quantity")
+    assert rows[1].startswith("row 3 (line 4 of the file)")
     assert "Load the 1 valid row" in dash_duo.find_element(f"#{ids.UPLOAD_ACCEPT}").text
 
     # The previous book is intact: same size in the grid and in the header.

@@ -374,7 +374,7 @@ def test_every_figure_and_result_grid_shows_progress_and_marks_itself_stale(page
 
     from dashboard.components import BUSY_AFTER_MS
 
-    editors = {"margin-params-grid", "margin-scenario-grid"}
+    editors = {"margin-params-grid", "margin-scenario-grid", "collateral-grid"}
     for module in (pages.greeks, pages.stress, pages.margin, pages.liquidation, pages.exchange):
         outputs = [(c, p) for c, p in _walk(module.layout)
                    if isinstance(c, dcc.Graph) or (isinstance(c, AgGrid) and c.id not in editors)]

@@ -124,9 +124,9 @@ def test_futures_and_perp_mark_fields():
 
 def test_unknown_fields_are_ignored_so_later_additions_load():
     d = copy.deepcopy(GOOD)
-    d["underlyings"]["BTC"]["spot_confidence"] = 12.5
-    d["underlyings"]["BTC"]["smile"][0]["forward_confidence"] = 3.0
-    d["stable_price"] = {"x": 1}
+    d["underlyings"]["BTC"]["funding_rate"] = 12.5
+    d["underlyings"]["BTC"]["smile"][0]["skew_confidence"] = 3.0
+    d["venue"] = {"x": 1}
     assert load_market(d) == load_market(GOOD)
 
 
