@@ -18,7 +18,8 @@ warms the cache for the pages that render next.
 
 The server keeps nothing per user.  :func:`analysis` is memoised in a flask-caching cache keyed by
 a content hash of the three stores, so every callback of every page, in every worker when the
-cache is a ``FileSystemCache``, shares one engine run per distinct state.
+cache is shared (Redis or a ``FileSystemCache``), shares one engine run per distinct state;
+concurrent requests for a state not yet cached wait for one computation (``memo.SingleFlight``).
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ import hashlib
 import io
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
 
@@ -43,22 +43,22 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
 
+from . import memo
+
 log = logging.getLogger(__name__)
 
 #: flask-caching ``Cache`` bound to each app in :func:`init_cache`; it holds engine results keyed
 #: by content, nothing that belongs to a user.
 _cache = Cache()
+#: Concurrent callbacks asking for the same key wait for the one computation already running.
+_flight = memo.SingleFlight()
 
 
 def cache_config() -> dict:
-    """``SimpleCache`` (per process) unless ``PMDASH_CACHE_DIR`` names a directory, then a
-    ``FileSystemCache`` there, which several gunicorn workers share."""
-    cache_dir = os.environ.get("PMDASH_CACHE_DIR")
-    # An analysis of a 200-position book pickles to ~2.5 MB (the stress cube dominates).
-    if cache_dir:
-        return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": cache_dir, "CACHE_THRESHOLD": 200,
-                "CACHE_DEFAULT_TIMEOUT": 3600}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 32, "CACHE_DEFAULT_TIMEOUT": 3600}
+    """The results cache of :func:`dashboard.memo.cache_config`: Redis under ``PMDASH_REDIS_URL``,
+    a ``FileSystemCache`` under ``PMDASH_CACHE_DIR``, else in-process and bounded in bytes
+    (``PMDASH_CACHE_MAX_MB``)."""
+    return memo.cache_config()
 
 
 def init_cache(server, config: dict | None = None) -> None:
@@ -134,15 +134,11 @@ def digest(book: dict, market: dict, settings: dict) -> str:
 
 def memoise(namespace: str, payload, compute):
     """``compute()`` memoised in the app's cache under a content hash of ``payload`` (JSON-able
-    store values); outside an app (scripts, notebooks) it just runs."""
+    store values), computed once however many requests ask for it at the same time; outside an
+    app (scripts, notebooks) it just runs."""
     if not has_app_context():
         return compute()
-    key = f"{namespace}:{_hash(payload)}"
-    result = _cache.get(key)
-    if result is None:
-        result = compute()
-        _cache.set(key, result)
-    return result
+    return memo.memoised(_cache, f"{namespace}:{_hash(payload)}", compute, _flight)
 
 
 def analysis(book: dict, market: dict, settings: dict) -> Analysis:
