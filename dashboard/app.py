@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dash
 
-from . import layout, state
+from . import guard, layout, state
 from .workspaces import web as workspaces
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -30,7 +30,9 @@ def create_app(cache_config: dict | None = None) -> dash.Dash:
         assets_folder=str(ASSETS),
         title="Portfolio-margin risk",
         update_title=None,
+        on_error=guard.on_callback_error,  # no silent 500: the message where the content would be
     )
+    app.server.config["MAX_CONTENT_LENGTH"] = guard.max_request_bytes()  # larger POSTs: 413, unread
     state.init_cache(app.server, cache_config)
     workspaces.init_app(app)  # workspace database (schema checked now) and the /s/<token> route
     app.layout = layout.shell()

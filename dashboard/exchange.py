@@ -25,7 +25,7 @@ from engine.liquidation.queue import (CascadeParams, CascadeResult, Population, 
                                       cascade, generate_population, liquidatable_vs_shock, margin_queue,
                                       read_accounts)
 
-from . import state
+from . import guard, state
 from .account import model_params
 
 #: Keeps every view responsive on a 2-core machine (a 100,000-account queue takes ~0.5 s).
@@ -72,6 +72,23 @@ def settings_from_controls(n_accounts, seed, shock_pct, top_n, impact_k, turnove
     return state.Outcome(data, warnings, "settings applied")
 
 
+def checked_settings(settings) -> dict:
+    """``settings`` if :func:`settings_from_controls` takes its values as they are (no cap, no
+    correction); :class:`guard.StoreError` naming the problem otherwise."""
+    fields = tuple(DEFAULT_SETTINGS)
+    if not isinstance(settings, dict) or set(settings) != set(fields):
+        raise guard.StoreError("exchange settings store: expected the fields " + ", ".join(fields))
+    if not _number(settings["spot_shock"]):
+        raise guard.StoreError(f"exchange settings store, spot_shock: expected a number, "
+                               f"got {settings['spot_shock']!r:.40}")
+    s = settings
+    outcome = settings_from_controls(s["n_accounts"], s["seed"], s["spot_shock"] * 100.0, s["top_n"],
+                                     s["impact_k"], s["turnover"], s["max_rounds"])
+    if outcome.data is None or outcome.problems:
+        raise guard.StoreError("exchange settings store: " + "; ".join(outcome.problems))
+    return settings
+
+
 def cascade_params(settings: dict) -> CascadeParams:
     return CascadeParams(impact_k=settings["impact_k"], turnover=settings["turnover"],
                          max_rounds=settings["max_rounds"]).validate()
@@ -98,7 +115,10 @@ def read_upload(contents: str, filename: str, market: dict) -> tuple[dict | None
 
 
 def _source_key(source: str, settings: dict, upload: dict | None, market: dict, account: dict) -> list:
-    """What a population depends on; ValueError when "uploaded" is chosen with nothing uploaded."""
+    """What a population depends on; ValueError when "uploaded" is chosen with nothing uploaded.
+    The settings store is re-checked as the controls check it (a tampered store is refused)."""
+    checked_settings(settings)
+    guard.check_account(account), guard.check_market(market)
     if source == "uploaded" and not upload:
         raise ValueError("no accounts uploaded yet: drop a CSV above, or choose the generated population")
     model = account["model"]

@@ -43,7 +43,7 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
 
-from . import memo
+from . import guard, memo
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,16 @@ def book_data(book: Book) -> dict:
 
 
 def book_of(data: dict) -> Book:
-    """The engine ``Book`` of a store value (rows were validated when they were written)."""
-    result = positions_from_records(data["positions"], name=data.get("name", ""))
+    """The engine ``Book`` of a store value, its rows validated again as an upload's are (the
+    browser sends the store back and may have changed it)."""
+    result = positions_from_records(guard.check_book(data)["positions"], name=data.get("name", ""))
     if result.errors:
         raise ValueError("; ".join(map(str, result.errors)))
     return result.book
 
 
 def market_of(data: dict) -> Market:
-    return market_from_dict(data)
+    return market_from_dict(guard.check_market(data))
 
 
 def settings_data(settings: Settings) -> dict:
@@ -98,6 +99,7 @@ def settings_data(settings: Settings) -> dict:
 
 
 def settings_of(data: dict) -> Settings:
+    guard.check_settings(data)
     return Settings(spot_range=data["spot_range"], spot_steps=data["spot_steps"],
                     vol_range=data["vol_range"], vol_steps=data["vol_steps"],
                     horizons_days=tuple(data["horizons_days"]))
@@ -122,7 +124,10 @@ def _hash(payload) -> str:
 
 
 def _content(book: dict, market: dict, settings: dict) -> list:
-    """What an analysis depends on; row ids are left out, they do not change any number."""
+    """What an analysis depends on; row ids are left out, they do not change any number.  The
+    stores' shapes and sizes are checked first (``guard``): nothing is hashed or computed for a
+    tampered one."""
+    guard.check_book(book), guard.check_market(market), guard.check_settings(settings)
     positions = [(p["instrument"], p["quantity"], p["entry_price"]) for p in book["positions"]]
     return [book.get("name", ""), positions, market, settings]
 

@@ -17,7 +17,7 @@ from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
-from .. import account, ids, state
+from .. import account, guard, ids, state
 from ..layout import RISK_COLUMNS, frame_rows, grid, message, number_column, panel, user_action
 
 dash.register_page(__name__, path="/", redirect_from=["/book"], name="Book", order=0,
@@ -69,9 +69,10 @@ def _book_panel():
             ], className="book-source"),
             html.Div([
                 html.Label("Upload positions"),
-                dcc.Upload(id=ids.UPLOAD, className="dropzone",
+                dcc.Upload(id=ids.UPLOAD, className="dropzone", max_size=guard.UPLOAD_MAX_BYTES,
                            accept=".csv,.json,.txt,text/csv,application/json",
-                           children=html.Div(["Drop a CSV or JSON file here, or ", html.A("choose one")])),
+                           children=html.Div(["Drop a CSV or JSON file here, or ", html.A("choose one"),
+                                               f" ({guard.size_text(guard.UPLOAD_MAX_BYTES)})"])),
                 html.P(["CSV header ", html.Code("instrument,quantity[,entry_price]"),
                         "; quantities signed (+ long, − short), prices in USD per contract."], className="hint"),
             ], className="book-source"),

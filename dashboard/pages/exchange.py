@@ -67,7 +67,7 @@ def _controls():
             _number_input("Max cascade rounds", ids.EX_ROUNDS, DEFAULTS["max_rounds"], min=1, step=1),
         ], className="ex-controls"),
         html.Div(id=ids.EX_SETTINGS_MESSAGE, **{"aria-live": "polite"}),
-        dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv",
+        dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv", max_size=ex.MAX_UPLOAD_BYTES,
                    children=html.Div(["Drop an accounts CSV here, or ", html.A("choose one")])),
         html.P(["Header ", html.Code("account,collateral,instrument,quantity[,entry_price]"),
                 "; one position a row, an account's collateral (USD) on its first row. Rows with errors are "

@@ -1,11 +1,15 @@
 """Issue 11, dashboard half: one computation per state, bounded cache, request size, distrusted stores."""
+import contextvars
 import threading
 import time
 
+import dash
 import numpy as np
+from components import text_of
+from dash import dcc
 from flask import Flask
 
-from dashboard import memo, state
+from dashboard import guard, ids, memo, state
 
 MB = 2**20
 
@@ -56,3 +60,46 @@ def test_state_cache_is_bounded_in_bytes():
         calls = []
         state.memoise("blob", [39], lambda: calls.append(1))
         assert not calls
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            yield from _walk(child)
+
+
+def test_oversized_post_gets_413_and_the_app_keeps_serving(app_context):
+    # A request leaves Dash's current-app context variable set: keep it out of the later tests.
+    contextvars.copy_context().run(_oversized_post, app_context)
+
+
+def _oversized_post(app_context):
+    client = app_context.server.test_client()
+    limit = app_context.server.config["MAX_CONTENT_LENGTH"]
+    assert limit >= guard.UPLOAD_MAX_BYTES * 4 / 3  # the largest upload, base64-encoded, gets through
+    huge = b"x" * (limit + 1)
+    response = client.post("/_dash-update-component", data=huge, content_type="application/json")
+    assert response.status_code == 413
+    assert client.get("/_dash-layout").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+def test_request_bound_from_the_environment():
+    assert guard.max_request_bytes({"PMDASH_MAX_REQUEST_MB": "64"}) == 64 * MB
+    # never below what the largest legitimate upload needs
+    assert guard.max_request_bytes({"PMDASH_MAX_REQUEST_MB": "0.1"}) > guard.UPLOAD_MAX_BYTES * 4 / 3
+    assert guard.max_request_bytes({"PMDASH_MAX_REQUEST_MB": "lots"}) == guard.DEFAULT_MAX_REQUEST_MB * MB
+
+
+def test_every_upload_has_a_size_limit_named_in_its_text(app_context):
+    uploads = []
+    for page in dash.page_registry.values():
+        layout = page["layout"]() if callable(page["layout"]) else page["layout"]
+        uploads += [c for c in _walk(layout) if isinstance(c, dcc.Upload)]
+    assert len(uploads) >= 8
+    for upload in uploads:
+        assert 0 < upload.max_size <= guard.UPLOAD_MAX_BYTES, upload.id
+        shown = f"{upload.max_size / 1e6:g} MB"
+        assert shown in text_of(upload.children) or upload.id == ids.EX_UPLOAD, upload.id  # Exchange: in the hint below
