@@ -21,12 +21,14 @@ import logging
 import math
 import os
 
-from dash import callback_context, html, no_update
+from dash import Input, Output, State, callback_context, html, no_update
 
 from engine import market as engine_market
 from engine import portfolio
 from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
 from engine.margin import MODELS
+
+from . import ids
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +194,38 @@ def on_callback_error(exc: Exception):
         else:
             values.append([no_update] * len(output) if isinstance(output, list) else no_update)
     return values[0] if single else values
+
+
+# ----------------------------------------------------------------------------- damaged state on load
+
+
+def state_banner() -> html.Div:
+    """Hidden until :func:`register_callbacks` finds the tab's stored state damaged."""
+    return html.Div([html.Span(id=ids.STATE_BANNER_TEXT),
+                     html.Button("Reset to the demo", id=ids.STATE_RESET, className="button")],
+                    id=ids.STATE_BANNER, hidden=True, className="msg msg-error", role="alert")
+
+
+def banner_view(book, market, settings, account) -> tuple[bool, str]:
+    """(hidden, text) of the banner for the stored state."""
+    problems = store_problems(book, market, settings, account)
+    if not problems:
+        return True, ""
+    shown = "; ".join(problems[:3])[:1000]
+    return False, f"The state kept in this tab is damaged and was not used ({shown}). "
+
+
+def register_callbacks(app) -> None:
+    """Check the stored state when a page opens; the button resets it to the demo."""
+    from . import account, state  # both import this module
+
+    stores = (ids.BOOK_STORE, ids.MARKET_STORE, ids.SETTINGS_STORE, ids.ACCOUNT_STORE)
+    app.callback(Output(ids.STATE_BANNER, "hidden"), Output(ids.STATE_BANNER_TEXT, "children"),
+                 Input(ids.URL, "pathname"), *(State(s, "data") for s in stores))(
+        lambda _, *values: banner_view(*values))
+
+    @app.callback(*(Output(s, "data", allow_duplicate=True) for s in stores),
+                  Output(ids.STATE_BANNER, "hidden", allow_duplicate=True),
+                  Input(ids.STATE_RESET, "n_clicks"), prevent_initial_call=True)
+    def reset(_):
+        return *state.default_stores(), account.default_account(), True

@@ -17,7 +17,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from . import account, ids, presentation, state
+from . import account, guard, ids, presentation, state
 from .figures.style import usd
 from .lessons import player as lesson_player
 from .workspaces import web as workspaces
@@ -158,6 +158,7 @@ def shell() -> html.Div:
         *lesson_player.stores(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
+        guard.state_banner(),
         html.Main(dash.page_container, className="content"),
         lesson_player.player(),
     ], className="app")
@@ -186,6 +187,7 @@ def register_callbacks(app: dash.Dash) -> None:
     """Shell callbacks, bound to ``app`` (the page modules register their own with the pages)."""
     presentation.register_callbacks(app)
     lesson_player.register_callbacks(app)
+    guard.register_callbacks(app)
     app.callback(Output(ids.CONTEXT_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from .. import background, ids, state
 from .. import exchange as ex
-from .. import ids, state
 from ..figures import exchange as figures
 from ..figures.margin import NO_EQUITY
 from ..figures.style import shock_label, usd
@@ -82,6 +82,31 @@ def _controls():
     )
 
 
+#: Steps a background computation reports: started, computed, then drawn.
+STEPS = 3
+
+
+def progress_row(bar_id: str, cancel_id: str) -> html.Div:
+    """Progress bar and Cancel button of one background computation (shown while it runs)."""
+    return html.Div([html.Progress(id=bar_id, value="0", max=str(STEPS)),
+                     html.Button("Cancel", id=cancel_id, className="button secondary", disabled=True)],
+                    className="toolbar ex-progress")
+
+
+def _step(progress, k: int) -> None:
+    if progress is not None:
+        progress((str(k), str(STEPS)))
+
+
+def _background(bar_id: str, cancel_id: str) -> dict:
+    """Keyword arguments that make a callback a background one with this bar and button."""
+    return {"background": True, "manager": background.manager(),
+            "progress": [Output(bar_id, "value"), Output(bar_id, "max")],
+            "progress_default": ["0", str(STEPS)],
+            "running": [(Output(cancel_id, "disabled"), False, True)],
+            "cancel": [Input(cancel_id, "n_clicks")]}
+
+
 layout = html.Div([
     dcc.Store(id=ids.EX_SETTINGS_STORE, storage_type="session", data=DEFAULTS),
     dcc.Store(id=ids.EX_UPLOAD_STORE, storage_type="session"),
@@ -100,12 +125,14 @@ layout = html.Div([
                      "its margin ratio; red bars are past 100 % (equity below MM). A shock shifts the mass "
                      "to the right; a fat cluster just under 100 % is the next wave."),
         panel("Liquidatable vs spot shock",
+              progress_row(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL),
               busy(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False})),
               how_to="Each bar re-margins every account at that shock: the number of accounts under MM, and "
                      "(line) their notional. The population holds calls and puts, long and short, so both "
                      "directions hurt someone; the dotted line is the shock applied above."),
     ], className="row two"),
     panel("Cascade",
+          progress_row(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL),
           busy(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False})),
           how_to="Round 0 is the shock itself. The exchange then unloads the liquidated accounts' delta, "
                  "which moves spot further (top), which puts more accounts under water (bottom, red: new "
@@ -204,26 +231,37 @@ def render_queue(source, settings, upload, market, account):
     return queue_view(source, settings, upload, market, account)
 
 
-def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
     try:
-        return figures.shock_chart(ex.sweep(source, settings, upload, market, account), settings["spot_shock"])
+        _step(progress, 1)
+        result = ex.sweep(source, settings, upload, market, account)
+        _step(progress, 2)
+        figure = figures.shock_chart(result, settings["spot_shock"])
+        _step(progress, 3)
+        return figure
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 
 
-@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE)
-def render_sweep(source, settings, upload, market, account):
-    return sweep_view(source, settings, upload, market, account)
+@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE, **_background(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL))
+def render_sweep(set_progress, source, settings, upload, market, account):
+    return sweep_view(source, settings, upload, market, account, set_progress)
 
 
-def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The cascade figure; ``progress((step, of))`` is told each step when given."""
     try:
+        _step(progress, 1)
         result = ex.cascade_result(source, settings, upload, market, account)
-        return figures.cascade_chart(result, settings["max_rounds"])
+        _step(progress, 2)
+        figure = figures.cascade_chart(result, settings["max_rounds"])
+        _step(progress, 3)
+        return figure
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 
 
-@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE)
-def render_cascade(source, settings, upload, market, account):
-    return cascade_view(source, settings, upload, market, account)
+@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE, **_background(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL))
+def render_cascade(set_progress, source, settings, upload, market, account):
+    return cascade_view(source, settings, upload, market, account, set_progress)

@@ -1,5 +1,6 @@
 """Issue 11, dashboard half: one computation per state, bounded cache, request size, distrusted stores."""
 import contextvars
+import sys
 import threading
 import time
 
@@ -9,7 +10,8 @@ from components import text_of
 from dash import dcc
 from flask import Flask
 
-from dashboard import guard, ids, memo, state
+from dashboard import exchange, guard, ids, memo, state
+from dashboard.account import default_account
 
 MB = 2**20
 
@@ -103,3 +105,16 @@ def test_every_upload_has_a_size_limit_named_in_its_text(app_context):
         assert 0 < upload.max_size <= guard.UPLOAD_MAX_BYTES, upload.id
         shown = f"{upload.max_size / 1e6:g} MB"
         assert shown in text_of(upload.children) or upload.id == ids.EX_UPLOAD, upload.id  # Exchange: in the hint below
+
+
+def test_exchange_background_views_report_three_steps_and_draw_the_same_figures(app_context):
+    """The sweep and cascade views (the bodies of the background callbacks) tell the progress bar
+    each step and return what they return without one."""
+    page = sys.modules["dashboard.pages.exchange"]
+    book, market, _ = state.default_stores()
+    settings = dict(exchange.DEFAULT_SETTINGS, n_accounts=1_000, seed=5, spot_shock=-0.1)
+    for view in (page.sweep_view, page.cascade_view):
+        steps = []
+        with_bar = view("generated", settings, None, market, default_account(), steps.append)
+        assert steps == [("1", "3"), ("2", "3"), ("3", "3")]
+        assert with_bar.to_dict() == view("generated", settings, None, market, default_account()).to_dict()
