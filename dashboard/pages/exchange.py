@@ -87,10 +87,11 @@ STEPS = 3
 
 
 def progress_row(bar_id: str, cancel_id: str) -> html.Div:
-    """Progress bar and Cancel button of one background computation (shown while it runs)."""
+    """Progress bar and Cancel button of one background computation (hidden when the
+    computations run in the request, :func:`background.enabled`)."""
     return html.Div([html.Progress(id=bar_id, value="0", max=str(STEPS)),
                      html.Button("Cancel", id=cancel_id, className="button secondary", disabled=True)],
-                    className="toolbar ex-progress")
+                    className="toolbar ex-progress", hidden=not background.enabled())
 
 
 def _step(progress, k: int) -> None:
@@ -99,12 +100,20 @@ def _step(progress, k: int) -> None:
 
 
 def _background(bar_id: str, cancel_id: str) -> dict:
-    """Keyword arguments that make a callback a background one with this bar and button."""
+    """Keyword arguments that make a callback a background one with this bar and button (none
+    when background callbacks are off)."""
+    if not background.enabled():
+        return {}
     return {"background": True, "manager": background.manager(),
             "progress": [Output(bar_id, "value"), Output(bar_id, "max")],
             "progress_default": ["0", str(STEPS)],
             "running": [(Output(cancel_id, "disabled"), False, True)],
             "cancel": [Input(cancel_id, "n_clicks")]}
+
+
+def _progress_last(args: tuple) -> tuple:
+    """A background callback gets ``set_progress`` first: the views take it last."""
+    return (*args[1:], args[0]) if background.enabled() else args
 
 
 layout = html.Div([
@@ -245,8 +254,8 @@ def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, a
 
 
 @callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE, **_background(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL))
-def render_sweep(set_progress, source, settings, upload, market, account):
-    return sweep_view(source, settings, upload, market, account, set_progress)
+def render_sweep(*args):
+    return sweep_view(*_progress_last(args))
 
 
 def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
@@ -263,5 +272,5 @@ def cascade_view(source: str, settings: dict, upload: dict | None, market: dict,
 
 
 @callback(Output(ids.EX_CASCADE, "figure"), *SOURCE, **_background(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL))
-def render_cascade(set_progress, source, settings, upload, market, account):
-    return cascade_view(source, settings, upload, market, account, set_progress)
+def render_cascade(*args):
+    return cascade_view(*_progress_last(args))
