@@ -1,6 +1,6 @@
 """The Dash application: ``create_app()`` builds it, ``server`` is the WSGI entry point.
 
-    gunicorn dashboard.app:server          # set PMDASH_CACHE_DIR to share results between workers
+    gunicorn dashboard.app:server          # set PMDASH_REDIS_URL (or PMDASH_CACHE_DIR) to share results between workers
 
 Pages are the modules of ``dashboard/pages`` (``dash.register_page`` in each): a new page is a new
 module there, picked up here without any change.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dash
 
-from . import layout
+from . import guard, layout
 from .stores import session as state
 from .workspaces import web as workspaces
 
@@ -21,8 +21,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 def create_app(cache_config: dict | None = None) -> dash.Dash:
     """A new Dash app with the Book, Greeks and Stress pages (and any page module added later).
 
-    ``cache_config`` is a flask-caching config; by default ``state.cache_config()`` (SimpleCache,
-    or a FileSystemCache under ``PMDASH_CACHE_DIR``).
+    ``cache_config`` is a flask-caching config; by default ``state.cache_config()`` (in-process,
+    bounded in bytes; Redis under ``PMDASH_REDIS_URL``; a FileSystemCache under ``PMDASH_CACHE_DIR``).
     """
     app = dash.Dash(
         "dashboard",  # the package: page modules are then imported as dashboard.pages.<name>
@@ -31,7 +31,9 @@ def create_app(cache_config: dict | None = None) -> dash.Dash:
         assets_folder=str(ASSETS),
         title="Portfolio-margin risk",
         update_title=None,
+        on_error=guard.on_callback_error,  # no silent 500: the message where the content would be
     )
+    app.server.config["MAX_CONTENT_LENGTH"] = guard.max_request_bytes()  # larger POSTs: 413, unread
     state.init_cache(app.server, cache_config)
     workspaces.init_app(app)  # workspace database (schema checked now) and the /s/<token> route
     app.layout = layout.shell()

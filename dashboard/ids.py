@@ -323,3 +323,13 @@ WS_MESSAGE = "ws-message"
 WS_WHERE = "ws-where"
 WS_CURRENT_LABEL = "ws-current-label"
 WS_RESTORE = "ws-restore"
+
+# Damaged stored state (dashboard/guard.py): the banner under the header and its reset button.
+STATE_BANNER = "state-banner"
+STATE_BANNER_TEXT = "state-banner-text"
+STATE_RESET = "state-reset"
+# Exchange page background computations (dashboard/background.py): progress and cancel.
+EX_SWEEP_PROGRESS = "ex-sweep-progress"
+EX_SWEEP_CANCEL = "ex-sweep-cancel"
+EX_CASCADE_PROGRESS = "ex-cascade-progress"
+EX_CASCADE_CANCEL = "ex-cascade-cancel"

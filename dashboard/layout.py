@@ -12,7 +12,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from . import ids, presentation
+from . import guard, ids, presentation
 from .components import health
 from .format import usd
 from .lessons import player as lesson_player
@@ -56,6 +56,7 @@ def shell() -> html.Div:
         *lesson_player.stores(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
+        guard.state_banner(),
         html.Main(dash.page_container, className="content"),
         lesson_player.player(),
     ], className="app")
@@ -84,6 +85,7 @@ def register_callbacks(app: dash.Dash) -> None:
     """Shell callbacks, bound to ``app`` (the page modules register their own with the pages)."""
     presentation.register_callbacks(app)
     lesson_player.register_callbacks(app)
+    guard.register_callbacks(app)
     app.callback(Output(ids.CONTEXT_STRIP, "children"), Input(ids.BOOK_STORE, "data"),
                  Input(ids.MARKET_STORE, "data"), Input(ids.SETTINGS_STORE, "data"))(book_context)
     app.callback(Output(ids.HEALTH_STRIP, "children"), Input(ids.BOOK_STORE, "data"),

@@ -38,7 +38,7 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Book, validate_record
 from engine.samples import DEMO_BOOKS, demo_book, demo_market
 
-from .. import ids
+from .. import guard, ids
 from ..stores import account as acct
 from ..stores import exchange as ex
 from ..stores import liquidation as liq
@@ -215,7 +215,7 @@ def _market(where: str, spec, previous: dict) -> dict:
         return market_to_dict(demo_market())
     if set(spec) == {"spot_shock"}:
         shock = spec["spot_shock"]
-        if not (state.is_number(shock) and -1 < shock <= 10):
+        if not (guard.is_number(shock) and -1 < shock <= 10):
             raise LessonError([f"{where}.market.spot_shock: a fraction above −1 (−0.1 = −10 %), got {shock!r}"])
         return market_to_dict(demo_market().with_spot_shock(float(shock)))
     try:
@@ -259,7 +259,7 @@ def _settings(where: str, spec: dict, previous: dict, book: dict, market: dict) 
         problems.append(f"{where}.settings.vol_range: a multiple of {VOL_RANGE_STEP / 100:g} from "
                         f"{VOL_RANGE_PTS[0] / 100:g} to {VOL_RANGE_PTS[1] / 100:g} (the Stress page's slider)")
     horizons = data["horizons_days"]
-    if not isinstance(horizons, list) or not all(state.is_number(h) for h in horizons):
+    if not isinstance(horizons, list) or not all(guard.is_number(h) for h in horizons):
         problems.append(f"{where}.settings.horizons_days: a list of days, e.g. [0, 7, 30]")
     if problems:
         raise LessonError(problems)
@@ -272,7 +272,7 @@ def _settings(where: str, spec: dict, previous: dict, book: dict, market: dict) 
 
 def _pct(fraction) -> int | None:
     """A fraction as whole per cent (0.15 -> 15), or None when it is not one."""
-    if not state.is_number(fraction):
+    if not guard.is_number(fraction):
         return None
     pct = round(fraction * 100, 6)
     return int(pct) if float(pct).is_integer() else None
@@ -286,7 +286,7 @@ def horizons_text(days) -> str:
 def _account(where: str, spec: dict, previous: dict, book: dict, market: dict, check: bool) -> dict:
     data = dict(previous, params=dict(previous.get("params", {})))
     if "collateral" in spec:
-        if not (state.is_number(spec["collateral"]) and spec["collateral"] >= 0):
+        if not (guard.is_number(spec["collateral"]) and spec["collateral"] >= 0):
             raise LessonError([f"{where}.account.collateral: USD, 0 or more (got {spec['collateral']!r})"])
         data["collateral"] = float(spec["collateral"])
     if "assets" in spec or "denomination" in spec:

@@ -18,7 +18,7 @@ from engine.market import market_to_dict
 from engine.portfolio import write_positions
 from engine.samples import DEFAULT_BOOK, DEMO_BOOKS, demo_book, demo_market
 
-from .. import ids
+from .. import guard, ids
 from ..components import (
     LIVE,
     RISK_COLUMNS,
@@ -83,9 +83,10 @@ def _book_panel():
             ], className="book-source"),
             html.Div([
                 html.Label("Upload positions"),
-                dcc.Upload(id=ids.UPLOAD, className="dropzone",
+                dcc.Upload(id=ids.UPLOAD, className="dropzone", max_size=guard.UPLOAD_MAX_BYTES,
                            accept=".csv,.json,.txt,text/csv,application/json",
-                           children=html.Div(["Drop a CSV or JSON file here, or ", html.A("choose one")])),
+                           children=html.Div(["Drop a CSV or JSON file here, or ", html.A("choose one"),
+                                               f" ({guard.size_text(guard.UPLOAD_MAX_BYTES)})"])),
                 html.P(["CSV header ", html.Code("instrument,quantity[,entry_price]"),
                         "; quantities signed (+ long, − short), prices in USD per contract."], className="hint"),
             ], className="book-source"),

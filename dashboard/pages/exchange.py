@@ -8,7 +8,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from .. import ids
+from .. import background, ids
 from ..components import (
     KEEP,
     LIVE,
@@ -77,7 +77,7 @@ def _controls():
             _number_input("Max cascade rounds", ids.EX_ROUNDS, DEFAULTS["max_rounds"], min=1, step=1),
         ], className="ex-controls"),
         html.Div(id=ids.EX_SETTINGS_MESSAGE, **LIVE),
-        dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv",
+        dcc.Upload(id=ids.EX_UPLOAD, className="dropzone", accept=".csv,text/csv", max_size=ex.MAX_UPLOAD_BYTES,
                    children=html.Div(["Drop an accounts CSV here, or ", html.A("choose one")])),
         html.P(["Header ", html.Code("account,collateral,instrument,quantity[,entry_price]"),
                 "; one position a row, an account's collateral (USD) on its first row. Rows with errors are "
@@ -90,6 +90,40 @@ def _controls():
                "accounts' delta: k × daily vol × √(flow / daily volume), daily volume = turnover × the open "
                "notional of the population.",
     )
+
+
+#: Steps a background computation reports: started, computed, then drawn.
+STEPS = 3
+
+
+def progress_row(bar_id: str, cancel_id: str) -> html.Div:
+    """Progress bar and Cancel button of one background computation (hidden when the
+    computations run in the request, :func:`background.enabled`)."""
+    return html.Div([html.Progress(id=bar_id, value="0", max=str(STEPS)),
+                     html.Button("Cancel", id=cancel_id, className="button secondary", disabled=True)],
+                    className="toolbar ex-progress", hidden=not background.enabled())
+
+
+def _step(progress, k: int) -> None:
+    if progress is not None:
+        progress((str(k), str(STEPS)))
+
+
+def _background(bar_id: str, cancel_id: str) -> dict:
+    """Keyword arguments that make a callback a background one with this bar and button (none
+    when background callbacks are off)."""
+    if not background.enabled():
+        return {}
+    return {"background": True, "manager": background.manager(),
+            "progress": [Output(bar_id, "value"), Output(bar_id, "max")],
+            "progress_default": ["0", str(STEPS)],
+            "running": [(Output(cancel_id, "disabled"), False, True)],
+            "cancel": [Input(cancel_id, "n_clicks")]}
+
+
+def _progress_last(args: tuple) -> tuple:
+    """A background callback gets ``set_progress`` first: the views take it last."""
+    return (*args[1:], args[0]) if background.enabled() else args
 
 
 layout = html.Div([
@@ -110,12 +144,14 @@ layout = html.Div([
                      "its margin ratio; red bars are past 100 % (equity below MM). A shock shifts the mass "
                      "to the right; a fat cluster just under 100 % is the next wave."),
         panel("Liquidatable vs spot shock",
+              progress_row(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL),
               busy(dcc.Graph(id=ids.EX_SHOCK_CHART, config={"displaylogo": False})),
               how_to="Each bar re-margins every account at that shock: the number of accounts under MM, and "
                      "(line) their notional. The population holds calls and puts, long and short, so both "
                      "directions hurt someone; the dotted line is the shock applied above."),
     ], className="row two"),
     panel("Cascade",
+          progress_row(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL),
           busy(dcc.Graph(id=ids.EX_CASCADE, config={"displaylogo": False})),
           how_to="Round 0 is the shock itself. The exchange then unloads the liquidated accounts' delta, "
                  "which moves spot further (top), which puts more accounts under water (bottom, red: new "
@@ -209,26 +245,37 @@ def render_queue(source, settings, upload, market, account):
     return queue_view(source, settings, upload, market, account)
 
 
-def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
     try:
-        return figures.shock_chart(ex.sweep(source, settings, upload, market, account), settings["spot_shock"])
+        _step(progress, 1)
+        result = ex.sweep(source, settings, upload, market, account)
+        _step(progress, 2)
+        figure = figures.shock_chart(result, settings["spot_shock"])
+        _step(progress, 3)
+        return figure
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 
 
-@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE)
-def render_sweep(source, settings, upload, market, account):
-    return sweep_view(source, settings, upload, market, account)
+@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE, **_background(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL))
+def render_sweep(*args):
+    return sweep_view(*_progress_last(args))
 
 
-def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict):
+def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The cascade figure; ``progress((step, of))`` is told each step when given."""
     try:
+        _step(progress, 1)
         result = ex.cascade_result(source, settings, upload, market, account)
-        return figures.cascade_chart(result, settings["max_rounds"])
+        _step(progress, 2)
+        figure = figures.cascade_chart(result, settings["max_rounds"])
+        _step(progress, 3)
+        return figure
     except ValueError:  # nothing uploaded yet: render_queue says so
         return no_update
 
 
-@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE)
-def render_cascade(source, settings, upload, market, account):
-    return cascade_view(source, settings, upload, market, account)
+@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE, **_background(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL))
+def render_cascade(*args):
+    return cascade_view(*_progress_last(args))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from .. import ids, lessons
+from .. import guard, ids, lessons
 from ..components import LIVE, message, panel
 from ..lessons.player import started
 
@@ -66,8 +66,10 @@ def _editor():
             dcc.Download(id=ids.DRAFT_DOWNLOAD),
         ], className="actions"),
         dcc.Upload(id=ids.LESSON_UPLOAD, className="dropzone", accept=".json,application/json",
+                   max_size=lessons.MAX_UPLOAD_BYTES,
                    children=html.Div(["Drop a lesson JSON here, or ", html.A("choose one"),
-                                      " (it opens in the editor; then Play)"])),
+                                      " (it opens in the editor; then Play; ",
+                                      guard.size_text(lessons.MAX_UPLOAD_BYTES), ")"])),
         html.Div(id=ids.LESSON_UPLOAD_MESSAGE, **LIVE),
         how_to="Set the app up as the step should show it (book, market, margin model and collateral, "
                "stress grid, Liquidation and Exchange settings) on any page, come back here, type what the "

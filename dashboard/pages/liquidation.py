@@ -15,7 +15,7 @@ from engine.liquidation.plan import LiquidationPlan
 from engine.liquidation.replay import PRESET_PATHS
 from engine.margin.account import RATIO_DANGER, RATIO_WARNING, health_status, margin_ratio
 
-from .. import ids
+from .. import guard, ids
 from ..components import KEEP, LIVE, busy, committed, frame_rows, grid, message, number_column, panel, user_action
 from ..figures import liquidation as figures
 from ..figures.style import message_figure
@@ -154,8 +154,9 @@ def _replay_panel():
             dcc.Checklist(id=ids.LIQ_MIRROR, value=[], className="radio",
                           options=[{"label": "mirror the uploaded path (spot shocks negated)", "value": "mirror"}]),
             dcc.Upload(id=ids.LIQ_PATH_UPLOAD, className="dropzone liq-dropzone", accept=".csv,text/csv",
+                       max_size=guard.UPLOAD_MAX_BYTES,
                        children=html.Div(["Drop a path CSV (", html.Code("hours,spot_shock"), ") or ",
-                                          html.A("choose one")])),
+                                          html.A("choose one"), f" ({guard.size_text(guard.UPLOAD_MAX_BYTES)})"])),
             html.Button("Run replay", id=ids.LIQ_REPLAY_RUN, className="button"),
         ], className="toolbar"),
         html.Div(id=ids.LIQ_PATH_MESSAGE, **LIVE),

@@ -38,7 +38,7 @@ from engine.market import (
 from engine.scenarios import roll_book
 from engine.venues import VenueError, book_from_positions, fit_expiry, market_from_book_summary, split_book_summary
 
-from .. import ids
+from .. import guard, ids
 from ..components import committed, frame_rows, grid, number_column, panel, user_action
 from ..figures import surface
 from ..stores import session as state
@@ -86,16 +86,18 @@ def layout(**_):
     return html.Div([
         dcc.Store(id=ids.MKT_QUOTES_STORE, storage_type="session"),
         panel("Market file", html.Div([
-            dcc.Upload(id=ids.MKT_UPLOAD, multiple=True, className="upload",
+            dcc.Upload(id=ids.MKT_UPLOAD, multiple=True, className="upload", max_size=guard.UPLOAD_MAX_BYTES,
                        children=html.Div(["Drop or ", html.A("choose"), " Market JSON or Deribit book-summary files "
-                                          "(options and futures together)"])),
+                                          "(options and futures together; ",
+                                          guard.size_text(guard.UPLOAD_MAX_BYTES), " each)"])),
             html.Button("Download Market JSON", id=ids.MKT_DOWNLOAD_BUTTON, className="button"),
             dcc.Download(id=ids.MKT_DOWNLOAD),
             dcc.Dropdown(id=ids.MKT_FETCH_CURRENCY, options=["BTC", "ETH", "USDC"], value="BTC", clearable=False,
                          style={"width": "110px"}),
             html.Button("Fetch Deribit snapshot", id=ids.MKT_FETCH, className="button"),
-            dcc.Upload(id=ids.MKT_POSITIONS_UPLOAD, className="upload",
-                       children=html.Div(["Drop a Deribit ", html.Code("private/get_positions"), " file as the book"])),
+            dcc.Upload(id=ids.MKT_POSITIONS_UPLOAD, className="upload", max_size=guard.UPLOAD_MAX_BYTES,
+                       children=html.Div(["Drop a Deribit ", html.Code("private/get_positions"), " file as the book (",
+                                          guard.size_text(guard.UPLOAD_MAX_BYTES), ")"])),
         ], className="controls"), html.Div(id=ids.MKT_MESSAGE, role="status"),
             how_to="A Market JSON replaces the market. A Deribit public/get_book_summary_by_currency response "
                    "(kind=option and/or kind=future, saved from the API with or without its jsonrpc wrapper) "

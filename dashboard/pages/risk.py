@@ -49,7 +49,7 @@ from engine.var import (
     read_history,
 )
 
-from .. import ids
+from .. import guard, ids
 from ..components import KEEP, LIVE, committed, grid, message, panel, user_action
 from ..figures import risk as figures
 from ..figures.style import message_figure
@@ -124,8 +124,9 @@ def _inputs_panel():
             html.Div([
                 html.H4("Price history", className="subtitle"),
                 dcc.Upload(id=ids.RISK_HISTORY_UPLOAD, className="dropzone", accept=".csv,text/csv",
+                           max_size=guard.UPLOAD_MAX_BYTES,
                            children=html.Div(["Drop a history CSV (", html.Code("date,BTC,ETH[,BTC_vol]"), ") or ",
-                                              html.A("choose one")])),
+                                              html.A("choose one"), f" ({guard.size_text(guard.UPLOAD_MAX_BYTES)})"])),
                 html.Button("Use the demo history", id=ids.RISK_HISTORY_RESET, className="button secondary"),
                 html.Div(id=ids.RISK_HISTORY_MESSAGE, **LIVE),
             ], className="control wide"),
@@ -151,8 +152,9 @@ def _crash_panel():
             _control("Stable-coin collateral (USD face)", dcc.Input(id=ids.RISK_STABLE, type="number", value=0, min=0,
                                                                     debounce=True, className="input", **KEEP)),
             dcc.Upload(id=ids.RISK_EPISODE_UPLOAD, className="dropzone", accept=".csv,text/csv",
+                       max_size=guard.UPLOAD_MAX_BYTES,
                        children=html.Div(["Add an episode CSV (", html.Code("hours,BTC,ETH[,BTC_vol,stable]"), ") or ",
-                                          html.A("choose one")])),
+                                          html.A("choose one"), f" ({guard.size_text(guard.UPLOAD_MAX_BYTES)})"])),
         ], className="toolbar"),
         html.Div(id=ids.RISK_EPISODE_MESSAGE, **LIVE),
         html.Div(id=ids.RISK_REPLAY_MESSAGE, **LIVE),

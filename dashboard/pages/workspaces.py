@@ -12,7 +12,7 @@ import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import ids
+from dashboard import guard, ids
 from dashboard.components import LIVE, grid, message, panel, user_action
 from dashboard.stores.session import upload_bytes
 from dashboard.workspaces import payload, store, web
@@ -89,7 +89,9 @@ def _share_and_file():
                                   className="button secondary"),
                       dcc.Download(id=ids.WS_FILE_DOWNLOAD)], className="toolbar"),
             dcc.Upload(id=ids.WS_FILE_UPLOAD, className="dropzone", accept=".json,application/json",
-                       children=html.Div(["Drop a session file here, or ", html.A("choose one")])),
+                       max_size=payload.MAX_PAYLOAD_BYTES,
+                       children=html.Div(["Drop a session file here, or ", html.A("choose one"),
+                                 f" ({guard.size_text(payload.MAX_PAYLOAD_BYTES)})"])),
             how_to=f"One JSON file with the whole state (format version {payload.PAYLOAD_VERSION}; "
                    "older versions open too). An uploaded file is checked part by part like every "
                    f"edit; a damaged file or one above {payload.MAX_PAYLOAD_BYTES / 1e6:g} MB is refused "

@@ -52,6 +52,7 @@ from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
 
+from .. import guard
 from ..format import usd
 from . import session as state
 
@@ -142,6 +143,7 @@ def with_params(account: dict, model: str, params) -> dict:
 
 def margins(book: dict, market: dict, account: dict) -> dict:
     """All models side by side on the book: {model: MarginResult} (in the account's denomination)."""
+    guard.check_account(account)
     params_json = account.get("params", {})
 
     def run():
@@ -154,6 +156,7 @@ def margins(book: dict, market: dict, account: dict) -> dict:
 
 def health(book: dict, market: dict, account: dict) -> AccountHealth:
     """Equity, IM, MM, ratio and liquidation prices for the selected model."""
+    guard.check_account(account)
     model = account["model"]
 
     def run():
@@ -167,6 +170,7 @@ def health(book: dict, market: dict, account: dict) -> AccountHealth:
 def headline(book: dict, market: dict, account: dict) -> tuple[float, float, float]:
     """(equity, IM, MM) of the selected model, USD: what :func:`health` reports, without its
     search for liquidation prices, so that the header follows an edit at once."""
+    guard.check_account(account)
     model = account["model"]
 
     def run():
@@ -187,6 +191,7 @@ def headline(book: dict, market: dict, account: dict) -> tuple[float, float, flo
 
 def hedge(book: dict, market: dict, account: dict) -> HedgePlan:
     """The perpetual per underlying that minimises the selected model's IM (``optimal_hedge``)."""
+    guard.check_account(account)
     model = account["model"]
 
     def run():
@@ -213,6 +218,7 @@ EXAMPLE_BOOKS = ("naked_short_strangle", "short_iron_condor", "delta_hedged_long
 
 def examples(market: dict, account: dict) -> list[dict]:
     """Standard and selected-model IM of the :data:`EXAMPLE_BOOKS` on the current market."""
+    guard.check_account(account), guard.check_market(market)
     model = account["model"]
 
     def run():

@@ -30,6 +30,7 @@ from engine.liquidation.queue import (
     read_accounts,
 )
 
+from .. import guard
 from . import session as state
 from .account import model_params
 
@@ -52,9 +53,9 @@ def settings_from_controls(n_accounts, seed, shock_pct, top_n, impact_k, turnove
     (and said so), anything else the engine refuses leaves the store unchanged."""
     shown = {"number of accounts": n_accounts, "seed": seed, "top N": top_n, "max rounds": max_rounds}
     problems = [f"{name}: enter a whole number" for name, v in shown.items()
-                if not (state.is_number(v) and float(v).is_integer())]
+                if not (guard.is_number(v) and float(v).is_integer())]
     problems += [f"{name}: enter a number" for name, v in (("impact k", impact_k), ("turnover", turnover))
-                 if not state.is_number(v)]
+                 if not guard.is_number(v)]
     if problems:
         return state.Outcome(None, tuple(problems))
     warnings = ()
@@ -71,6 +72,23 @@ def settings_from_controls(n_accounts, seed, shock_pct, top_n, impact_k, turnove
     except ValueError as exc:
         return state.Outcome(None, (f"{exc} — nothing was changed",))
     return state.Outcome(data, warnings, "settings applied")
+
+
+def checked_settings(settings) -> dict:
+    """``settings`` if :func:`settings_from_controls` takes its values as they are (no cap, no
+    correction); :class:`guard.StoreError` naming the problem otherwise."""
+    fields = tuple(DEFAULT_SETTINGS)
+    if not isinstance(settings, dict) or set(settings) != set(fields):
+        raise guard.StoreError("exchange settings store: expected the fields " + ", ".join(fields))
+    if not guard.is_number(settings["spot_shock"]):
+        raise guard.StoreError(f"exchange settings store, spot_shock: expected a number, "
+                               f"got {settings['spot_shock']!r:.40}")
+    s = settings
+    outcome = settings_from_controls(s["n_accounts"], s["seed"], s["spot_shock"] * 100.0, s["top_n"],
+                                     s["impact_k"], s["turnover"], s["max_rounds"])
+    if outcome.data is None or outcome.problems:
+        raise guard.StoreError("exchange settings store: " + "; ".join(outcome.problems))
+    return settings
 
 
 def cascade_params(settings: dict) -> CascadeParams:
@@ -99,7 +117,10 @@ def read_upload(contents: str, filename: str, market: dict) -> tuple[dict | None
 
 
 def _source_key(source: str, settings: dict, upload: dict | None, market: dict, account: dict) -> list:
-    """What a population depends on; ValueError when "uploaded" is chosen with nothing uploaded."""
+    """What a population depends on; ValueError when "uploaded" is chosen with nothing uploaded.
+    The settings store is re-checked as the controls check it (a tampered store is refused)."""
+    checked_settings(settings)
+    guard.check_account(account), guard.check_market(market)
     if source == "uploaded" and not upload:
         raise ValueError("no accounts uploaded yet: drop a CSV above, or choose the generated population")
     model = account["model"]

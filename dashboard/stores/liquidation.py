@@ -52,6 +52,7 @@ from engine.margin import margin_model
 from engine.market import Market
 from engine.scenarios import instrument_arrays
 
+from .. import guard
 from ..format import usd
 from . import session as state
 from .account import account_key, collateral_usd, health, model_params
@@ -150,7 +151,7 @@ def params_from_controls(values: dict, preset: str) -> state.Outcome:
         if f.section == "auction" and preset != "custom":
             continue
         value = values.get(f.name)
-        if not state.is_number(value) or (f.whole and not float(value).is_integer()):
+        if not guard.is_number(value) or (f.whole and not float(value).is_integer()):
             problems.append(f"{f.label}: enter a {'whole ' if f.whole else ''}number")
             continue
         _, *path = f.name.split(".")
@@ -188,7 +189,7 @@ def stress_from_controls(mode: str, shock_pct, collateral) -> state.Outcome:
         return state.Outcome(None, (f"unknown stress mode {mode!r}",))
     if collateral in (None, ""):
         amount = None
-    elif state.is_number(collateral) and collateral >= 0:
+    elif guard.is_number(collateral) and collateral >= 0:
         amount = float(collateral)
     else:
         return state.Outcome(None, ("collateral: enter USD ≥ 0, or leave it empty for the account's own",))
@@ -412,11 +413,11 @@ def schedule(inputs: ScheduleInputs, days: float, steps: int, lam: float
 
 def schedule_problems(days, steps, lam) -> list[str]:
     problems = []
-    if not (state.is_number(days) and days > 0):
+    if not (guard.is_number(days) and days > 0):
         problems.append("horizon T: enter a number of days > 0")
-    if not (state.is_number(steps) and steps >= 1 and float(steps).is_integer()):
+    if not (guard.is_number(steps) and steps >= 1 and float(steps).is_integer()):
         problems.append("intervals N: enter a whole number ≥ 1")
-    if not (state.is_number(lam) and lam >= 0):
+    if not (guard.is_number(lam) and lam >= 0):
         problems.append("risk aversion λ: enter a number ≥ 0 (0: the straight line)")
     return problems
 

@@ -18,7 +18,8 @@ warms the cache for the pages that render next.
 
 The server keeps nothing per user.  :func:`analysis` is memoised in a flask-caching cache keyed by
 a content hash of the three stores, so every callback of every page, in every worker when the
-cache is a ``FileSystemCache``, shares one engine run per distinct state.
+cache is shared (Redis or a ``FileSystemCache``), shares one engine run per distinct state;
+concurrent requests for a state not yet cached wait for one computation (``memo.SingleFlight``).
 """
 from __future__ import annotations
 
@@ -29,10 +30,8 @@ import hashlib
 import io
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
-from typing import TypeGuard
 
 import orjson
 from flask import has_app_context
@@ -44,22 +43,22 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
 
+from .. import guard, memo
+
 log = logging.getLogger(__name__)
 
 #: flask-caching ``Cache`` bound to each app in :func:`init_cache`; it holds engine results keyed
 #: by content, nothing that belongs to a user.
 _cache = Cache()
+#: Concurrent callbacks asking for the same key wait for the one computation already running.
+_flight = memo.SingleFlight()
 
 
 def cache_config() -> dict:
-    """``SimpleCache`` (per process) unless ``PMDASH_CACHE_DIR`` names a directory, then a
-    ``FileSystemCache`` there, which several gunicorn workers share."""
-    cache_dir = os.environ.get("PMDASH_CACHE_DIR")
-    # An analysis of a 200-position book pickles to ~2.5 MB (the stress cube dominates).
-    if cache_dir:
-        return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": cache_dir, "CACHE_THRESHOLD": 200,
-                "CACHE_DEFAULT_TIMEOUT": 3600}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 32, "CACHE_DEFAULT_TIMEOUT": 3600}
+    """The results cache of :func:`dashboard.memo.cache_config`: Redis under ``PMDASH_REDIS_URL``,
+    a ``FileSystemCache`` under ``PMDASH_CACHE_DIR``, else in-process and bounded in bytes
+    (``PMDASH_CACHE_MAX_MB``)."""
+    return memo.cache_config()
 
 
 def init_cache(server, config: dict | None = None) -> None:
@@ -81,15 +80,16 @@ def book_data(book: Book) -> dict:
 
 
 def book_of(data: dict) -> Book:
-    """The engine ``Book`` of a store value (rows were validated when they were written)."""
-    result = positions_from_records(data["positions"], name=data.get("name", ""))
+    """The engine ``Book`` of a store value, its rows validated again as an upload's are (the
+    browser sends the store back and may have changed it)."""
+    result = positions_from_records(guard.check_book(data)["positions"], name=data.get("name", ""))
     if result.errors:
         raise ValueError("; ".join(map(str, result.errors)))
     return result.book
 
 
 def market_of(data: dict) -> Market:
-    return market_from_dict(data)
+    return market_from_dict(guard.check_market(data))
 
 
 def settings_data(settings: Settings) -> dict:
@@ -99,6 +99,7 @@ def settings_data(settings: Settings) -> dict:
 
 
 def settings_of(data: dict) -> Settings:
+    guard.check_settings(data)
     return Settings(spot_range=data["spot_range"], spot_steps=data["spot_steps"],
                     vol_range=data["vol_range"], vol_steps=data["vol_steps"],
                     horizons_days=tuple(data["horizons_days"]))
@@ -123,7 +124,10 @@ def _hash(payload) -> str:
 
 
 def _content(book: dict, market: dict, settings: dict) -> list:
-    """What an analysis depends on; row ids are left out, they do not change any number."""
+    """What an analysis depends on; row ids are left out, they do not change any number.  The
+    stores' shapes and sizes are checked first (``guard``): nothing is hashed or computed for a
+    tampered one."""
+    guard.check_book(book), guard.check_market(market), guard.check_settings(settings)
     positions = [(p["instrument"], p["quantity"], p["entry_price"]) for p in book["positions"]]
     return [book.get("name", ""), positions, market, settings]
 
@@ -135,15 +139,11 @@ def digest(book: dict, market: dict, settings: dict) -> str:
 
 def memoise(namespace: str, payload, compute):
     """``compute()`` memoised in the app's cache under a content hash of ``payload`` (JSON-able
-    store values); outside an app (scripts, notebooks) it just runs."""
+    store values), computed once however many requests ask for it at the same time; outside an
+    app (scripts, notebooks) it just runs."""
     if not has_app_context():
         return compute()
-    key = f"{namespace}:{_hash(payload)}"
-    result = _cache.get(key)
-    if result is None:
-        result = compute()
-        _cache.set(key, result)
-    return result
+    return memo.memoised(_cache, f"{namespace}:{_hash(payload)}", compute, _flight)
 
 
 def analysis(book: dict, market: dict, settings: dict) -> Analysis:
@@ -260,11 +260,6 @@ def upload_bytes(contents: str | None) -> bytes:
         return base64.b64decode((contents or "").split(",", 1)[1], validate=True)
     except IndexError:
         raise ValueError("not an uploaded file (no base64 payload)") from None
-
-
-def is_number(value) -> TypeGuard[float]:
-    """A finite int or float, not a bool: a numeric control that holds a usable number."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_upload(contents: str, filename: str, market: dict) -> PositionsImport:

@@ -38,7 +38,7 @@ from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import positions_from_records
 from engine.samples import DEMO_BOOKS
 
-from .. import ids
+from .. import guard, ids
 from ..stores import account as account_state
 from ..stores import exchange as exchange_state
 from ..stores import liquidation as liquidation_state
@@ -201,7 +201,7 @@ def _account(raw, book: dict, market: dict) -> dict:
     if not isinstance(raw, dict):
         raise PayloadError("account: expected an object")
     collateral, model, params = raw.get("collateral"), raw.get("model"), raw.get("params", {})
-    if not (state.is_number(collateral) and collateral >= 0):
+    if not (guard.is_number(collateral) and collateral >= 0):
         raise PayloadError(f"account.collateral: {collateral!r} is not a number of USD ≥ 0")
     if model not in MODELS:
         raise PayloadError(f"account.model: {model!r} is not one of {', '.join(MODELS)}")
@@ -235,9 +235,9 @@ def _liquidation(raw) -> dict:
         raise PayloadError("liquidation.stress: expected an object")
     shock = stress.get("spot_shock")
     outcome = liquidation_state.stress_from_controls(str(stress.get("mode")),
-                                                     float(shock) * 100 if state.is_number(shock) else None,
+                                                     float(shock) * 100 if guard.is_number(shock) else None,
                                                      stress.get("collateral"))
-    if outcome.data is None or not state.is_number(shock):
+    if outcome.data is None or not guard.is_number(shock):
         raise PayloadError(f"liquidation.stress: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")
     if not isinstance(params, dict) or set(params) != set(liquidation_state.SECTIONS):
         raise PayloadError(f"liquidation.params: expected the sections {', '.join(liquidation_state.SECTIONS)}")
@@ -261,9 +261,9 @@ def _exchange(raw, market: dict) -> dict:
     s = raw["settings"]
     shock = s.get("spot_shock")
     outcome = exchange_state.settings_from_controls(
-        s.get("n_accounts"), s.get("seed"), float(shock) * 100 if state.is_number(shock) else None, s.get("top_n"),
+        s.get("n_accounts"), s.get("seed"), float(shock) * 100 if guard.is_number(shock) else None, s.get("top_n"),
         s.get("impact_k"), s.get("turnover"), s.get("max_rounds"))
-    if outcome.data is None or outcome.problems or not state.is_number(shock):
+    if outcome.data is None or outcome.problems or not guard.is_number(shock):
         raise PayloadError(f"exchange.settings: {'; '.join(outcome.problems) or 'spot_shock must be a number'}")
     upload = raw.get("upload")
     if upload is not None:

@@ -9,7 +9,8 @@ from components import text_of
 from dash import no_update
 
 from dashboard.components import committed, error_table
-from dashboard.stores.session import Outcome, is_number, upload_bytes
+from dashboard.guard import is_number
+from dashboard.stores.session import Outcome, upload_bytes
 
 
 def test_a_refused_outcome_keeps_the_store_and_shows_its_problems():
