@@ -8,7 +8,7 @@ Version 2 (current)::
      "market":   MARKET_STORE value    (engine.market.market_to_dict, docs/methodology.md §11)
      "settings": SETTINGS_STORE value  {"spot_range", "spot_steps", "vol_range", "vol_steps", "horizons_days"}
      "account":  ACCOUNT_STORE value   {"collateral", "model", "params": {model: params_to_dict}}
-                                       (+ optional "assets", "denomination": dashboard.account)
+                                       (+ optional "assets", "denomination": dashboard.stores.account)
      "liquidation": {"stress": LIQ_STRESS_STORE, "params": LIQ_PARAMS_STORE, "path": LIQ_PATH_STORE or null},
      "exchange":    {"settings": EX_SETTINGS_STORE, "upload": EX_UPLOAD_STORE or null}}
 

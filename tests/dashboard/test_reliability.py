@@ -10,8 +10,10 @@ from components import text_of
 from dash import dcc
 from flask import Flask
 
-from dashboard import exchange, guard, ids, memo, state
-from dashboard.account import default_account
+from dashboard import guard, ids, memo
+from dashboard.stores import exchange
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account
 
 MB = 2**20
 

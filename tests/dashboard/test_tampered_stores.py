@@ -14,8 +14,10 @@ import math
 import dash
 import pytest
 
-from dashboard import exchange, guard, ids, state
-from dashboard.account import default_account
+from dashboard import guard, ids
+from dashboard.stores import exchange
+from dashboard.stores import session as state
+from dashboard.stores.account import default_account
 
 
 def _walk(component):
