@@ -99,9 +99,17 @@ def test_margin_table_ratio_cells_carry_their_level_colour(dash_duo, dashboard_a
     dash_duo.driver.get(dash_duo.server_url + "/margin")
     cell = f'#{ids.MARGIN_TABLE} [row-id="%s"] [col-id="margin_ratio"]'
     dash_duo.wait_for_element(cell % "standard", timeout=20)
-    # Standard asks more MM than the equity (red, liquidatable); the selected risk-based model is amber at ~51 %.
+    # Standard asks more MM than the equity (red, liquidatable); the selected risk-based model's
+    # cell carries the level of its own ratio, computed here from the engine.
+    from dashboard.stores import account
+    from dashboard.stores import session as state
+    from engine.margin.account import health_status
+
+    book, market, _ = state.default_stores()
+    h = account.health(book, market, account.default_account())
     until(lambda: "level-liquidatable" in dash_duo.find_element(cell % "standard").get_attribute("class"), timeout=10)
-    assert "level-warning" in dash_duo.find_element(cell % "risk_based").get_attribute("class")
+    level = health_status(h.equity, h.maintenance)
+    assert f"level-{level}" in dash_duo.find_element(cell % "risk_based").get_attribute("class")
     colour = dash_duo.driver.execute_script(
         f"return getComputedStyle(document.querySelector('{cell % 'standard'}')).color;")
     assert colour == "rgb(201, 42, 42)"
