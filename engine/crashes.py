@@ -43,7 +43,7 @@ from scipy.optimize import brentq, minimize_scalar
 
 from .liquidation import liquidation_plan
 from .margin import MarginResult, ModelSpec, compute, model_spec
-from .margin.account import position_mtm
+from .margin.account import margin_ratio, position_mtm
 from .margin.core import MarginBook, Universe, evaluate, margin_book
 from .market import Market
 from .portfolio import Book
@@ -314,7 +314,7 @@ def replay_episode(book: Book, market: Market, episode: CrashEpisode, collateral
     out["equity"], out["im"], out["mm"] = rows[:, 0], rows[:, 1], rows[:, 2]
     out["pnl"] = out["equity"] - equity0
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin_ratio"] = np.where(rows[:, 0] > 0, rows[:, 2] / rows[:, 0], np.inf)
+        out["margin_ratio"] = margin_ratio(rows[:, 0], rows[:, 2])
     out["liquidatable"] = rows[:, 0] < rows[:, 2]
     hit = np.flatnonzero(out["liquidatable"].to_numpy())
     when = float(out["hours"].iloc[hit[0]]) if len(hit) else None
@@ -467,7 +467,7 @@ def depeg_scenario(book: Book, market: Market, collateral: float, stable_collate
     acct = _account(book, market, collateral, model, params, stable_collateral_usd, arrays)
     U = len(acct.mb.arrays.underlyings)
     eq, im, mm = acct.state(np.zeros(U), np.zeros(U), 0.0, 1.0 - depeg)
-    return {"equity": eq, "im": im, "mm": mm, "margin_ratio": mm / eq if eq > 0 else math.inf,
+    return {"equity": eq, "im": im, "mm": mm, "margin_ratio": margin_ratio(eq, mm),
             "liquidatable": eq < mm}
 
 

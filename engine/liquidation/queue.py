@@ -41,6 +41,7 @@ from ..instruments import Instrument
 from ..limits import check_budget
 from ..listing import listed_instruments
 from ..margin import MarginModel, margin_model
+from ..margin.account import margin_ratio
 from ..margin.core import Kernel, Universe, evaluate_accounts
 from ..market import Market
 from ..portfolio import MAX_BYTES, Position, RowError, validate_record
@@ -308,8 +309,7 @@ def queue_rows(ids: np.ndarray, margins, top: int | None = None) -> pd.DataFrame
     taken in population order and merged (:func:`merge_queue`) therefore give the single-machine
     order exactly."""
     equity, im, mm, notional = margins
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(equity > 0, mm / equity, np.inf)
+    ratio = margin_ratio(equity, mm)
     order = np.lexsort((-notional, -ratio))[:top]
     return pd.DataFrame({"account": ids[order], "equity": equity[order], "im": im[order], "mm": mm[order],
                          "margin_ratio": ratio[order], "notional_usd": notional[order],

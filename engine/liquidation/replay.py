@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..limits import check_budget
 from ..margin import MarginModel, margin_model
+from ..margin.account import margin_ratio
 from ..margin.core import Universe, evaluate
 from ..market import Market
 from ..scenarios import instrument_arrays
@@ -107,7 +108,7 @@ def replay(book, market: Market, collateral: float, path: pd.DataFrame, model: s
             state = AccountState(state.instruments, q, plan.equity_after - float(q @ values))
             equity, im, mm = plan.equity_after, plan.im_after, plan.mm_after
             status, deficit = plan.status, plan.deficit
-        rows.append((hours, shock, equity, im, mm, mm / equity if equity > 0 else np.inf,
+        rows.append((hours, shock, equity, im, mm, margin_ratio(equity, mm),
                      n_trades > 0, n_trades, cost))
     frame = pd.DataFrame(rows, columns=["hours", "spot_shock", "equity", "im", "mm", "margin_ratio",
                                         "liquidated", "trades", "cost"])
