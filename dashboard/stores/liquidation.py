@@ -39,13 +39,12 @@ from engine.liquidation import (
 from engine.liquidation import schedule_inputs as engine_schedule_inputs
 from engine.liquidation.costs import CostParams
 from engine.liquidation.plan import (
-    POLICIES,
     AccountState,
     LiquidationPlan,
     PlanParams,
     account_state,
     compare_plans,
-    prepared_plan,
+    prepared_plans,
 )
 from engine.liquidation.replay import PRESET_PATHS, ReplayResult, preset_path, replay, validate_path
 from engine.margin import margin_model
@@ -266,8 +265,7 @@ def plans(book: dict, market: dict, account: dict, stress: dict, params: dict
         settings = settings_of(params)
         now, at = _account_now(book, market, sc, settings.plan.hedge)
         model = margin_model(account["model"], model_params(account))  # validated once for the three plans
-        return {p: prepared_plan(now, at, model, None, settings.cost, settings.plan, p)
-                for p in POLICIES}
+        return prepared_plans(now, at, model, None, settings.cost, settings.plan)  # the account prepared once
 
     payload = [book, market, sc.spot_shock, sc.collateral, *_model_key(account), params["cost"], params["plan"]]
     return sc, state.memoise("liquidation-plans", payload, run)
