@@ -177,19 +177,11 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
     stamps: list[float] = []
     index: dict[str, list[float]] = {}
     for n, row in enumerate(rows, start=1):
-        if not isinstance(row, dict):
-            errors.append(RowError(n, "row", "expected an object"))
-            continue
         before = len(errors)
-        name = row.get("instrument_name")
-        try:
-            inst = parse_instrument(_canonical_name(name)) if isinstance(name, str) else None
-        except InstrumentError as e:
-            errors.append(RowError(n, "instrument_name", str(e)))
+        inst = _row_instrument(row, n, errors, (OPTION,), "an option")
+        if inst is None:
             continue
-        if inst is None or inst.kind != OPTION:
-            errors.append(RowError(n, "instrument_name", f"{str(name)[:40]!r} is not an option"))
-            continue
+        name = row["instrument_name"]
         iv = _field(row, "mark_iv", n, errors, positive=True)
         if iv is not None and iv > 100 * MAX_VOL:
             errors.append(RowError(n, "mark_iv", f"{iv:g} % is not a plausible implied vol (≤ {100 * MAX_VOL:g} %)"))
@@ -216,23 +208,32 @@ def _option_quotes(rows: list[dict], errors: list) -> tuple[list[dict], list[flo
     return quotes, stamps, index
 
 
+def _row_instrument(row, n: int, errors: list, kinds: tuple, what: str):
+    """The instrument a file row names, or None with its row error (not an object, a name the
+    parser refuses, or a name of another kind than ``kinds``)."""
+    if not isinstance(row, dict):
+        errors.append(RowError(n, "row", "expected an object"))
+        return None
+    name = row.get("instrument_name")
+    try:
+        inst = parse_instrument(_canonical_name(name)) if isinstance(name, str) else None
+    except InstrumentError as e:
+        errors.append(RowError(n, "instrument_name", str(e)))
+        return None
+    if inst is None or inst.kind not in kinds:
+        errors.append(RowError(n, "instrument_name", f"{str(name)[:40]!r} is not {what}"))
+        return None
+    return inst
+
+
 def _future_marks(rows: list[dict], errors: list, offset: int):
     futures: dict[str, dict] = {}
     perps: dict[str, float] = {}
     stamps: list[float] = []
     index: dict[str, list[float]] = {}
     for n, row in enumerate(rows, start=offset):
-        if not isinstance(row, dict):
-            errors.append(RowError(n, "row", "expected an object"))
-            continue
-        name = row.get("instrument_name")
-        try:
-            inst = parse_instrument(_canonical_name(name)) if isinstance(name, str) else None
-        except InstrumentError as e:
-            errors.append(RowError(n, "instrument_name", str(e)))
-            continue
-        if inst is None or inst.kind not in (FUTURE, PERPETUAL):
-            errors.append(RowError(n, "instrument_name", f"{str(name)[:40]!r} is not a future or perpetual"))
+        inst = _row_instrument(row, n, errors, (FUTURE, PERPETUAL), "a future or perpetual")
+        if inst is None:
             continue
         before = len(errors)
         mark = _field(row, "mark_price", n, errors, positive=True)
@@ -249,7 +250,7 @@ def _future_marks(rows: list[dict], errors: list, offset: int):
         # The inverse (coin-settled) contract is the reference when a linear twin is listed too.
         target: dict = futures.setdefault(inst.underlying, {}) if inst.kind == FUTURE else perps
         key = inst.expiry_date if inst.kind == FUTURE else inst.underlying
-        if key not in target or not _is_linear(name):
+        if key not in target or not _is_linear(row["instrument_name"]):
             target[key] = mark
     return futures, perps, stamps, index
 

@@ -15,12 +15,7 @@ from engine.liquidation.queue import (
     margin_queue,
 )
 from engine.liquidation.replay import preset_path, replay
-from engine.samples import demo_book, demo_market
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
+from engine.samples import demo_book
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,6 @@ from engine.liquidation.queue import (  # noqa: E402
     liquidatable_vs_shock,
     margin_queue,
 )
-from engine.samples import demo_market  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def market():
-    return demo_market()
 
 
 @pytest.fixture(scope="module")
