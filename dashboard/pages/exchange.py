@@ -245,17 +245,24 @@ def render_queue(source, settings, upload, market, account):
     return queue_view(source, settings, upload, market, account)
 
 
-def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
-    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
+def _staged(progress, compute, draw):
+    """``draw(compute())`` with ``progress((step, of))`` told at each of its three steps; no
+    update when nothing is uploaded yet (render_queue says so)."""
     try:
         _step(progress, 1)
-        result = ex.sweep(source, settings, upload, market, account)
+        result = compute()
         _step(progress, 2)
-        figure = figures.shock_chart(result, settings["spot_shock"])
+        figure = draw(result)
         _step(progress, 3)
         return figure
-    except ValueError:  # nothing uploaded yet: render_queue says so
+    except ValueError:
         return no_update
+
+
+def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
+    return _staged(progress, lambda: ex.sweep(source, settings, upload, market, account),
+                   lambda result: figures.shock_chart(result, settings["spot_shock"]))
 
 
 @callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE, **_background(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL))
@@ -265,15 +272,8 @@ def render_sweep(*args):
 
 def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
     """The cascade figure; ``progress((step, of))`` is told each step when given."""
-    try:
-        _step(progress, 1)
-        result = ex.cascade_result(source, settings, upload, market, account)
-        _step(progress, 2)
-        figure = figures.cascade_chart(result, settings["max_rounds"])
-        _step(progress, 3)
-        return figure
-    except ValueError:  # nothing uploaded yet: render_queue says so
-        return no_update
+    return _staged(progress, lambda: ex.cascade_result(source, settings, upload, market, account),
+                   lambda result: figures.cascade_chart(result, settings["max_rounds"]))
 
 
 @callback(Output(ids.EX_CASCADE, "figure"), *SOURCE, **_background(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL))
