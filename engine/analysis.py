@@ -173,10 +173,14 @@ def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return agg[["positions"] + cols].reset_index()
 
 
-def analyze(book: Book, market: Market, settings: Settings | None = None) -> Analysis:
+def analyze(book: Book, market: Market, settings: Settings | None = None, *,
+            arrays: InstrumentArrays | None = None) -> Analysis:
     """Price, Greeks, aggregates, stress grid, payoff curves and profiles of ``book``.
 
     ``settings``: a :class:`Settings`, a dict of its fields, or None for the defaults.
+    ``arrays``: the book's instruments already vectorised against ``market`` with the settings'
+    smile dynamics (``instrument_arrays(book.instruments, market, settings.sticky)``), e.g. kept
+    from before an edit that changed only quantities or entry prices.
     Raises ``MarketError`` if an underlying of the book has no market data and
     :class:`engine.limits.BudgetError` past ``MAX_STRESS_REVALUATIONS``.
     """
@@ -188,7 +192,12 @@ def analyze(book: Book, market: Market, settings: Settings | None = None) -> Ana
                  "use fewer spot or vol steps, horizons or profile points, or a smaller book")
     pos_inst = book.instrument_index
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
-    arr = instrument_arrays(book.instruments, market, settings.sticky)
+    if arrays is None:
+        arr = instrument_arrays(book.instruments, market, settings.sticky)
+    elif arrays.instruments != book.instruments or arrays.sticky != (settings.sticky or market.sticky):
+        raise ValueError("arrays are not those of this book's instruments and smile dynamics: rebuild them")
+    else:
+        arr = arrays
     base = instrument_values(arr)
     net = net_quantities(pos_inst, q, len(arr))
     with revaluation_pool() as pool:

@@ -41,13 +41,8 @@ from engine.account import (
     feeds_from_market_dict,
     load_account,
 )
-from engine.margin import MODELS, account_book, compute, compute_all, default_params, params_from_dict, params_to_dict
-from engine.margin.account import (
-    AccountHealth,
-    account_health,
-    marked_values,
-    position_mtm,
-)
+from engine.margin import MODELS, compute_all, default_params, params_from_dict, params_to_dict
+from engine.margin.account import AccountHealth, account_health, account_requirement
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
 from engine.portfolio import validate_record
 from engine.samples import demo_book
@@ -148,8 +143,10 @@ def margins(book: dict, market: dict, account: dict) -> dict:
 
     def run():
         params = {m: model_params(account, m) for m in MODELS}
-        return compute_all(state.book_of(book), state.market_of(market), params=params,
-                           account=engine_account(account), feeds=feeds(market))
+        book_obj = state.book_of(book)
+        return compute_all(book_obj, state.market_of(market), params=params,
+                           arrays=state.instruments_of(book_obj, market), account=engine_account(account),
+                           feeds=feeds(market))
 
     return state.memoise("margins", [book, market, params_json, *account_key(account)], run)
 
@@ -160,8 +157,10 @@ def health(book: dict, market: dict, account: dict) -> AccountHealth:
     model = account["model"]
 
     def run():
-        return account_health(state.book_of(book), state.market_of(market), engine_account(account),
-                              model, model_params(account, model), feeds=feeds(market))
+        book_obj = state.book_of(book)
+        return account_health(book_obj, state.market_of(market), engine_account(account), model,
+                              model_params(account, model), arrays=state.instruments_of(book_obj, market),
+                              feeds=feeds(market))
 
     return state.memoise("health", [book, market, *account_key(account), model,
                                     account.get("params", {}).get(model)], run)
@@ -174,16 +173,10 @@ def headline(book: dict, market: dict, account: dict) -> tuple[float, float, flo
     model = account["model"]
 
     def run():
-        book_obj, market_obj = state.book_of(book), state.market_of(market)
-        engine = engine_account(account)
-        result = compute(book_obj, market_obj, model, model_params(account, model), account=engine,
-                         feeds=feeds(market))
-        # the result is in the account's coin: back to USD at the coin's spot
-        spot = market_obj.underlyings[engine.denomination].spot if engine.is_coin_margined else 1.0
-        ab = account_book(book_obj, market_obj, engine, feeds(market))
-        marks = marked_values(ab.mb.universe, ab.feeds)
-        equity = engine.cash + ab.collateral.total + float(position_mtm(ab.mb, marks).sum())
-        return equity, result.initial * spot, result.maintenance * spot
+        book_obj = state.book_of(book)
+        return account_requirement(book_obj, state.market_of(market), engine_account(account), model,
+                                   model_params(account, model), arrays=state.instruments_of(book_obj, market),
+                                   feeds=feeds(market))
 
     return state.memoise("headline", [book, market, *account_key(account), model,
                                       account.get("params", {}).get(model)], run)

@@ -42,6 +42,7 @@ from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
+from engine.scenarios import InstrumentArrays, instrument_arrays
 
 from .. import guard, memo
 
@@ -81,11 +82,17 @@ def book_data(book: Book) -> dict:
 
 def book_of(data: dict) -> Book:
     """The engine ``Book`` of a store value, its rows validated again as an upload's are (the
-    browser sends the store back and may have changed it)."""
-    result = positions_from_records(guard.check_book(data)["positions"], name=data.get("name", ""))
-    if result.errors:
-        raise ValueError("; ".join(map(str, result.errors)))
-    return result.book
+    browser sends the store back and may have changed it); memoised by content, as every
+    callback of an edit reads the same book."""
+    positions = guard.check_book(data)["positions"]
+
+    def parse() -> Book:
+        result = positions_from_records(positions, name=data.get("name", ""))
+        if result.errors:
+            raise ValueError("; ".join(map(str, result.errors)))
+        return result.book
+
+    return memoise("book", [data.get("name", ""), _rows(positions)], parse)
 
 
 def market_of(data: dict) -> Market:
@@ -128,8 +135,12 @@ def _content(book: dict, market: dict, settings: dict) -> list:
     stores' shapes and sizes are checked first (``guard``): nothing is hashed or computed for a
     tampered one."""
     guard.check_book(book), guard.check_market(market), guard.check_settings(settings)
-    positions = [(p["instrument"], p["quantity"], p["entry_price"]) for p in book["positions"]]
-    return [book.get("name", ""), positions, market, settings]
+    return [book.get("name", ""), _rows(book["positions"]), market, settings]
+
+
+def _rows(positions: list[dict]) -> list:
+    """The numbers of the rows, without their ids."""
+    return [(p["instrument"], p["quantity"], p["entry_price"]) for p in positions]
 
 
 def digest(book: dict, market: dict, settings: dict) -> str:
@@ -146,10 +157,21 @@ def memoise(namespace: str, payload, compute):
     return memo.memoised(_cache, f"{namespace}:{_hash(payload)}", compute, _flight)
 
 
+def instruments_of(book: Book, market: dict) -> InstrumentArrays:
+    """``book``'s instruments vectorised against the market store, memoised by the instrument
+    names and the market: an edit of quantities or entry prices reuses them (for the analysis
+    and every margin model: the dashboard's settings keep the market's smile dynamics)."""
+    return memoise("arrays", [[i.name for i in book.instruments], market],
+                   lambda: instrument_arrays(book.instruments, market_of(market)))
+
+
 def analysis(book: dict, market: dict, settings: dict) -> Analysis:
     """``engine.analyze`` of the three store values, memoised by content."""
-    return memoise("analysis", _content(book, market, settings),
-                   lambda: analyze(book_of(book), market_of(market), settings_of(settings)))
+    def run() -> Analysis:
+        book_obj = book_of(book)
+        return analyze(book_obj, market_of(market), settings_of(settings), arrays=instruments_of(book_obj, market))
+
+    return memoise("analysis", _content(book, market, settings), run)
 
 
 def try_analysis(book: dict, market: dict, settings: dict) -> tuple[Analysis | None, str | None]:

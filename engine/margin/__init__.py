@@ -26,6 +26,7 @@ use the same prepared models.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -73,6 +74,13 @@ class ModelSpec:
         if not isinstance(params, self.params_type):
             raise ValueError(f"{self.name} takes {self.params_type.__name__}, got {type(params).__name__}")
         try:
+            hash(params)
+        except TypeError:  # a list or dict inside: validated every time
+            return self._validate(params)
+        return _validated(self, params)
+
+    def _validate(self, params: Any) -> Any:
+        try:
             params.validate()
         except TypeError:  # a check compared a non-number: name the fields that are text
             text = [f"{f.name} must be a number (got {getattr(params, f.name)!r})" for f in fields(params)
@@ -84,6 +92,12 @@ class ModelSpec:
         """Short name, with the preset of a model that has presets (``Risk-based (okx)``)."""
         preset = getattr(params, "preset", None)
         return f"{self.short_name} ({preset})" if preset else self.short_name
+
+
+@functools.lru_cache(maxsize=256)
+def _validated(spec: ModelSpec, params: Any) -> Any:
+    """Frozen params validated once: every edit of a book resolves the same parameters again."""
+    return spec._validate(params)
 
 
 def _no_presets(model: str, cls: type):

@@ -185,6 +185,19 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
                          account.denomination, currency_spot)
 
 
+def account_requirement(book: Book, market: Market, collateral, model: str | MarginModel = "risk_based",
+                        params=None, *, arrays: InstrumentArrays | None = None,
+                        feeds: VenueFeeds | None = None) -> tuple[float, float, float]:
+    """(equity, IM, MM) of the account in USD at today's market: what :func:`account_health`
+    reports, without its search for liquidation prices (arguments as there)."""
+    if collateral is None or isinstance(collateral, (str, bool)):
+        raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
+    resolved = margin_model(model, params)
+    state = _AccountStates(account_book(book, market, collateral, feeds, arrays), resolved.spec, resolved.params)
+    equity, im, mm = state.evaluate([0.0])
+    return float(equity[0]), float(im[0]), float(mm[0])
+
+
 def marked_values(universe: Universe, feeds: VenueFeeds | None, shock=0.0) -> np.ndarray:
     """Instrument values per contract with perpetuals at the venue's perp mark (moved by
     ``shock`` like spot, a fraction or one per instrument) where the feeds give one."""

@@ -69,6 +69,7 @@ scenarios) P&L matrix and a sparse (accounts × instruments) quantity matrix.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -463,6 +464,7 @@ def params_from_dict(data: dict, preset: str = "custom") -> RiskBasedParams:
                            **built)
 
 
+@functools.cache  # package files: they do not change while the process runs
 def preset_names() -> tuple[str, ...]:
     files = resources.files(__package__).joinpath(PRESET_DIR).iterdir()
     return tuple(sorted(f.name[:-5] for f in files if f.name.endswith(".json")))
@@ -475,6 +477,7 @@ def _preset_data(name: str) -> dict:
         return json.load(f)
 
 
+@functools.cache  # frozen parameters of a package file: read and validated once per process
 def load_preset(name: str) -> RiskBasedParams:
     """The published parameters of ``name`` (``presets/<name>.json``)."""
     return params_from_dict(_preset_data(name), name)

@@ -4,7 +4,7 @@ import pytest
 from engine.account import AccountError, account_to_dict, load_account
 from engine.instruments import parse_instrument as parse
 from engine.margin import compute
-from engine.margin.account import account_health
+from engine.margin.account import account_health, account_requirement
 from engine.margin.risk_based import load_preset
 from engine.portfolio import Book, Position
 from engine.samples import demo_market
@@ -149,3 +149,20 @@ def test_coin_account_results_of_other_models_are_usd_over_spot(model):
     coin = compute(SHORT_PUT, MARKET, model, account={"cash": 0.0, "denomination": "BTC"})
     assert coin.currency == "BTC" and coin.initial == pytest.approx(usd.initial / S)
     assert coin.by_position["marginal"].sum() == pytest.approx(usd.by_position["marginal"].sum() / S)
+
+
+@pytest.mark.parametrize("account", [
+    {"cash": 300_000.0},
+    {"cash": 5.0, "denomination": "BTC", "collateral": [{"asset": "BTC", "amount": 3.0, "underlying": "BTC"}]},
+])
+def test_account_requirement_is_the_health_without_its_search(account):
+    """The dashboard header's (equity, IM, MM): USD, the same as the health's, and for a coin
+    account the coin-denominated compute() result times spot."""
+    equity, im, mm = account_requirement(SHORT_PUT, MARKET, account, "risk_based")
+    h = account_health(SHORT_PUT, MARKET, account, "risk_based")
+    assert (equity, im, mm) == pytest.approx((h.equity, h.initial, h.maintenance))
+    r = compute(SHORT_PUT, MARKET, "risk_based", account=account)
+    to_usd = S if r.currency == "BTC" else 1.0
+    assert (im, mm) == pytest.approx((r.initial * to_usd, r.maintenance * to_usd))
+    with pytest.raises(AccountError, match="collateral"):
+        account_requirement(SHORT_PUT, MARKET, "lots", "risk_based")

@@ -141,3 +141,29 @@ def test_liquidation_moves_with_other_grid_sizes(steps):
         assert (found is None) == (expected is None)
         if expected is not None:
             assert found == pytest.approx(expected, rel=1e-6)
+
+
+def test_analysis_on_arrays_kept_from_before_a_quantity_edit_equals_a_fresh_one():
+    """The dashboard keeps the vectorised instruments across edits of quantities: the analysis of
+    the edited book on them is the analysis computed from scratch."""
+    from dataclasses import replace
+
+    from engine import analyze
+    from engine.market import STICKY_STRIKE
+    from engine.portfolio import Book
+    from engine.scenarios import instrument_arrays
+
+    book = random_book(60, seed=4, market=MARKET)
+    kept = instrument_arrays(book.instruments, MARKET)
+    edited = Book(tuple(replace(p, quantity=p.quantity * (k % 3 - 1.5)) for k, p in enumerate(book.positions)))
+    fresh, reused = analyze(edited, MARKET), analyze(edited, MARKET, arrays=kept)
+    assert reused.arrays is kept
+    np.testing.assert_array_equal(fresh.stress_result.pnl, reused.stress_result.pnl)
+    pd.testing.assert_frame_equal(fresh.positions, reused.positions)
+    assert fresh.totals == reused.totals
+    smaller = Book(edited.positions[:-1])
+    if smaller.instruments != edited.instruments:
+        with pytest.raises(ValueError, match="rebuild"):
+            analyze(smaller, MARKET, arrays=kept)
+    with pytest.raises(ValueError, match="rebuild"):
+        analyze(edited, MARKET, {"sticky": STICKY_STRIKE}, arrays=kept)
