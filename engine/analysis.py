@@ -10,9 +10,10 @@ gamma as USD delta change per 1 % move, vega per vol point, theta per calendar d
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,11 @@ from .scenarios import (
     breakevens,
     instrument_arrays,
     instrument_greeks,
+    instrument_payoff_curves,
     instrument_values,
     net_quantities,
-    payoff_curves,
     revaluation_pool,
-    start_stress_grid,
+    start_instrument_stress,
 )
 
 TOTAL_COLUMNS = ("value", "pnl", "delta_usd", "gamma_usd_1pct", "vega_per_vol_pt", "theta_per_day")
@@ -173,45 +174,116 @@ def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return agg[["positions"] + cols].reset_index()
 
 
+@dataclass(frozen=True)
+class Revaluation:
+    """What an analysis computes per instrument before any quantity enters (one contract, USD):
+    the value today, the stress grid's P&L (spot, vol, horizon, instrument), the payoff curves'
+    P&L (curve, spot point, instrument) and the profile's value and display Greeks (spot point,
+    instrument).  It depends on the instruments, the market and the settings only: an edit of
+    quantities or entry prices keeps it, and :func:`analyze` then only aggregates."""
+
+    arrays: InstrumentArrays
+    settings: Settings
+    base: np.ndarray
+    stress: np.ndarray
+    payoff_labels: tuple[str, ...]
+    payoff_horizons: np.ndarray  # years, one per curve
+    payoff: np.ndarray
+    profile: dict[str, np.ndarray]
+
+    @property
+    def profile_shocks(self) -> np.ndarray:
+        s = self.settings
+        return np.linspace(-s.spot_range, s.spot_range, s.profile_steps)
+
+
+def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(settings, Mapping):  # e.g. the dashboard's JSON store
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        return Settings(**fields)
+    return settings or Settings()
+
+
+def _book_arrays(book: Book, market: Market, settings: Settings, arrays: InstrumentArrays | None) -> InstrumentArrays:
+    if arrays is None:
+        return instrument_arrays(book.instruments, market, settings.sticky)
+    if arrays.instruments != book.instruments or arrays.sticky != (settings.sticky or market.sticky):
+        raise ValueError("arrays are not those of this book's instruments and smile dynamics: rebuild them")
+    return arrays
+
+
+def _check_budget(settings: Settings, n_instruments: int) -> None:
+    check_budget("MAX_STRESS_REVALUATIONS", settings.revaluations(n_instruments),
+                 "instrument revaluations (stress grid cells and curve points × instruments)",
+                 "use fewer spot or vol steps, horizons or profile points, or a smaller book")
+
+
+def start_revaluation(arr: InstrumentArrays, settings: Settings, pool) -> Callable[[], Revaluation]:
+    """Submit the :class:`Revaluation` of ``arr``'s instruments to the threads of ``pool``; the
+    returned function waits for it."""
+    base = instrument_values(arr)
+    finish_cube = start_instrument_stress(arr, settings.grid, base, pool)
+    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
+    labels = [f"{h:g} d" for h in settings.horizons_days]
+    horizons = [h / DAYS_PER_YEAR for h in settings.horizons_days]
+    opt_T = arr.T[arr.option_index]
+    if len(opt_T) and opt_T.max() > 0:  # and the curve at the last option expiry
+        labels.append(f"expiry ({opt_T.max() * DAYS_PER_YEAR:.0f} d)")
+        horizons.append(float(opt_T.max()))
+    payoff = pool.submit(instrument_payoff_curves, arr, shocks, horizons, base)
+    profile = pool.submit(instrument_greeks, arr, shocks[:, None])
+
+    def finish() -> Revaluation:
+        greeks = profile.result()
+        curves = {k: greeks[k] for k in GREEK_COLUMNS}
+        curves["pnl"] = greeks["value"] - base
+        return Revaluation(arr, settings, base, finish_cube(), tuple(labels), np.asarray(horizons),
+                           payoff.result(), curves)
+
+    return finish
+
+
+def revalue(book: Book, market: Market, settings: Settings | None = None, *,
+            arrays: InstrumentArrays | None = None) -> Revaluation:
+    """The :class:`Revaluation` of ``book``'s instruments (arguments as :func:`analyze`'s)."""
+    settings = _settings(settings)
+    _check_budget(settings, len(book.instruments))
+    with revaluation_pool() as pool:
+        return start_revaluation(_book_arrays(book, market, settings, arrays), settings, pool)()
+
+
 def analyze(book: Book, market: Market, settings: Settings | None = None, *,
-            arrays: InstrumentArrays | None = None) -> Analysis:
+            arrays: InstrumentArrays | None = None, revaluation: Revaluation | None = None) -> Analysis:
     """Price, Greeks, aggregates, stress grid, payoff curves and profiles of ``book``.
 
     ``settings``: a :class:`Settings`, a dict of its fields, or None for the defaults.
     ``arrays``: the book's instruments already vectorised against ``market`` with the settings'
     smile dynamics (``instrument_arrays(book.instruments, market, settings.sticky)``), e.g. kept
-    from before an edit that changed only quantities or entry prices.
+    from before an edit that changed only quantities or entry prices; ``revaluation``: likewise
+    the book's :func:`revalue` on this market and these settings (then nothing is repriced).
     Raises ``MarketError`` if an underlying of the book has no market data and
     :class:`engine.limits.BudgetError` past ``MAX_STRESS_REVALUATIONS``.
     """
-    if isinstance(settings, Mapping):  # e.g. the dashboard's JSON store
-        settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-    settings = settings or Settings()
-    check_budget("MAX_STRESS_REVALUATIONS", settings.revaluations(len(book.instruments)),
-                 "instrument revaluations (stress grid cells and curve points × instruments)",
-                 "use fewer spot or vol steps, horizons or profile points, or a smaller book")
+    settings = _settings(settings)
+    if revaluation is not None and revaluation.settings != settings:
+        raise ValueError("the revaluation was computed with other settings: rebuild it")
+    _check_budget(settings, len(book.instruments))
     pos_inst = book.instrument_index
     q = np.fromiter((p.quantity for p in book.positions), dtype=float, count=len(book))
-    if arrays is None:
-        arr = instrument_arrays(book.instruments, market, settings.sticky)
-    elif arrays.instruments != book.instruments or arrays.sticky != (settings.sticky or market.sticky):
-        raise ValueError("arrays are not those of this book's instruments and smile dynamics: rebuild them")
-    else:
-        arr = arrays
-    base = instrument_values(arr)
+    arr = _book_arrays(book, market, settings, arrays if revaluation is None else revaluation.arrays)
     net = net_quantities(pos_inst, q, len(arr))
     with revaluation_pool() as pool:
-        # The grid's slices and the curves run on the revaluation threads while this thread
-        # builds the tables.
-        finish_grid = start_stress_grid(arr, pos_inst, q, settings.grid, base, pool)
-        curves = pool.submit(lambda: (_payoff(arr, net, base, settings), _profile(arr, net, base, settings)))
+        # The revaluation runs on the pool's threads while this thread builds the tables.
+        finish = start_revaluation(arr, settings, pool) if revaluation is None else (lambda: revaluation)
+        base = instrument_values(arr) if revaluation is None else revaluation.base
         frame = _position_table(book, arr, pos_inst, q, base)
         totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
         # P&L vs entry is unknown (NaN), not zero, when no position has an entry price.
         totals["pnl"] = float(frame["pnl"].sum(min_count=1))
         totals.update(positions=len(frame), notional_usd=float(frame["notional_usd"].sum()))
-        stress = finish_grid()
-        (payoff, bes), profile = curves.result()
+        rv = finish()
+    stress = StressResult(settings.grid, rv.stress, rv.stress @ net, pos_inst, q)
+    payoff, bes = _payoff(rv, net)
 
     warnings = []
     expired = frame.loc[(frame["days_to_expiry"] <= 0), "instrument"].tolist()
@@ -219,7 +291,7 @@ def analyze(book: Book, market: Market, settings: Settings | None = None, *,
         warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
                         + ", ".join(expired[:5]))
     warnings += _extrapolated_vol_warning(frame, market)
-    return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, profile,
+    return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, _profile(rv, net),
                     tuple(warnings))
 
 
@@ -238,30 +310,22 @@ def _extrapolated_vol_warning(frame: pd.DataFrame, market: Market) -> list[str]:
             + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")]
 
 
-def _payoff(arr, net, base, settings: Settings):
-    """P&L vs spot at unchanged vol for each horizon and at the last option expiry."""
-    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
-    labels = [f"{h:g} d" for h in settings.horizons_days]
-    horizons = [h / DAYS_PER_YEAR for h in settings.horizons_days]
-    opt_T = arr.T[arr.option_index]
-    if len(opt_T) and opt_T.max() > 0:
-        labels.append(f"expiry ({opt_T.max() * DAYS_PER_YEAR:.0f} d)")
-        horizons.append(float(opt_T.max()))
-    pnl = payoff_curves(arr, net, shocks, horizons, base)
+def _payoff(rv: Revaluation, net: np.ndarray):
+    """P&L vs spot at unchanged vol for each horizon and at the last option expiry, with breakevens."""
+    shocks = rv.profile_shocks
+    pnl = rv.payoff @ net
     frame = pd.DataFrame({
-        "spot_shock": np.tile(shocks, len(labels)),
-        "horizon": np.repeat(labels, len(shocks)),
-        "horizon_days": np.repeat(np.asarray(horizons) * DAYS_PER_YEAR, len(shocks)),
+        "spot_shock": np.tile(shocks, len(rv.payoff_labels)),
+        "horizon": np.repeat(rv.payoff_labels, len(shocks)),
+        "horizon_days": np.repeat(rv.payoff_horizons * DAYS_PER_YEAR, len(shocks)),
         "pnl": pnl.ravel(),
     })
-    return frame, {label: breakevens(shocks, row).tolist() for label, row in zip(labels, pnl, strict=True)}
+    return frame, {label: breakevens(shocks, row).tolist() for label, row in zip(rv.payoff_labels, pnl, strict=True)}
 
 
-def _profile(arr, net, base, settings: Settings) -> pd.DataFrame:
+def _profile(rv: Revaluation, net: np.ndarray) -> pd.DataFrame:
     """Book P&L and Greeks totals as every spot moves by the same fraction (vol per smile)."""
-    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
-    g = instrument_greeks(arr, shocks[:, None])
-    data = {"spot_shock": shocks}
-    data.update({k: g[k] @ net for k in GREEK_COLUMNS})
-    data["pnl"] = (g["value"] - base) @ net
+    data = {"spot_shock": rv.profile_shocks}
+    data.update({k: rv.profile[k] @ net for k in GREEK_COLUMNS})
+    data["pnl"] = rv.profile["pnl"] @ net
     return pd.DataFrame(data)

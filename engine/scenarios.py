@@ -34,7 +34,7 @@ from .pricing import black76_greeks, black76_price
 DAYS_PER_YEAR = 365.0
 #: numpy and scipy's ndtr release the GIL, so large grids are split over the cores by spot slice.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
-_PARALLEL_MIN_CELLS = 100_000
+_SLICE_CELLS = 60_000
 KIND_CODES = {OPTION: 0, FUTURE: 1, PERPETUAL: 2, SPOT: 3}
 
 
@@ -159,9 +159,11 @@ def instrument_values(arr: InstrumentArrays, spot_shock=0.0, vol_shock=0.0, hori
         F = S * growth
         F_smile = F if arr.sticky == STICKY_MONEYNESS else arr.spot[o] * growth
         sigma = smile_vol(arr.smile, K, F_smile, T_rem)
-        sigma = sigma * (1.0 + v_o) if vol_relative else sigma + v_o
-        sigma = np.maximum(sigma, VOL_FLOOR)
-        out[..., o] = black76_price(F, K, T_rem, sigma, arr.rates, arr.is_call[o]) * arr.multiplier[o]
+        sigma = sigma * (1.0 + v_o) if vol_relative else sigma + v_o  # a new array: floored in place
+        np.maximum(sigma, VOL_FLOOR, out=sigma)
+        value = black76_price(F, K, T_rem, sigma, arr.rates, arr.is_call[o])
+        value *= arr.multiplier[o]
+        out[..., o] = value
     return out
 
 
@@ -261,25 +263,37 @@ def start_stress_grid(arr: InstrumentArrays, position_instrument, quantity, grid
                       base: np.ndarray | None, pool: ThreadPoolExecutor) -> Callable[[], StressResult]:
     """Submit the grid's spot slices to ``pool`` and return the function that waits for them and
     assembles the :class:`StressResult` — so the caller can do other work meanwhile."""
+    finish_cube = start_instrument_stress(arr, grid, base, pool)
+    q = np.asarray(quantity, dtype=float)
+    pos_inst = np.asarray(position_instrument, dtype=int)
+
+    def finish() -> StressResult:
+        inst_pnl = finish_cube()
+        return StressResult(grid, inst_pnl, inst_pnl @ net_quantities(pos_inst, q, len(arr)), pos_inst, q)
+
+    return finish
+
+
+def start_instrument_stress(arr: InstrumentArrays, grid: ShockGrid, base: np.ndarray | None,
+                            pool: ThreadPoolExecutor) -> Callable[[], np.ndarray]:
+    """Submit the grid's spot slices to ``pool``; the returned function waits for them and gives
+    the P&L of one contract of each instrument in every cell, shape (spot, vol, horizon, instruments)."""
     v = grid.vol_shocks[None, :, None, None]
     h = (grid.horizons_days / DAYS_PER_YEAR)[None, None, :, None]
     base = instrument_values(arr) if base is None else base
 
     def revalue(spot_shocks):
-        return instrument_values(arr, spot_shocks[:, None, None, None], v, h) - base
+        pnl = instrument_values(arr, spot_shocks[:, None, None, None], v, h)
+        pnl -= base
+        return pnl
 
+    # Slices of about _SLICE_CELLS cells: each pass of the pricing over a slice stays in the
+    # CPU cache (twice as fast per cell as one pass over a large grid), and the slices spread
+    # over the threads.
     cells = len(arr) * np.prod(grid.shape)
-    n_parts = 1 if cells < _PARALLEL_MIN_CELLS else min(2 * WORKERS, len(grid.spot_shocks))
+    n_parts = int(np.clip(np.ceil(cells / _SLICE_CELLS), 1, len(grid.spot_shocks)))
     futures = [pool.submit(revalue, p) for p in np.array_split(grid.spot_shocks, n_parts)]
-    q = np.asarray(quantity, dtype=float)
-    pos_inst = np.asarray(position_instrument, dtype=int)
-
-    def finish() -> StressResult:
-        inst_pnl = np.concatenate([f.result() for f in futures], axis=0)
-        total = inst_pnl @ net_quantities(pos_inst, q, len(arr))
-        return StressResult(grid, inst_pnl, total, pos_inst, q)
-
-    return finish
+    return lambda: np.concatenate([f.result() for f in futures], axis=0)
 
 
 def payoff_curves(arr: InstrumentArrays, net: np.ndarray, spot_shocks, horizons_years,
@@ -287,10 +301,18 @@ def payoff_curves(arr: InstrumentArrays, net: np.ndarray, spot_shocks, horizons_
     """Book P&L (USD) along spot for each horizon at unchanged vol: shape (n_horizons, n_spots).
 
     ``net`` is the signed contracts per instrument (:func:`net_quantities`)."""
+    return instrument_payoff_curves(arr, spot_shocks, horizons_years, base) @ net
+
+
+def instrument_payoff_curves(arr: InstrumentArrays, spot_shocks, horizons_years,
+                             base: np.ndarray | None = None) -> np.ndarray:
+    """P&L of one contract of each instrument (USD) along spot for each horizon at unchanged vol:
+    shape (n_horizons, n_spots, n_instruments)."""
     s = np.asarray(spot_shocks, dtype=float)[None, :, None]
     h = np.asarray(horizons_years, dtype=float)[:, None, None]
-    base = instrument_values(arr) if base is None else base
-    return (instrument_values(arr, s, 0.0, h) - base) @ net
+    pnl = instrument_values(arr, s, 0.0, h)
+    pnl -= instrument_values(arr) if base is None else base
+    return pnl
 
 
 def breakevens(x, y) -> np.ndarray:

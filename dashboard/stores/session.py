@@ -38,7 +38,7 @@ from flask import has_app_context
 from flask_caching import Cache
 
 from engine import Analysis, Book, Market, Settings, analyze
-from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE
+from engine.analysis import SPOT_STEPS_RANGE, VOL_STEPS_RANGE, Revaluation, revalue
 from engine.market import MarketError, market_from_dict, market_to_dict
 from engine.portfolio import Position, PositionsImport, positions_from_records, read_positions, validate_record
 from engine.samples import DEFAULT_BOOK, demo_book, demo_market
@@ -165,11 +165,21 @@ def instruments_of(book: Book, market: dict) -> InstrumentArrays:
                    lambda: instrument_arrays(book.instruments, market_of(market)))
 
 
+def revaluation(book: Book, market: dict, settings: dict) -> Revaluation:
+    """The instrument-level half of an analysis (``engine.analysis.revalue``), memoised by the
+    instrument names, the market and the settings: an edit of quantities or entry prices only
+    aggregates it again."""
+    return memoise("revaluation", [[i.name for i in book.instruments], market, settings],
+                   lambda: revalue(book, market_of(market), settings_of(settings),
+                                   arrays=instruments_of(book, market)))
+
+
 def analysis(book: dict, market: dict, settings: dict) -> Analysis:
     """``engine.analyze`` of the three store values, memoised by content."""
     def run() -> Analysis:
         book_obj = book_of(book)
-        return analyze(book_obj, market_of(market), settings_of(settings), arrays=instruments_of(book_obj, market))
+        return analyze(book_obj, market_of(market), settings_of(settings),
+                       revaluation=revaluation(book_obj, market, settings))
 
     return memoise("analysis", _content(book, market, settings), run)
 

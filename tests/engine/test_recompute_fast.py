@@ -149,6 +149,7 @@ def test_analysis_on_arrays_kept_from_before_a_quantity_edit_equals_a_fresh_one(
     from dataclasses import replace
 
     from engine import analyze
+    from engine.analysis import revalue
     from engine.market import STICKY_STRIKE
     from engine.portfolio import Book
     from engine.scenarios import instrument_arrays
@@ -157,10 +158,16 @@ def test_analysis_on_arrays_kept_from_before_a_quantity_edit_equals_a_fresh_one(
     kept = instrument_arrays(book.instruments, MARKET)
     edited = Book(tuple(replace(p, quantity=p.quantity * (k % 3 - 1.5)) for k, p in enumerate(book.positions)))
     fresh, reused = analyze(edited, MARKET), analyze(edited, MARKET, arrays=kept)
-    assert reused.arrays is kept
-    np.testing.assert_array_equal(fresh.stress_result.pnl, reused.stress_result.pnl)
-    pd.testing.assert_frame_equal(fresh.positions, reused.positions)
-    assert fresh.totals == reused.totals
+    revalued = analyze(edited, MARKET, revaluation=revalue(book, MARKET, arrays=kept))
+    assert reused.arrays is kept and revalued.arrays is kept
+    for other in (reused, revalued):
+        np.testing.assert_allclose(other.stress_result.pnl, fresh.stress_result.pnl, rtol=1e-12, atol=1e-6)
+        pd.testing.assert_frame_equal(other.positions, fresh.positions)
+        pd.testing.assert_frame_equal(other.payoff, fresh.payoff)
+        pd.testing.assert_frame_equal(other.profile, fresh.profile)
+        assert other.totals == fresh.totals and other.breakevens == fresh.breakevens
+    with pytest.raises(ValueError, match="other settings"):
+        analyze(edited, MARKET, {"spot_steps": 21}, revaluation=revalue(book, MARKET))
     smaller = Book(edited.positions[:-1])
     if smaller.instruments != edited.instruments:
         with pytest.raises(ValueError, match="rebuild"):
