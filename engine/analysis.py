@@ -162,9 +162,8 @@ def _position_table(book: Book, arr: InstrumentArrays, pos_inst: np.ndarray, q: 
         "vol": vol_i[pos_inst],
         "days_to_expiry": np.where(kind == OPTION, arr.T[pos_inst], np.where(kind == FUTURE, arr.T[pos_inst], np.nan))
         * DAYS_PER_YEAR,
+        **{col: q * greeks_i[col][pos_inst] for col in GREEK_COLUMNS},
     })
-    for col in GREEK_COLUMNS:
-        frame[col] = q * greeks_i[col][pos_inst]
     return frame
 
 
@@ -290,22 +289,21 @@ def analyze(book: Book, market: Market, settings: Settings | None = None, *,
     if expired:
         warnings.append(f"{len(expired)} position(s) already expired, valued at intrinsic: "
                         + ", ".join(expired[:5]))
-    warnings += _extrapolated_vol_warning(frame, market)
+    warnings += _extrapolated_vol_warning(arr, market)
     return Analysis(book, market, settings, arr, pos_inst, frame, totals, stress, payoff, bes, _profile(rv, net),
                     tuple(warnings))
 
 
-def _extrapolated_vol_warning(frame: pd.DataFrame, market: Market) -> list[str]:
+def _extrapolated_vol_warning(arr: InstrumentArrays, market: Market) -> list[str]:
     """One warning naming the options that expire after their underlying's last smile expiry:
     their vol is the last smile's, held flat (docs/methodology.md §3), not a quoted one."""
-    last = {u: max(s.expiry for s in m.smile).isoformat() for u, m in market.underlyings.items() if m.smile}
-    options = frame[frame["kind"] == OPTION]
-    beyond = options.loc[options["expiry"] > options["underlying"].map(last).fillna("9999"), "instrument"]
-    names = list(dict.fromkeys(beyond))
+    last = {u: max(s.expiry for s in m.smile) for u, m in market.underlyings.items() if m.smile}
+    names = [i.name for i in (arr.instruments[k] for k in arr.option_index)
+             if i.underlying in last and i.expiry is not None and i.expiry.date() > last[i.underlying]]
     if not names:
         return []
     return [f"{len(names)} option(s) expire after the last smile expiry ("
-            + ", ".join(f"{u} {d}" for u, d in last.items())
+            + ", ".join(f"{u} {d.isoformat()}" for u, d in last.items())
             + "), priced on extrapolated vol (the last smile held flat): "
             + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")]
 

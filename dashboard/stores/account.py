@@ -42,9 +42,9 @@ from engine.account import (
     load_account,
 )
 from engine.margin import MODELS, compute_all, default_params, params_from_dict, params_to_dict
-from engine.margin.account import AccountHealth, account_health, account_requirement
+from engine.margin.account import AccountHealth, AccountModel, account_health, account_model, account_requirement
 from engine.margin.whatif import HedgePlan, WhatIf, optimal_hedge, what_if
-from engine.portfolio import validate_record
+from engine.portfolio import Book, validate_record
 from engine.samples import demo_book
 
 from .. import guard
@@ -151,19 +151,34 @@ def margins(book: dict, market: dict, account: dict) -> dict:
     return state.memoise("margins", [book, market, params_json, *account_key(account)], run)
 
 
+def _prepared(book_obj: Book, market: dict, account: dict) -> AccountModel:
+    """The selected model prepared on the book's instruments with the account
+    (``engine.margin.account.account_model``), memoised by the instrument names, the market and
+    the account: an edit of quantities or entry prices reuses it."""
+    model = account["model"]
+    return state.memoise(
+        "account-model", [[i.name for i in book_obj.instruments], market, *account_key(account), model,
+                          account.get("params", {}).get(model)],
+        lambda: account_model(book_obj, state.market_of(market), engine_account(account), model,
+                              model_params(account, model), arrays=state.instruments_of(book_obj, market),
+                              feeds=feeds(market)))
+
+
+def _account_call(function, book: dict, market: dict, account: dict):
+    """``function`` (account_health or account_requirement) of the selected model on the
+    prepared account."""
+    book_obj = state.book_of(book)
+    model = account["model"]
+    return function(book_obj, state.market_of(market), engine_account(account), model, model_params(account, model),
+                    feeds=feeds(market), prepared=_prepared(book_obj, market, account))
+
+
 def health(book: dict, market: dict, account: dict) -> AccountHealth:
     """Equity, IM, MM, ratio and liquidation prices for the selected model."""
     guard.check_account(account)
     model = account["model"]
-
-    def run():
-        book_obj = state.book_of(book)
-        return account_health(book_obj, state.market_of(market), engine_account(account), model,
-                              model_params(account, model), arrays=state.instruments_of(book_obj, market),
-                              feeds=feeds(market))
-
-    return state.memoise("health", [book, market, *account_key(account), model,
-                                    account.get("params", {}).get(model)], run)
+    return state.memoise("health", [book, market, *account_key(account), model, account.get("params", {}).get(model)],
+                         lambda: _account_call(account_health, book, market, account))
 
 
 def headline(book: dict, market: dict, account: dict) -> tuple[float, float, float]:
@@ -171,15 +186,9 @@ def headline(book: dict, market: dict, account: dict) -> tuple[float, float, flo
     search for liquidation prices, so that the header follows an edit at once."""
     guard.check_account(account)
     model = account["model"]
-
-    def run():
-        book_obj = state.book_of(book)
-        return account_requirement(book_obj, state.market_of(market), engine_account(account), model,
-                                   model_params(account, model), arrays=state.instruments_of(book_obj, market),
-                                   feeds=feeds(market))
-
     return state.memoise("headline", [book, market, *account_key(account), model,
-                                      account.get("params", {}).get(model)], run)
+                                      account.get("params", {}).get(model)],
+                         lambda: _account_call(account_requirement, book, market, account))
 
 
 def hedge(book: dict, market: dict, account: dict) -> HedgePlan:

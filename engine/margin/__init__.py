@@ -100,12 +100,19 @@ def _validated(spec: ModelSpec, params: Any) -> Any:
     return spec._validate(params)
 
 
+def _no_preset_defaults(model: str, cls: type, preset: str | None):
+    if preset is not None:
+        raise ValueError(f"{model} has no presets (got {preset!r})")
+    return cls()
+
+
 def _no_presets(model: str, cls: type):
-    def defaults(preset):
-        if preset is not None:
-            raise ValueError(f"{model} has no presets (got {preset!r})")
-        return cls()
-    return defaults
+    # A partial of a module function, not a closure: a resolved model pickles (shared caches).
+    return functools.partial(_no_preset_defaults, model, cls)
+
+
+def _risk_based_defaults(preset: str | None):
+    return risk_based.load_preset(preset or "deribit")
 
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in (
@@ -115,7 +122,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               no_grid="Standard margin has no scenarios: it charges every position on its own by formula "
                       "(short options a % of spot plus the mark, futures a % of notional)."),
     ModelSpec("risk_based", "Risk-based portfolio margin", "Risk-based", risk_based.RiskBasedParams,
-              lambda preset: risk_based.load_preset(preset or "deribit"), risk_based.prepare,
+              _risk_based_defaults, risk_based.prepare,
               risk_based.preset_names(),
               source="Each venue's published parameters, one preset per venue (the preset names its source; "
                      "docs/venues.md).", venue_aware=True),
@@ -248,7 +255,8 @@ def account_book(book: Book, market: Market, account=None, feeds: VenueFeeds | N
     if account.is_coin_margined and account.denomination in market.underlyings \
             and account.denomination not in book.underlyings:
         extra += (parse_instrument(account.denomination),)
-    mb = margin_book(book, market, None if extra else arrays, extra_instruments=extra)
+    reuse = arrays is not None and set(extra) <= set(arrays.instruments)
+    mb = margin_book(book, market, arrays if reuse else None, extra_instruments=extra)
     uni = mb.universe
     for k, c in enumerate(account.collateral):
         if c.price is None and c.underlying not in uni.arrays.underlyings:

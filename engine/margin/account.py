@@ -132,7 +132,8 @@ def position_mtm(mb: MarginBook, values: np.ndarray) -> np.ndarray:
 
 def account_health(book: Book, market: Market, collateral, model: str | MarginModel = "risk_based", params=None, *,
                    search_range: float = 0.5, search_steps: int = 20,
-                   arrays: InstrumentArrays | None = None, feeds: VenueFeeds | None = None) -> AccountHealth:
+                   arrays: InstrumentArrays | None = None, feeds: VenueFeeds | None = None,
+                   prepared: AccountModel | None = None) -> AccountHealth:
     """Equity, IM, MM, margin ratio and liquidation prices of ``book`` (amounts in USD).
 
     ``collateral``: the account — an :class:`~engine.account.Account`, its JSON dict, or an old
@@ -140,18 +141,16 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     move (wrong-way: coin collateral falls with spot), both in equity and in the model's
     scenarios; a coin-margined account's requirement is converted at the moved spot.
     ``model``: a name with its ``params`` or a resolved MarginModel; ``arrays``: an existing
-    InstrumentArrays of the book's instruments (e.g. ``Analysis.arrays``) to reuse.
+    InstrumentArrays of the book's instruments (e.g. ``Analysis.arrays``) to reuse; ``prepared``:
+    the :func:`account_model` of this account, model and instruments, kept from before an edit
+    of quantities or entry prices (the model is then not prepared again).
     """
     if not 0.0 < search_range < 1.0:
         raise ValueError(f"search_range must be in (0, 1) (got {search_range:g})")
-    if collateral is None or isinstance(collateral, (str, bool)):
-        raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
-    resolved = margin_model(model, params)
-    spec, params = resolved.spec, resolved.params
-    ab = account_book(book, market, collateral, feeds, arrays)
-    mb, account = ab.mb, ab.account
+    state = _states(book, market, collateral, model, params, arrays, feeds, prepared)
+    mb, account, resolved = state.mb, state.prepared.account, state.prepared.model
     unds = mb.arrays.underlyings
-    state = _AccountStates(ab, spec, params)
+    collateral_total = account.cash + collateral_values(account, unds, mb.universe.und_spot, state.prepared.feeds).total
     grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
     coarse = grid[COARSE_STRIDE - 1::COARSE_STRIDE] if search_steps % COARSE_STRIDE == 0 else \
         np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
@@ -180,22 +179,36 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
 
     ratio = float(margin_ratio(equity, mm))
     currency_spot = und_spot.get(account.denomination, 1.0)
-    return AccountHealth(resolved.name, account.cash + ab.collateral.total, equity, im, mm, ratio, equity - im,
+    return AccountHealth(resolved.name, collateral_total, equity, im, mm, ratio, equity - im,
                          bool(liquidatable), down, up, prices(down), prices(up), und_spot, search_range,
                          account.denomination, currency_spot)
 
 
 def account_requirement(book: Book, market: Market, collateral, model: str | MarginModel = "risk_based",
                         params=None, *, arrays: InstrumentArrays | None = None,
-                        feeds: VenueFeeds | None = None) -> tuple[float, float, float]:
+                        feeds: VenueFeeds | None = None, prepared: AccountModel | None = None
+                        ) -> tuple[float, float, float]:
     """(equity, IM, MM) of the account in USD at today's market: what :func:`account_health`
     reports, without its search for liquidation prices (arguments as there)."""
-    if collateral is None or isinstance(collateral, (str, bool)):
-        raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
-    resolved = margin_model(model, params)
-    state = _AccountStates(account_book(book, market, collateral, feeds, arrays), resolved.spec, resolved.params)
-    equity, im, mm = state.evaluate([0.0])
+    equity, im, mm = _states(book, market, collateral, model, params, arrays, feeds, prepared).evaluate([0.0])
     return float(equity[0]), float(im[0]), float(mm[0])
+
+
+def _states(book, market, collateral, model, params, arrays, feeds, prepared: AccountModel | None) -> _AccountStates:
+    """The account's states, on ``prepared`` when given (it must be this account's, model's and
+    instruments')."""
+    if prepared is None:
+        prepared = account_model(book, market, collateral, model, params, arrays=arrays, feeds=feeds)
+    else:
+        _check_collateral(collateral)
+        resolved = margin_model(model, params)
+        if load_account(collateral) != prepared.account or (feeds or VenueFeeds()) != prepared.feeds \
+                or (resolved.name, resolved.params) != (prepared.model.name, prepared.model.params):
+            raise ValueError("prepared is another account's or model's: rebuild it (account_model)")
+    ab = account_book(book, market, prepared.account, prepared.feeds, prepared.universe.arrays)
+    if ab.mb.arrays is not prepared.universe.arrays:
+        raise ValueError("prepared is for other instruments: rebuild it (account_model)")
+    return _AccountStates(ab.mb, prepared)
 
 
 def marked_values(universe: Universe, feeds: VenueFeeds | None, shock=0.0) -> np.ndarray:
@@ -254,14 +267,80 @@ def _first_crossing(gap, known: dict, grid: np.ndarray) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Snapshots:
+    """The model prepared at k moved snapshots (see :class:`AccountModel`)."""
+
+    kernel: object
+    copies: int
+    to_usd: float
+    charges: np.ndarray  # (k, 2) collateral IM and MM charges, cash units
+    collateral: np.ndarray  # (k,) cash + collateral value, USD
+    marked: np.ndarray  # (k, instruments) value per contract, perpetuals at the venue mark
+
+
+class AccountModel:
+    """A margin model prepared on one account's instruments, collateral and feeds with every spot
+    moved by given fractions — what :func:`account_health` and :func:`account_requirement`
+    compute before any quantity enters.  Prepared stacks are kept per tuple of moves (the last
+    :attr:`KEPT` multi-move stacks at most), so an edit of quantities or entry prices reuses them: pass
+    the same AccountModel as ``prepared=`` (built by :func:`account_model`).  A coin-margined
+    account converts at each snapshot's own spot, so its snapshots are prepared one at a time."""
+
+    KEPT = 4
+
+    def __init__(self, ab, model: MarginModel):
+        self.universe, self.account, self.feeds, self.model = ab.mb.universe, ab.account, ab.feeds, model
+        self._kept: dict[tuple[float, ...], _Snapshots] = {}
+
+    def snapshots(self, shocks: np.ndarray) -> _Snapshots:
+        key = tuple(shocks.tolist())
+        found = self._kept.get(key)
+        if found is None:
+            found = self._prepare(shocks)
+            if len(key) > 1:  # the searched coarse grid, not the one-off points of a root search
+                if len(self._kept) >= self.KEPT:
+                    self._kept.clear()  # one call, safe while other threads read
+                self._kept[key] = found
+        return found
+
+    def _prepare(self, shocks: np.ndarray) -> _Snapshots:
+        base, account, spec, params, k = self.universe, self.account, self.model.spec, self.model.params, len(shocks)
+        unds = base.arrays.underlyings
+        uni = base.stacked(shocks)
+        values = [collateral_values(account, unds, base.und_spot, self.feeds, spot_shock=float(s)) for s in shocks]
+        if k == 1:
+            ctx = risk_based.margin_context(uni, account, self.feeds, values[0])
+        else:  # not coin-margined: no conversion, only the risk-cancelling collateral per copy
+            rc = np.concatenate([np.asarray(risk_based.margin_context(base, account, self.feeds, v).rc_value,
+                                            dtype=float) for v in values])
+            ctx = risk_based.MarginContext(self.feeds, rc, np.zeros(k * len(unds), dtype=bool))
+        kernel = spec.prepare(uni, params, ctx) if spec.venue_aware else spec.prepare(uni, params)
+        charges = np.array([risk_based.collateral_charges(account, v, params) for v in values]).reshape(k, 2)
+        marked = marked_values(uni, self.feeds, np.repeat(shocks, base.n_instruments)).reshape(k, -1)
+        return _Snapshots(kernel, k, 1.0 / ctx.usd_scale if spec.venue_aware else 1.0, charges,
+                          account.cash + np.array([v.total for v in values]), marked)
+
+
+def account_model(book: Book, market: Market, collateral, model: str | MarginModel = "risk_based", params=None, *,
+                  arrays: InstrumentArrays | None = None, feeds: VenueFeeds | None = None) -> AccountModel:
+    """The :class:`AccountModel` of ``book``'s instruments with this account (arguments as
+    :func:`account_health`'s); it does not depend on the book's quantities or entry prices."""
+    _check_collateral(collateral)
+    return AccountModel(account_book(book, market, collateral, feeds, arrays), margin_model(model, params))
+
+
+def _check_collateral(collateral) -> None:
+    if collateral is None or isinstance(collateral, (str, bool)):
+        raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
+
+
 class _AccountStates:
     """An account's equity, IM and MM (USD) with every spot moved by given fractions: the book
-    revalued in full at each moved snapshot, the model prepared once on a stack of the moved
-    snapshots (:meth:`~.core.Universe.stacked`).  A coin-margined account converts at each
-    snapshot's own spot, so its snapshots are prepared one at a time."""
+    revalued in full at each moved snapshot on the model prepared by an :class:`AccountModel`."""
 
-    def __init__(self, ab, spec, params):
-        self.ab, self.spec, self.params = ab, spec, params
+    def __init__(self, mb: MarginBook, prepared: AccountModel):
+        self.mb, self.prepared = mb, prepared
 
     def gap(self, shock: float) -> float:
         equity, _, mm = self.evaluate([shock])
@@ -270,30 +349,16 @@ class _AccountStates:
     def evaluate(self, shocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(equity, IM, MM) arrays, one entry per shock."""
         shocks = np.asarray(shocks, dtype=float)
-        chunks = [shocks[k:k + 1] for k in range(len(shocks))] if self.ab.account.is_coin_margined else [shocks]
-        parts = [self._chunk(c) for c in chunks]
+        one_by_one = self.prepared.account.is_coin_margined
+        chunks = [shocks[k:k + 1] for k in range(len(shocks))] if one_by_one else [shocks]
+        parts = [self._chunk(self.prepared.snapshots(c)) for c in chunks]
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
-    def _chunk(self, shocks: np.ndarray):
-        ab, spec, params = self.ab, self.spec, self.params
-        mb, account, k = ab.mb, ab.account, len(shocks)
-        unds = mb.arrays.underlyings
-        uni = mb.universe.stacked(shocks)
-        values = [collateral_values(account, unds, mb.universe.und_spot, ab.feeds, spot_shock=float(s))
-                  for s in shocks]
-        if k == 1:
-            ctx = risk_based.margin_context(uni, account, ab.feeds, values[0])
-        else:  # not coin-margined: no conversion, only the risk-cancelling collateral per copy
-            rc = np.concatenate([np.asarray(risk_based.margin_context(mb.universe, account, ab.feeds, v).rc_value,
-                                            dtype=float) for v in values])
-            ctx = risk_based.MarginContext(ab.feeds, rc, np.zeros(k * len(unds), dtype=bool))
-        kernel = spec.prepare(uni, params, ctx) if spec.venue_aware else spec.prepare(uni, params)
-        rows = evaluate_stacked(kernel, mb.net, k)
-        to_usd = 1.0 / ctx.usd_scale if spec.venue_aware else 1.0
-        charges = np.array([risk_based.collateral_charges(account, v, params) for v in values]).reshape(k, 2)
-        marked = marked_values(uni, ab.feeds, np.repeat(shocks, mb.universe.n_instruments)).reshape(k, -1)
-        equity = account.cash + np.array([v.total for v in values]) + position_mtm(mb, marked).sum(axis=-1)
-        return equity, rows[:, 0] * to_usd + charges[:, 0], rows[:, 1] * to_usd + charges[:, 1]
+    def _chunk(self, snap: _Snapshots):
+        rows = evaluate_stacked(snap.kernel, self.mb.net, snap.copies)  # type: ignore[arg-type]
+        equity = snap.collateral + position_mtm(self.mb, snap.marked).sum(axis=-1)
+        return (equity, rows[:, 0] * snap.to_usd + snap.charges[:, 0],
+                rows[:, 1] * snap.to_usd + snap.charges[:, 1])
 
 
 def account_equity(mb: MarginBook, collateral, universe: Universe | None = None) -> float:

@@ -7,6 +7,8 @@
   every demo book, and equity = MM there;
 * the plans of all policies prepared once equal each policy's plan prepared alone.
 """
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,3 +176,41 @@ def test_analysis_on_arrays_kept_from_before_a_quantity_edit_equals_a_fresh_one(
             analyze(smaller, MARKET, arrays=kept)
     with pytest.raises(ValueError, match="rebuild"):
         analyze(edited, MARKET, {"sticky": STICKY_STRIKE}, arrays=kept)
+
+
+@pytest.mark.parametrize("account", [
+    {"cash": 2e6},
+    {"cash": 0.0, "denomination": "BTC", "collateral": [{"asset": "BTC", "amount": 60.0, "underlying": "BTC"}]},
+])
+def test_health_on_a_model_prepared_before_a_quantity_edit_equals_a_fresh_one(account):
+    """The dashboard keeps the account's prepared model across edits of quantities: health and
+    header figures on it equal those computed from scratch, liquidation prices included."""
+    from dataclasses import replace
+
+    from engine.margin.account import account_model, account_requirement
+    from engine.portfolio import Book
+
+    book = demo_book("naked_short_strangle")
+    prepared = account_model(book, MARKET, account, "risk_based")
+    for factor in (1.0, 3.0, 8.0):
+        if factor == 3.0:  # a shared cache (Redis, files) hands back a pickled copy
+            prepared = pickle.loads(pickle.dumps(prepared))
+        edited = Book(tuple(replace(p, quantity=p.quantity * factor) for p in book.positions))
+        fresh = account_health(edited, MARKET, account, "risk_based")
+        kept = account_health(edited, MARKET, account, "risk_based", prepared=prepared)
+        for name in ("equity", "initial", "maintenance", "collateral"):
+            assert getattr(kept, name) == pytest.approx(getattr(fresh, name), rel=1e-12)
+        for side in ("liquidation_shock_down", "liquidation_shock_up"):
+            a, b = getattr(kept, side), getattr(fresh, side)
+            assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9, abs=1e-12)
+        assert account_requirement(edited, MARKET, account, "risk_based", prepared=prepared) == pytest.approx(
+            (fresh.equity, fresh.initial, fresh.maintenance), rel=1e-12)
+    assert any(getattr(account_health(Book(tuple(replace(p, quantity=p.quantity * 8.0) for p in book.positions)),
+                                      MARKET, account, "risk_based", prepared=prepared), s) is not None
+               for s in ("liquidation_shock_down", "liquidation_shock_up"))
+    with pytest.raises(ValueError, match="another account"):
+        account_health(book, MARKET, {"cash": 1.0}, "risk_based", prepared=prepared)
+    with pytest.raises(ValueError, match="another account"):
+        account_health(book, MARKET, account, "span", prepared=prepared)
+    with pytest.raises(ValueError, match="rebuild"):
+        account_health(demo_book("covered_call"), MARKET, account, "risk_based", prepared=prepared)
