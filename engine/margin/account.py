@@ -156,7 +156,7 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
         np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
     # Today and the coarse points of both sides in one kernel call.
     shocks = np.concatenate([[0.0], -coarse, coarse])
-    eq_s, im_s, mm_s = state.evaluate(shocks)
+    eq_s, im_s, mm_s = state.evaluate(shocks, keep=True)
     equity, im, mm = float(eq_s[0]), float(im_s[0]), float(mm_s[0])
     liquidatable = equity < mm
 
@@ -190,7 +190,8 @@ def account_requirement(book: Book, market: Market, collateral, model: str | Mar
                         ) -> tuple[float, float, float]:
     """(equity, IM, MM) of the account in USD at today's market: what :func:`account_health`
     reports, without its search for liquidation prices (arguments as there)."""
-    equity, im, mm = _states(book, market, collateral, model, params, arrays, feeds, prepared).evaluate([0.0])
+    state = _states(book, market, collateral, model, params, arrays, feeds, prepared)
+    equity, im, mm = state.evaluate([0.0], keep=True)
     return float(equity[0]), float(im[0]), float(mm[0])
 
 
@@ -282,9 +283,9 @@ class _Snapshots:
 class AccountModel:
     """A margin model prepared on one account's instruments, collateral and feeds with every spot
     moved by given fractions — what :func:`account_health` and :func:`account_requirement`
-    compute before any quantity enters.  Prepared stacks are kept per tuple of moves (the last
-    :attr:`KEPT` multi-move stacks at most), so an edit of quantities or entry prices reuses them: pass
-    the same AccountModel as ``prepared=`` (built by :func:`account_model`).  A coin-margined
+    compute before any quantity enters.  The stacks the search always evaluates (today, the coarse
+    grid) are kept per tuple of moves (:attr:`KEPT` at most), so an edit of quantities or entry
+    prices reuses them: pass the same AccountModel as ``prepared=`` (built by :func:`account_model`).  A coin-margined
     account converts at each snapshot's own spot, so its snapshots are prepared one at a time."""
 
     KEPT = 4
@@ -293,12 +294,14 @@ class AccountModel:
         self.universe, self.account, self.feeds, self.model = ab.mb.universe, ab.account, ab.feeds, model
         self._kept: dict[tuple[float, ...], _Snapshots] = {}
 
-    def snapshots(self, shocks: np.ndarray) -> _Snapshots:
+    def snapshots(self, shocks: np.ndarray, keep: bool = False) -> _Snapshots:
+        """The model prepared at ``shocks``; kept for the next call when ``keep`` (the moves every
+        search evaluates, not those that depend on the book)."""
         key = tuple(shocks.tolist())
         found = self._kept.get(key)
         if found is None:
             found = self._prepare(shocks)
-            if len(key) > 1:  # the searched coarse grid, not the one-off points of a root search
+            if keep:
                 if len(self._kept) >= self.KEPT:
                     self._kept.clear()  # one call, safe while other threads read
                 self._kept[key] = found
@@ -346,12 +349,12 @@ class _AccountStates:
         equity, _, mm = self.evaluate([shock])
         return float(equity[0] - mm[0])
 
-    def evaluate(self, shocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(equity, IM, MM) arrays, one entry per shock."""
+    def evaluate(self, shocks, keep: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(equity, IM, MM) arrays, one entry per shock (``keep``: see :meth:`AccountModel.snapshots`)."""
         shocks = np.asarray(shocks, dtype=float)
         one_by_one = self.prepared.account.is_coin_margined
         chunks = [shocks[k:k + 1] for k in range(len(shocks))] if one_by_one else [shocks]
-        parts = [self._chunk(self.prepared.snapshots(c)) for c in chunks]
+        parts = [self._chunk(self.prepared.snapshots(c, keep)) for c in chunks]
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def _chunk(self, snap: _Snapshots):

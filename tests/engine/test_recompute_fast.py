@@ -187,6 +187,7 @@ def test_health_on_a_model_prepared_before_a_quantity_edit_equals_a_fresh_one(ac
     header figures on it equal those computed from scratch, liquidation prices included."""
     from dataclasses import replace
 
+    from engine.account import load_account
     from engine.margin.account import account_model, account_requirement
     from engine.portfolio import Book
 
@@ -208,6 +209,13 @@ def test_health_on_a_model_prepared_before_a_quantity_edit_equals_a_fresh_one(ac
     assert any(getattr(account_health(Book(tuple(replace(p, quantity=p.quantity * 8.0) for p in book.positions)),
                                       MARKET, account, "risk_based", prepared=prepared), s) is not None
                for s in ("liquidation_shock_down", "liquidation_shock_up"))
+    if not load_account(account).is_coin_margined:  # a USD account's stacks were prepared once, then reused
+        calls = []
+        prepare = prepared._prepare
+        prepared._prepare = lambda shocks: calls.append(len(shocks)) or prepare(shocks)
+        account_health(book, MARKET, account, "risk_based", prepared=prepared)
+        account_requirement(book, MARKET, account, "risk_based", prepared=prepared)
+        assert 11 not in calls and 1 not in calls  # (the healthy book needs no single-move root search)
     with pytest.raises(ValueError, match="another account"):
         account_health(book, MARKET, {"cash": 1.0}, "risk_based", prepared=prepared)
     with pytest.raises(ValueError, match="another account"):
