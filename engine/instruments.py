@@ -71,6 +71,11 @@ class Instrument:
     multiplier: float = 1.0
     settlement: str = "USD"
 
+    def __hash__(self) -> int:
+        # Equal instruments have equal names, and a str caches its hash: books and arrays look
+        # instruments up by the thousand per recompute, hashing every field each time cost ~2 ms.
+        return hash(self.name)
+
     def __post_init__(self):
         m = self.multiplier
         if isinstance(m, bool) or not isinstance(m, Real) or not (
