@@ -277,7 +277,7 @@ def _scaled(r: MarginResult, scale: float) -> MarginResult:
                    components={k: v * scale for k, v in r.components.items()},
                    details={k: v * scale for k, v in r.details.items()},
                    scenario_pnl=frame(r.scenario_pnl, ("pnl", "weighted_pnl")),
-                   by_position=frame(r.by_position, ("marginal", "scaled", "marginal_mm", "scaled_mm")),
+                   attribution=replace(r.attribution, scale=r.attribution.scale * scale),
                    by_underlying=frame(r.by_underlying, [c for c in r.by_underlying.columns if c != "underlying"]))
 
 

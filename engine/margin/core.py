@@ -527,7 +527,12 @@ class ParamCheck:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
             self.problems.append(f"{name} must be a number (got {value!r})")
             return
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an integer beyond float range
+            self.problems.append(f"{name} must be in {'(' if open_lo else '['}{lo:g}, {hi:g}] (got a number of "
+                                 f"{len(str(abs(int(value))))} digits)")
+            return
         if not (np.isfinite(x) and (x > lo if open_lo else x >= lo) and x <= hi):
             self.problems.append(f"{name} must be in {'(' if open_lo else '['}{lo:g}, {hi:g}] (got {x:g})")
 

@@ -22,7 +22,8 @@ Attribution per position (``by_position``):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,11 +59,47 @@ class MarginResult:
     components: dict
     scenario_pnl: pd.DataFrame
     binding_scenario: dict
-    by_position: pd.DataFrame
+    attribution: Attribution
     by_underlying: pd.DataFrame
     details: dict
     waterfall: tuple[tuple[str, float], ...] = ()
     currency: str = "USD"
+
+    @cached_property
+    def by_position(self) -> pd.DataFrame:
+        """The attribution per position (module docstring), computed on first use: it evaluates
+        the book once per position, which the figures of a recompute do not need."""
+        return self.attribution.frame()
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What the per-position attribution needs: the prepared model, the book, its requirement row
+    (initial, maintenance, ...) and the factor applied to the amounts (USD → the account's coin)."""
+
+    kernel: Kernel = field(repr=False)
+    mb: MarginBook = field(repr=False)
+    total: np.ndarray
+    scale: float = 1.0
+
+    def frame(self) -> pd.DataFrame:
+        """position, instrument, underlying, quantity, marginal, scaled, marginal_mm, scaled_mm."""
+        kernel, mb, total, arr = self.kernel, self.mb, self.total, self.mb.arrays
+        without = evaluate_changes(kernel, mb.net, mb.position_instrument, -mb.quantity)
+        marginal = total[0] - without[:, 0]
+        marginal_mm = total[1] - without[:, 1]
+        euler = euler_contributions(kernel, mb.net, mb.position_instrument, mb.quantity, total)
+        return pd.DataFrame({
+            "position": np.arange(len(mb)),
+            "instrument": arr.names[mb.position_instrument] if len(mb) else np.array([], dtype=object),
+            "underlying": np.asarray(arr.underlyings, dtype=object)[arr.und_index[mb.position_instrument]]
+            if len(mb) else np.array([], dtype=object),
+            "quantity": mb.quantity,
+            "marginal": marginal * self.scale,
+            "scaled": scale_to_total(euler[:, 0], total[0], marginal) * self.scale,
+            "marginal_mm": marginal_mm * self.scale,
+            "scaled_mm": scale_to_total(euler[:, 1], total[1], marginal_mm) * self.scale,
+        })
 
 
 EULER_STEP = 1e-4
@@ -107,21 +144,6 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
     else:
         total, alone = np.zeros(len(names)), np.zeros((0, len(names)))
         scenarios, binding = kernel.scenario_table(np.zeros((0, kernel.linear.shape[1])))
-    without = evaluate_changes(kernel, net, mb.position_instrument, -mb.quantity)
-    marginal = total[0] - without[:, 0]
-    marginal_mm = total[1] - without[:, 1]
-    euler = euler_contributions(kernel, net, mb.position_instrument, mb.quantity, total)
-    by_position = pd.DataFrame({
-        "position": np.arange(len(mb)),
-        "instrument": arr.names[mb.position_instrument] if len(mb) else np.array([], dtype=object),
-        "underlying": np.asarray(arr.underlyings, dtype=object)[arr.und_index[mb.position_instrument]]
-        if len(mb) else np.array([], dtype=object),
-        "quantity": mb.quantity,
-        "marginal": marginal,
-        "scaled": scale_to_total(euler[:, 0], total[0], marginal),
-        "marginal_mm": marginal_mm,
-        "scaled_mm": scale_to_total(euler[:, 1], total[1], marginal_mm),
-    })
     by_underlying = pd.DataFrame(alone, columns=list(names))
     by_underlying.insert(0, "underlying", list(arr.underlyings))
     values = dict(zip(names, (float(x) for x in total), strict=True))
@@ -135,7 +157,7 @@ def build_result(model: str, params, kernel: Kernel, mb: MarginBook) -> MarginRe
         components=components,
         scenario_pnl=scenarios,
         binding_scenario=binding,
-        by_position=by_position,
+        attribution=Attribution(kernel, mb, total),
         by_underlying=by_underlying,
         details={k: values[k] for k in kernel.info},
         waterfall=im_steps(model, params, initial, components, by_underlying),

@@ -24,6 +24,7 @@ def test_round_trip(model):
     ("tims", {"points": 3}, "points"),
     ("span", {"price_scan_range": -0.1}, "price_scan_range"),
     ("standard", {"no_such": 1.0}, "no_such"),
+    ("standard", {"future_im_rate": 10 ** 400}, "future_im_rate must be in .* 401 digits"),
 ])
 def test_bad_values_refused(model, data, words):
     with pytest.raises(ValueError, match=words):
