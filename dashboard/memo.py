@@ -12,7 +12,8 @@
   :func:`memoised` combines it with a cache.
 
 Environment: ``PMDASH_REDIS_URL`` (``redis://host:6379/0``), ``PMDASH_CACHE_DIR``,
-``PMDASH_CACHE_MAX_MB`` (in-process bound, default 256).
+``PMDASH_CACHE_MAX_MB`` (in-process bound, default 512: what an edit keeps — revaluation and prepared
+account model, ~6 MB for a 200-position book — for 50 users, with room).
 """
 from __future__ import annotations
 
@@ -25,26 +26,41 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from flask_caching.backends.base import BaseCache
 
-DEFAULT_MAX_BYTES = 256 * 2**20
+DEFAULT_MAX_BYTES = 512 * 2**20
 DEFAULT_TIMEOUT = 3600
 
 
 def size_of(value: Any) -> int:
     """Bytes ``value`` takes pickled; out-of-band buffers (numpy arrays) are counted, not copied."""
+    head, buffers = _measure(value)
+    return head + sum(buffers.values())
+
+
+def _measure(value: Any) -> tuple[int, dict[tuple[int, int], int]]:
+    """(bytes of ``value`` pickled without its out-of-band buffers, {buffer key: bytes}); a
+    buffer's key is its memory address and length, so that arrays several values share (an
+    analysis and the revaluation it was built from hold the same stress cube) are recognised."""
     buffers: list[pickle.PickleBuffer] = []
     head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    return len(head) + sum(b.raw().nbytes for b in buffers)
+    found: dict[tuple[int, int], int] = {}
+    for b in buffers:
+        raw = b.raw()
+        found[(np.frombuffer(raw, dtype=np.uint8).ctypes.data if raw.nbytes else 0, raw.nbytes)] = raw.nbytes
+    return len(head), found
 
 
 class ByteBoundedCache(BaseCache):
     """In-process LRU cache bounded by the total size of its entries (bytes).
 
-    ``max_bytes``: bound on the sum of :func:`size_of` over the entries; ``max_entry_bytes``
-    (default a quarter of it): larger values are not cached (``set`` returns False), so one huge
-    result cannot flush everything else.  Entries are kept as the objects themselves (no copy on
-    ``get``); ``default_timeout`` seconds, 0 = never expire.  Safe to use from many threads.
+    ``max_bytes``: bound on the sum of :func:`size_of` over the entries, an array that several
+    entries hold counted once (the memory they take together; its bytes are freed with the last
+    entry holding it); ``max_entry_bytes`` (default a quarter of it): larger values are not cached
+    (``set`` returns False), so one huge result cannot flush everything else.  Entries are kept as
+    the objects themselves (no copy on ``get``); ``default_timeout`` seconds, 0 = never expire.
+    Safe to use from many threads.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_entry_bytes: int | None = None,
@@ -52,7 +68,9 @@ class ByteBoundedCache(BaseCache):
         super().__init__(default_timeout=default_timeout)
         self.max_bytes = int(max_bytes)
         self.max_entry_bytes = int(max_entry_bytes if max_entry_bytes is not None else max_bytes // 4)
-        self._entries: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()  # key -> value, bytes, expires
+        # key -> value, own bytes (pickled head), keys of its buffers, expires
+        self._entries: OrderedDict[str, tuple[Any, int, tuple, float]] = OrderedDict()
+        self._buffers: dict[tuple[int, int], list[int]] = {}  # buffer key -> [entries holding it, bytes]
         self._bytes = 0
         self._lock = threading.RLock()
 
@@ -78,29 +96,41 @@ class ByteBoundedCache(BaseCache):
 
     def _drop(self, key: str) -> bool:
         entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._bytes -= entry[1]
-        return entry is not None
+        if entry is None:
+            return False
+        self._bytes -= entry[1]
+        for b in entry[2]:
+            held = self._buffers[b]
+            held[0] -= 1
+            if held[0] == 0:
+                self._bytes -= held[1]
+                del self._buffers[b]
+        return True
 
     def get(self, key: str) -> Any:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[2] <= time.monotonic():
+            if entry[3] <= time.monotonic():
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
             return entry[0]
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
-        size = size_of(value)
+        head, buffers = _measure(value)
         with self._lock:
             self._drop(key)
-            if size > self.max_entry_bytes:
+            if head + sum(buffers.values()) > self.max_entry_bytes:
                 return False
-            self._entries[key] = (value, size, self._expiry(timeout))
-            self._bytes += size
+            self._entries[key] = (value, head, tuple(buffers), self._expiry(timeout))
+            self._bytes += head
+            for b, nbytes in buffers.items():
+                held = self._buffers.setdefault(b, [0, nbytes])
+                if held[0] == 0:
+                    self._bytes += nbytes
+                held[0] += 1
             while self._bytes > self.max_bytes:
                 self._drop(next(iter(self._entries)))  # least recently used first
             return True
@@ -120,6 +150,7 @@ class ByteBoundedCache(BaseCache):
     def clear(self) -> bool:
         with self._lock:
             self._entries.clear()
+            self._buffers.clear()
             self._bytes = 0
         return True
 

@@ -161,7 +161,7 @@ def _prepared(book_obj: Book, market: dict, account: dict) -> AccountModel:
                           account.get("params", {}).get(model)],
         lambda: account_model(book_obj, state.market_of(market), engine_account(account), model,
                               model_params(account, model), arrays=state.instruments_of(book_obj, market),
-                              feeds=feeds(market)))
+                              feeds=feeds(market)).warmed())
 
 
 def _account_call(function, book: dict, market: dict, account: dict):

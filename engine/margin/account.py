@@ -151,11 +151,7 @@ def account_health(book: Book, market: Market, collateral, model: str | MarginMo
     mb, account, resolved = state.mb, state.prepared.account, state.prepared.model
     unds = mb.arrays.underlyings
     collateral_total = account.cash + collateral_values(account, unds, mb.universe.und_spot, state.prepared.feeds).total
-    grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
-    coarse = grid[COARSE_STRIDE - 1::COARSE_STRIDE] if search_steps % COARSE_STRIDE == 0 else \
-        np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
-    # Today and the coarse points of both sides in one kernel call.
-    shocks = np.concatenate([[0.0], -coarse, coarse])
+    grid, shocks = _search_grid(search_range, search_steps)
     eq_s, im_s, mm_s = state.evaluate(shocks, keep=True)
     equity, im, mm = float(eq_s[0]), float(im_s[0]), float(mm_s[0])
     liquidatable = equity < mm
@@ -294,6 +290,15 @@ class AccountModel:
         self.universe, self.account, self.feeds, self.model = ab.mb.universe, ab.account, ab.feeds, model
         self._kept: dict[tuple[float, ...], _Snapshots] = {}
 
+    def warmed(self, search_range: float = 0.5, search_steps: int = 20) -> AccountModel:
+        """This model with the stacks every search evaluates prepared now (today, and the coarse
+        grid of :func:`account_health` with these arguments): its size is then its final one,
+        for a cache that bounds its entries in bytes."""
+        if not self.account.is_coin_margined:
+            self.snapshots(np.zeros(1), keep=True)
+            self.snapshots(_search_grid(search_range, search_steps)[1], keep=True)
+        return self
+
     def snapshots(self, shocks: np.ndarray, keep: bool = False) -> _Snapshots:
         """The model prepared at ``shocks``; kept for the next call when ``keep`` (the moves every
         search evaluates, not those that depend on the book)."""
@@ -336,6 +341,15 @@ def account_model(book: Book, market: Market, collateral, model: str | MarginMod
 def _check_collateral(collateral) -> None:
     if collateral is None or isinstance(collateral, (str, bool)):
         raise AccountError(f"collateral: {collateral!r} is not a USD amount or an account")
+
+
+def _search_grid(search_range: float, search_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """One side's grid (0, search_range], and today with the coarse points of both sides, the
+    moves evaluated first in one kernel call."""
+    grid = np.linspace(0.0, search_range, search_steps + 1)[1:]
+    coarse = grid[COARSE_STRIDE - 1::COARSE_STRIDE] if search_steps % COARSE_STRIDE == 0 else \
+        np.append(grid[COARSE_STRIDE - 1::COARSE_STRIDE], grid[-1])
+    return grid, np.concatenate([[0.0], -coarse, coarse])
 
 
 class _AccountStates:

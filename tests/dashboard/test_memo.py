@@ -56,12 +56,29 @@ def test_replacing_a_key_keeps_the_byte_count_right():
     assert cache.total_bytes == 0 and not cache.has("a")
 
 
+def test_an_array_two_entries_share_is_counted_once_and_freed_with_the_last():
+    """An analysis and the revaluation it was built from hold the same stress cube: the memory they
+    take together is one cube, and it is freed only when neither is cached any more."""
+    cache = ByteBoundedCache(max_bytes=16 * MB, max_entry_bytes=8 * MB)
+    cube = blob(4)
+    cache.set("revaluation", {"cube": cube})
+    cache.set("analysis", {"cube": cube, "total": cube.sum(axis=0)})
+    assert 4 * MB < cache.total_bytes < 4.1 * MB
+    cache.delete("revaluation")
+    assert 4 * MB < cache.total_bytes < 4.1 * MB  # the analysis still holds the cube
+    cache.delete("analysis")
+    assert cache.total_bytes == 0
+    cache.set("a", cube[: len(cube) // 2])  # a view of half the buffer is its own 2 MB
+    cache.set("b", cube)
+    assert 6 * MB <= cache.total_bytes < 6.1 * MB
+
+
 def test_timeout_expires_entries():
     cache = ByteBoundedCache(max_bytes=MB, default_timeout=1)
     cache.set("a", 1)
     cache.set("b", 2, timeout=0)  # never expires
     assert cache.get("a") == 1
-    cache._entries["a"] = (1, cache._entries["a"][1], time.monotonic() - 1)  # as if a second passed
+    cache._entries["a"] = (*cache._entries["a"][:3], time.monotonic() - 1)  # as if a second passed
     assert cache.get("a") is None and cache.get("b") == 2
 
 
@@ -81,7 +98,7 @@ def test_cache_config_choices():
     files = cache_config({"PMDASH_CACHE_DIR": "/tmp/x"})
     assert files["CACHE_TYPE"] == "FileSystemCache" and files["CACHE_DIR"] == "/tmp/x"
     default = cache_config({})
-    assert default["CACHE_TYPE"] == "dashboard.memo.ByteBoundedCache" and default["CACHE_MAX_BYTES"] == 256 * MB
+    assert default["CACHE_TYPE"] == "dashboard.memo.ByteBoundedCache" and default["CACHE_MAX_BYTES"] == 512 * MB
 
 
 def _race(n_threads, target):

@@ -209,8 +209,9 @@ def test_health_on_a_model_prepared_before_a_quantity_edit_equals_a_fresh_one(ac
     assert any(getattr(account_health(Book(tuple(replace(p, quantity=p.quantity * 8.0) for p in book.positions)),
                                       MARKET, account, "risk_based", prepared=prepared), s) is not None
                for s in ("liquidation_shock_down", "liquidation_shock_up"))
-    if not load_account(account).is_coin_margined:  # a USD account's stacks were prepared once, then reused
+    if not load_account(account).is_coin_margined:  # a USD account's stacks are prepared once, then reused
         calls = []
+        prepared = account_model(book, MARKET, account, "risk_based").warmed()
         prepare = prepared._prepare
         prepared._prepare = lambda shocks: calls.append(len(shocks)) or prepare(shocks)
         account_health(book, MARKET, account, "risk_based", prepared=prepared)
