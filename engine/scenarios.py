@@ -256,22 +256,10 @@ def stress_grid(arr: InstrumentArrays, position_instrument, quantity,
     ``base`` (instrument values at no shock) may be passed in when the caller already has it.
     """
     with revaluation_pool() as pool:
-        return start_stress_grid(arr, position_instrument, quantity, grid, base, pool)()
-
-
-def start_stress_grid(arr: InstrumentArrays, position_instrument, quantity, grid: ShockGrid,
-                      base: np.ndarray | None, pool: ThreadPoolExecutor) -> Callable[[], StressResult]:
-    """Submit the grid's spot slices to ``pool`` and return the function that waits for them and
-    assembles the :class:`StressResult` — so the caller can do other work meanwhile."""
-    finish_cube = start_instrument_stress(arr, grid, base, pool)
+        inst_pnl = start_instrument_stress(arr, grid, base, pool)()
     q = np.asarray(quantity, dtype=float)
     pos_inst = np.asarray(position_instrument, dtype=int)
-
-    def finish() -> StressResult:
-        inst_pnl = finish_cube()
-        return StressResult(grid, inst_pnl, inst_pnl @ net_quantities(pos_inst, q, len(arr)), pos_inst, q)
-
-    return finish
+    return StressResult(grid, inst_pnl, inst_pnl @ net_quantities(pos_inst, q, len(arr)), pos_inst, q)
 
 
 def start_instrument_stress(arr: InstrumentArrays, grid: ShockGrid, base: np.ndarray | None,
@@ -294,14 +282,6 @@ def start_instrument_stress(arr: InstrumentArrays, grid: ShockGrid, base: np.nda
     n_parts = int(np.clip(np.ceil(cells / _SLICE_CELLS), 1, len(grid.spot_shocks)))
     futures = [pool.submit(revalue, p) for p in np.array_split(grid.spot_shocks, n_parts)]
     return lambda: np.concatenate([f.result() for f in futures], axis=0)
-
-
-def payoff_curves(arr: InstrumentArrays, net: np.ndarray, spot_shocks, horizons_years,
-                  base: np.ndarray | None = None) -> np.ndarray:
-    """Book P&L (USD) along spot for each horizon at unchanged vol: shape (n_horizons, n_spots).
-
-    ``net`` is the signed contracts per instrument (:func:`net_quantities`)."""
-    return instrument_payoff_curves(arr, spot_shocks, horizons_years, base) @ net
 
 
 def instrument_payoff_curves(arr: InstrumentArrays, spot_shocks, horizons_years,
