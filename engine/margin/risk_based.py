@@ -813,8 +813,15 @@ class RiskBasedKernel(Kernel):
 
     def scenario_pnl(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
         """(n, S) weighted scenario P&L of n underlying-portfolios."""
+        return self._pnl_by_scenario(lin, und).T
+
+    def _pnl_by_scenario(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
+        """:meth:`scenario_pnl` stored scenario-major (S, n): each portfolio's worst scenario is
+        then a reduction across rows, several times faster in numpy than one along a short last
+        axis (the accounts path takes it for 50,000 portfolios at a time)."""
         n = len(lin)
         other = self.rc[und][:, None] * self.rc_spots[None, :]
+        pnl = np.empty((self.n_s, n))
         if self.per_expiry:
             other = other + lin[:, self.sl_other]
             dV = lin[:, self.sl_val].reshape(n, self.n_s, self.E)
@@ -824,19 +831,20 @@ class RiskBasedKernel(Kernel):
             x = dV + (factor - 1.0) * Vs
             skew = np.isin(self.direction, SKEW)
             x[:, skew, :] = -np.abs(x[:, skew, :])
-            pnl = (x.sum(axis=2) + other) * self.weights
+            np.add(x.sum(axis=2), other, out=pnl.T)
         else:
-            pnl = (lin[:, self.sl_val] + other) * self.weights
+            np.add(lin[:, self.sl_val], other, out=pnl.T)
+        np.multiply(pnl.T, self.weights, out=pnl.T)
         if self.extended.any():
-            damp = self.dampener[und][:, None]
-            ext = pnl[:, self.extended]
-            pnl[:, self.extended] = np.where(ext < 0.0, np.minimum(ext + damp, 0.0), ext)
+            damp = self.dampener[und]
+            ext = pnl[self.extended]
+            pnl[self.extended] = np.where(ext < 0.0, np.minimum(ext + damp, 0.0), ext)
         return pnl
 
     def per_underlying(self, lin, grp, und):
         p = self.params
-        pnl = self.scenario_pnl(lin, und)
-        scan = np.maximum(-pnl.min(axis=1), 0.0) if pnl.shape[1] else np.zeros(len(lin))
+        pnl = self._pnl_by_scenario(lin, und)
+        scan = np.maximum(-pnl.min(axis=0), 0.0) if len(pnl) else np.zeros(len(lin))
         worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
         floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
         loss = np.maximum(scan, floor)
