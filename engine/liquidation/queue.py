@@ -302,17 +302,49 @@ def account_margins(pop: Population, market: Market, model: str | MarginModel = 
     return partition_margins(revalue(pop.instruments, market, model, params), pop.quantities, pop.cash)
 
 
+def queue_order(ratio: np.ndarray, notional: np.ndarray, top: int | None = None) -> np.ndarray:
+    """Row indices of the queue's first ``top`` accounts (all with None): margin ratio
+    descending, then notional descending, then row order — ``np.lexsort((-notional, -ratio))``,
+    a stable sort on two keys, without sorting the whole block on both.
+
+    One unstable sort on the ratio orders every account; accounts tied on it (equity ≤ 0 ranks
+    all at +inf) are then sorted among themselves on (ratio, notional, row) into the same
+    places.  With ``top``, only the accounts whose ratio reaches the top-th largest (every tie
+    of it included, so the cut keeps row order) are sorted.
+
+    >>> queue_order(np.array([0.5, np.inf, 0.5, 2.0, np.inf]), np.array([1.0, 5.0, 3.0, 1.0, 5.0])).tolist()
+    [1, 4, 3, 2, 0]
+    """
+    ratio, notional = np.asarray(ratio, dtype=float), np.asarray(notional, dtype=float)
+    key = -ratio
+    if top is not None and 0 < top < len(key):
+        cut = np.partition(key, top - 1)[top - 1]
+        if not np.isnan(cut):  # NaN ratios sort last: a NaN cut keeps every account in play
+            rows = np.flatnonzero(key <= cut)
+            return rows[queue_order(ratio[rows], notional[rows])][:top]
+    order = np.argsort(key)
+    k = key[order]
+    tied = (k[1:] == k[:-1]) | (np.isnan(k[1:]) & np.isnan(k[:-1]))
+    if tied.any():
+        places = np.flatnonzero(np.r_[tied, False] | np.r_[False, tied])
+        rows = order[places]
+        order[places] = rows[np.lexsort((rows, -notional[rows], key[rows]))]
+    return order[:top]
+
+
 def queue_rows(ids: np.ndarray, margins, top: int | None = None) -> pd.DataFrame:
     """The ``top`` first accounts (all with None) of a block in queue order, unranked.
 
-    The sort is stable, so accounts tied on ratio and notional keep their order in the block; blocks
+    Ties on ratio and notional keep their order in the block (:func:`queue_order`); blocks
     taken in population order and merged (:func:`merge_queue`) therefore give the single-machine
     order exactly."""
     equity, im, mm, notional = margins
     ratio = margin_ratio(equity, mm)
-    order = np.lexsort((-notional, -ratio))[:top]
-    return pd.DataFrame({"account": ids[order], "equity": equity[order], "im": im[order], "mm": mm[order],
-                         "margin_ratio": ratio[order], "notional_usd": notional[order],
+    order = queue_order(ratio, notional, top)
+    # The ids become pandas strings before the permutation: validating them in row order is
+    # several times faster than after it.
+    return pd.DataFrame({"account": pd.array(ids, dtype="str")[order], "equity": equity[order], "im": im[order],
+                         "mm": mm[order], "margin_ratio": ratio[order], "notional_usd": notional[order],
                          "liquidatable": equity[order] < mm[order]})
 
 
@@ -322,7 +354,7 @@ def merge_queue(blocks: list[pd.DataFrame], top: int | None = None) -> pd.DataFr
     frame = blocks[0]
     if len(blocks) > 1:
         frame = pd.concat(blocks, ignore_index=True)
-        order = np.lexsort((-frame["notional_usd"].to_numpy(), -frame["margin_ratio"].to_numpy()))[:top]
+        order = queue_order(frame["margin_ratio"].to_numpy(), frame["notional_usd"].to_numpy(), top)
         frame = frame.iloc[order].reset_index(drop=True)
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame
