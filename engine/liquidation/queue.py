@@ -279,10 +279,20 @@ def revalue(instruments, market: Market, model: str | MarginModel = "risk_based"
     return Revaluation(kernel, instrument_values(arr), arr.spot * arr.multiplier, delta[:, None] * onehot)
 
 
-def _abs(quantities: sparse.csr_matrix) -> sparse.csr_matrix:
-    """|Q| sharing Q's index arrays (scipy's abs() copies them)."""
-    return sparse.csr_matrix((np.abs(quantities.data), quantities.indices, quantities.indptr),
-                             shape=quantities.shape, copy=False)
+def abs_product(quantities: sparse.csr_matrix, values: np.ndarray, chunk_rows: int = 100_000) -> np.ndarray:
+    """|Q| @ ``values`` (rows of Q × columns of values), a block of rows at a time: |Q| is
+    never held whole (for 10⁶ accounts it would be ~150 MB), and each row's sum is the same."""
+    values = np.asarray(values, dtype=float)
+    n = quantities.shape[0]
+    out = np.empty((n,) + values.shape[1:])
+    indptr = quantities.indptr
+    for a in range(0, n, chunk_rows):
+        b = min(a + chunk_rows, n)
+        lo, hi = indptr[a], indptr[b]
+        block = sparse.csr_matrix((np.abs(quantities.data[lo:hi]), quantities.indices[lo:hi], indptr[a:b + 1] - lo),
+                                  shape=(b - a, quantities.shape[1]), copy=False)
+        out[a:b] = block @ values
+    return out
 
 
 def partition_margins(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray):
@@ -294,7 +304,7 @@ def partition_margins(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.
                  "fewer accounts, or run on a Dask cluster (PMDASH_DASK_SCHEDULER)")
     req = evaluate_accounts(rev.kernel, quantities)
     equity = cash + quantities @ rev.marks
-    return equity, req[:, 0], req[:, 1], _abs(quantities) @ rev.notional
+    return equity, req[:, 0], req[:, 1], abs_product(quantities, rev.notional)
 
 
 def account_margins(pop: Population, market: Market, model: str | MarginModel = "risk_based", params=None):
@@ -437,7 +447,7 @@ class CascadeResult:
 def gross_units(quantities: sparse.csr_matrix, units: np.ndarray) -> np.ndarray:
     """Σ over accounts of |contracts| × ``units`` (instruments × underlyings): gross exposure in
     units of each underlying."""
-    return np.asarray(_abs(quantities) @ units).sum(axis=0)
+    return abs_product(quantities, units).sum(axis=0)
 
 
 def cascade_step(rev: Revaluation, quantities: sparse.csr_matrix, cash: np.ndarray, alive: np.ndarray):
