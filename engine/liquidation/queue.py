@@ -378,6 +378,30 @@ def margin_queue(pop: Population, market: Market, spot_shock=0.0, model: str | M
     return QueueResult(float(np.mean(spot_shock)), merge_queue([frame]))
 
 
+#: The margin-ratio histogram: bins of ``bin_pct`` % from 0 to RATIO_CAP; ratios above it, and
+#: accounts with no equity left (ratio +inf), fall in the last bin.
+RATIO_CAP = 3.0
+RATIO_BIN_PCT = 5.0
+
+
+def ratio_edges(bin_pct: float = RATIO_BIN_PCT) -> np.ndarray:
+    """Bin edges (margin ratio MM / equity, %) of :func:`ratio_counts`."""
+    return np.arange(0.0, RATIO_CAP * 100.0 + 2 * bin_pct, bin_pct)
+
+
+def ratio_counts(ratio, liquidatable, bin_pct: float = RATIO_BIN_PCT) -> np.ndarray:
+    """(2, bins) accounts per margin-ratio bin (:func:`ratio_edges`): healthy, liquidatable.
+    Counts add up across blocks of accounts, so a cluster bins each partition on its worker.
+
+    >>> ratio_counts([0.01, 0.7, 2.0, np.inf], [False, False, True, True], 50.0).tolist()
+    [[1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0, 1]]
+    """
+    pct = np.minimum(np.asarray(ratio, dtype=float), RATIO_CAP) * 100.0
+    liq = np.asarray(liquidatable, dtype=bool)
+    edges = ratio_edges(bin_pct)
+    return np.array([np.histogram(pct[~liq], edges)[0], np.histogram(pct[liq], edges)[0]])
+
+
 def liquidatable_amounts(margins) -> tuple[np.ndarray, np.ndarray]:
     """Notional and shortfall MM − equity (USD) of each liquidatable account of a block."""
     equity, _, mm, notional = margins
