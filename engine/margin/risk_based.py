@@ -705,9 +705,14 @@ class RiskBasedKernel(Kernel):
             val[lin, :, 0] = pnl_lin.T
         bc = p.basis_contingency
         dated = (arr.kind != SPOT_CODE) & ~perp
-        # Basis scenarios priced only when the contingency counts them (its factor is not 0).
-        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down)) \
-            if bc.basis_cont_add_factor or bc.basis_cont_mult_factor else np.zeros((n, 2))
+        # Basis scenarios priced, and their 2E features kept, only when the contingency counts them
+        # (a factor is not 0): otherwise the forward floor is 0 and the features would be zeros.
+        self.basis = bool(bc.basis_cont_add_factor or bc.basis_cont_mult_factor)
+        basis_cols = []
+        if self.basis:
+            fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down))
+            basis_cols = [universe.by_bucket(fwd[:, 0], dated), universe.by_bucket(fwd[:, 1], dated)]
+        E_fwd = E if self.basis else 0
         S = arr.spot
         per_usd = np.where(inst_coin, 1.0 / S, 1.0)
         not_spot = arr.kind != SPOT_CODE
@@ -718,12 +723,12 @@ class RiskBasedKernel(Kernel):
         self.sl_other = slice(self.sl_base.stop, self.sl_base.stop + other.shape[1])
         self.col_delta = self.sl_other.stop
         self.sl_roll = slice(self.col_delta + 1, self.col_delta + 1 + E)
-        self.sl_fwd_up = slice(self.sl_roll.stop, self.sl_roll.stop + E)
-        self.sl_fwd_down = slice(self.sl_fwd_up.stop, self.sl_fwd_up.stop + E)
+        self.sl_fwd_up = slice(self.sl_roll.stop, self.sl_roll.stop + E_fwd)
+        self.sl_fwd_down = slice(self.sl_fwd_up.stop, self.sl_fwd_up.stop + E_fwd)
         linear = np.hstack([
             val.reshape(n, n_s * E_cols), base, other, delta_usd[:, None],
             universe.by_bucket(universe.fwd_delta * S * per_usd, not_spot),
-            universe.by_bucket(fwd[:, 0], dated), universe.by_bucket(fwd[:, 1], dated),
+            *basis_cols,
         ])
         notional = universe.notional * per_usd
         oc = p.other_contingency
@@ -845,8 +850,11 @@ class RiskBasedKernel(Kernel):
         p = self.params
         pnl = self._pnl_by_scenario(lin, und)
         scan = np.maximum(-pnl.min(axis=0), 0.0) if len(pnl) else np.zeros(len(lin))
-        worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
-        floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
+        if self.basis:
+            worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
+            floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
+        else:
+            floor = np.zeros(len(lin))
         loss = np.maximum(scan, floor)
         delta_shock = p.delta_shock.max_delta_shock * np.maximum(np.abs(lin[:, self.col_delta]) - self.threshold[und],
                                                                  0.0)
