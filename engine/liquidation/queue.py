@@ -117,14 +117,18 @@ def generate_population(market: Market, params: PopulationParams = PopulationPar
     n = params.n_accounts
     counts = np.maximum(rng.poisson(params.positions, n), 1)
     total = int(counts.sum())
-    rows = np.repeat(np.arange(n), counts)
-    pick_opt = rng.random(total) < params.option_share
-    cols = np.where(pick_opt, rng.choice(len(listing), total, p=w_opt / w_opt.sum()),
-                    rng.choice(len(listing), total, p=w_lin / w_lin.sum()))
-    size = rng.lognormal(np.log(params.size_usd), 1.0, total) / spot[cols]
-    qty = np.round(size * rng.choice((-1.0, 1.0), total), 1)
-    qty = np.where(qty == 0, 0.1, qty)
-    Q = sparse.csr_matrix((qty, (rows, cols)), shape=(n, len(listing)))
+    # Holdings in account order, built in place (a holding array is ~150 MB for 10⁶ accounts).
+    linear_pick = rng.random(total) >= params.option_share
+    cols = rng.choice(len(listing), total, p=w_opt / w_opt.sum())
+    np.copyto(cols, rng.choice(len(listing), total, p=w_lin / w_lin.sum()), where=linear_pick)
+    del linear_pick
+    qty = rng.lognormal(np.log(params.size_usd), 1.0, total)
+    qty /= spot[cols]
+    qty *= rng.choice((-1.0, 1.0), total)
+    np.round(qty, 1, out=qty)
+    qty[qty == 0] = 0.1
+    Q = sparse.csr_matrix((qty, cols, np.concatenate([[0], np.cumsum(counts)])), shape=(n, len(listing)))
+    del qty, cols
     Q.sum_duplicates()
     Q.eliminate_zeros()
     marks = instrument_values(arr)
