@@ -438,7 +438,7 @@ def _single_instrument_maps(kernel: Kernel, terms: list[int]) -> tuple[np.ndarra
     return A, B
 
 
-def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> np.ndarray:
+def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 25_000) -> np.ndarray:
     """Requirement rows (A, 2 + C) of A accounts holding ``quantities`` (A × instruments,
     scipy.sparse or dense, signed contracts) of the kernel's instruments.
 

@@ -823,7 +823,7 @@ class RiskBasedKernel(Kernel):
     def _pnl_by_scenario(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
         """:meth:`scenario_pnl` stored scenario-major (S, n): each portfolio's worst scenario is
         then a reduction across rows, several times faster in numpy than one along a short last
-        axis (the accounts path takes it for 50,000 portfolios at a time)."""
+        axis (the accounts path takes it for 25,000 portfolios at a time)."""
         n = len(lin)
         other = self.rc[und][:, None] * self.rc_spots[None, :]
         pnl = np.empty((self.n_s, n))
