@@ -45,7 +45,7 @@ from .. import guard
 from . import session as state
 from .account import model_params
 
-#: Keeps every view responsive on a 2-core machine (a 100,000-account queue takes ~0.2 s).
+#: Keeps every view responsive on a 2-core machine (a 100,000-account queue takes well under a second).
 MAX_ACCOUNTS = 100_000
 #: The accounts CSV is kept in the browser tab's session storage, which holds a few MB.
 MAX_UPLOAD_BYTES = 2_000_000
