@@ -51,8 +51,9 @@ from .costs import impact_vols
 
 @dataclass(frozen=True)
 class Population:
-    """Accounts on a shared listing: ``quantities`` (accounts × instruments, contracts, sparse
-    CSR), ``cash`` (USD: collateral minus entry cost of linear positions), ``collateral`` (USD)."""
+    """Accounts on a shared listing: ``account_ids`` (names, strings), ``quantities`` (accounts ×
+    instruments, contracts, sparse CSR), ``cash`` (USD: collateral minus entry cost of linear
+    positions), ``collateral`` (USD)."""
 
     account_ids: np.ndarray
     instruments: tuple[Instrument, ...]
