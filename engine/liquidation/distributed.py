@@ -10,8 +10,9 @@ shell (the population is generated on the workers, block by block)::
 The dashboard's Exchange page uses the same variable: a generated population above one
 machine's cap is generated and margined here, up to ``engine.limits.MAX_CLUSTER_ACCOUNTS``
 accounts if the workers' memory holds them (:func:`check_cluster_population`).  Measured on a
-2-core machine, 2 workers of one thread on loopback: 10,000,000 accounts (~185 M holdings) are
-generated in ~60 s and queued in ~18 s, with ~4.9 GB on the workers at the peak.
+2-core machine shared with other work, 2 workers of one thread on loopback: 10,000,000 accounts
+(~185 M holdings) are generated in ~50 s and queued in ~18–21 s, with ~3.9 GB on the workers at
+the peak.
 
 Layout (the same per-partition functions as :mod:`.queue`, so each account's figures are the
 single-machine ones bit for bit):
