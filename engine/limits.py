@@ -14,6 +14,7 @@ budget                             unit of work
 ``MAX_REPLAY_REVALUATIONS``        path points × positions
 ``MAX_ACCOUNT_POSITIONS``          non-zero (account, instrument) holdings on one machine
 ``MAX_SWEEP_EVALUATIONS``          shock levels (or cascade rounds) × account holdings
+``MAX_CLUSTER_ACCOUNTS``           accounts of a population generated on a Dask cluster
 =================================  ==========================================================
 
 A float64 revaluation result takes 8 bytes; the stress budget (25 M) therefore caps the stress
@@ -37,6 +38,8 @@ MAX_STRESS_REVALUATIONS = 25_000_000
 MAX_REPLAY_REVALUATIONS = 2_000_000
 MAX_ACCOUNT_POSITIONS = 30_000_000
 MAX_SWEEP_EVALUATIONS = 600_000_000
+#: The cluster also checks its workers' memory (engine.liquidation.distributed.check_cluster_population).
+MAX_CLUSTER_ACCOUNTS = 10_000_000
 
 
 class BudgetError(ValueError):

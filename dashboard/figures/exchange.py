@@ -9,28 +9,29 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.liquidation.queue import CascadeResult, QueueResult
+from engine.liquidation.distributed import ClusterQueue
+from engine.liquidation.queue import RATIO_BIN_PCT, RATIO_CAP, CascadeResult, QueueResult, ratio_counts, ratio_edges
 
 from ..format import shock_label
 from .style import ACCENT, LOSS, MONEY_TICKS, MUTED, SPOT_SHOCK, color, styled
 
-#: Ratios above this (and accounts with equity ≤ 0) are drawn in the last bin.
-RATIO_CAP = 3.0
 
-
-def ratio_bins(queue: QueueResult, bin_pct: float = 5.0) -> pd.DataFrame:
+def ratio_bins(queue: QueueResult | ClusterQueue, bin_pct: float = RATIO_BIN_PCT) -> pd.DataFrame:
     """Accounts per margin-ratio bin (MM / equity, %): columns left (bin start, %), healthy,
     liquidatable.  Ratios above ``RATIO_CAP`` and accounts with no equity left fall in the last
-    bin.  Binned here so that a 100,000-account queue sends a few dozen bars, not its ratios."""
-    accounts = queue.accounts
-    ratio = np.minimum(accounts["margin_ratio"].to_numpy(float), RATIO_CAP) * 100.0
-    liq = accounts["liquidatable"].to_numpy(bool)
-    edges = np.arange(0.0, RATIO_CAP * 100.0 + 2 * bin_pct, bin_pct)
-    return pd.DataFrame({"left": edges[:-1], "healthy": np.histogram(ratio[~liq], edges)[0],
-                         "liquidatable": np.histogram(ratio[liq], edges)[0]})
+    bin.  Binned here so that a 100,000-account queue sends a few dozen bars, not its ratios; a
+    cluster queue comes binned by its workers (default bins)."""
+    if isinstance(queue, ClusterQueue):
+        if bin_pct != RATIO_BIN_PCT:
+            raise ValueError(f"a cluster queue is binned by {RATIO_BIN_PCT:g} % only")
+        counts = queue.ratio_counts
+    else:
+        counts = ratio_counts(queue.accounts["margin_ratio"].to_numpy(float),
+                              queue.accounts["liquidatable"].to_numpy(bool), bin_pct)
+    return pd.DataFrame({"left": ratio_edges(bin_pct)[:-1], "healthy": counts[0], "liquidatable": counts[1]})
 
 
-def ratio_histogram(queue: QueueResult, bin_pct: float = 5.0) -> go.Figure:
+def ratio_histogram(queue: QueueResult | ClusterQueue, bin_pct: float = RATIO_BIN_PCT) -> go.Figure:
     """Accounts per margin-ratio bin, liquidatable ones (ratio ≥ 100 %) in red."""
     bins = ratio_bins(queue, bin_pct)
     centre = bins["left"] + bin_pct / 2.0
@@ -47,8 +48,10 @@ def ratio_histogram(queue: QueueResult, bin_pct: float = 5.0) -> go.Figure:
                      ticksuffix=" %", range=[0, RATIO_CAP * 100.0 + bin_pct])
     fig.update_yaxes(title="Accounts (count)")
     liq = int(bins["liquidatable"].sum())
-    title = (f"Margin ratios at spot {shock_label(queue.spot_shock)}"
-             f"<br><sup>{liq:,} of {len(queue.accounts):,} accounts liquidatable</sup>")
+    shock, accounts = ((queue.queue.spot_shock, queue.accounts) if isinstance(queue, ClusterQueue)
+                       else (queue.spot_shock, len(queue.accounts)))
+    title = (f"Margin ratios at spot {shock_label(shock)}"
+             f"<br><sup>{liq:,} of {accounts:,} accounts liquidatable</sup>")
     return styled(fig, title, height=400)
 
 

@@ -62,7 +62,7 @@ def _controls():
                                      options=[{"label": "generated population", "value": "generated"},
                                               {"label": "uploaded CSV", "value": "uploaded"}])],
                      className="control"),
-            _number_input(f"Population size (≤ {ex.MAX_ACCOUNTS:,})", ids.EX_ACCOUNTS, DEFAULTS["n_accounts"],
+            _number_input(f"Population size (≤ {ex.max_accounts():,})", ids.EX_ACCOUNTS, DEFAULTS["n_accounts"],
                           min=1, step=1),
             _number_input("Seed", ids.EX_SEED, DEFAULTS["seed"], step=1),
             html.Div([html.Label("Spot shock, all underlyings (% of spot)"),

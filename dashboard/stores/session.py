@@ -125,7 +125,8 @@ def default_stores() -> tuple[dict, dict, dict]:
 # ----------------------------------------------------------------------------- the engine call
 
 
-def _hash(payload) -> str:
+def content_hash(payload) -> str:
+    """SHA-256 of ``payload`` (JSON-able store values): the key of what it determines."""
     raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     return hashlib.sha256(raw).hexdigest()
 
@@ -145,7 +146,7 @@ def _rows(positions: list[dict]) -> list:
 
 def digest(book: dict, market: dict, settings: dict) -> str:
     """Stable content hash of a state (the analysis cache key, after ``analysis:``)."""
-    return _hash(_content(book, market, settings))
+    return content_hash(_content(book, market, settings))
 
 
 def memoise(namespace: str, payload, compute):
@@ -154,7 +155,7 @@ def memoise(namespace: str, payload, compute):
     app (scripts, notebooks) it just runs."""
     if not has_app_context():
         return compute()
-    return memo.memoised(_cache, f"{namespace}:{_hash(payload)}", compute, _flight)
+    return memo.memoised(_cache, f"{namespace}:{content_hash(payload)}", compute, _flight)
 
 
 def instruments_of(book: Book, market: dict) -> InstrumentArrays:

@@ -7,6 +7,13 @@ shell (the population is generated on the workers, block by block)::
 
     PMDASH_DASK_SCHEDULER=tcp://host:8786 python -m engine.liquidation.distributed --accounts 10000000 --shock -0.1
 
+The dashboard's Exchange page uses the same variable: a generated population above one
+machine's cap is generated and margined here, up to ``engine.limits.MAX_CLUSTER_ACCOUNTS``
+accounts if the workers' memory holds them (:func:`check_cluster_population`).  Measured on a
+2-core machine shared with other work, 2 workers of one thread on loopback: 10,000,000 accounts
+(~185 M holdings) are generated in ~50 s and queued in ~18–21 s, with ~3.9 GB on the workers at
+the peak.
+
 Layout (the same per-partition functions as :mod:`.queue`, so each account's figures are the
 single-machine ones bit for bit):
 
@@ -40,6 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..limits import BudgetError, check_budget
+from ..margin.account import margin_ratio
 from ..market import Market
 from ..samples import listed_instruments
 from .queue import (
@@ -59,6 +68,7 @@ from .queue import (
     partition_margins,
     partition_sweep,
     queue_rows,
+    ratio_counts,
     revalue,
     run_cascade,
     sweep_row,
@@ -135,13 +145,40 @@ def _generate_part(market: Market, params: PopulationParams, first_row: int, mod
     return Partition(ids, pop.quantities, pop.cash, first_row)
 
 
+#: Bytes a generated population keeps on the workers: per holding (CSR value and column index) and
+#: per account (id string, cash, row pointer), measured on a 10⁶-account population.
+BYTES_PER_HOLDING = 12
+BYTES_PER_ACCOUNT = 100
+#: Generating a block of BLOCK_ACCOUNTS accounts needs ~1.3 GB while it runs (numpy temporaries).
+BLOCK_ACCOUNTS = 1_000_000
+BLOCK_WORKING_BYTES = 1_500_000_000
+
+
+def check_cluster_population(client, n_accounts: int, params: PopulationParams) -> None:
+    """Refuse a population the cluster cannot hold (:class:`~engine.limits.BudgetError`): more
+    than ``MAX_CLUSTER_ACCOUNTS`` accounts, or more memory than the workers have — the
+    partitions (:data:`BYTES_PER_HOLDING`, :data:`BYTES_PER_ACCOUNT`) plus one block being
+    generated per worker thread, against the workers' memory limits."""
+    check_budget("MAX_CLUSTER_ACCOUNTS", n_accounts, "accounts on the Dask cluster", "fewer accounts")
+    replace(params, n_accounts=min(n_accounts, BLOCK_ACCOUNTS)).validate()  # each block is generated as this
+    workers = client.scheduler_info()["workers"].values()
+    limit = sum(w.get("memory_limit") or 0 for w in workers)
+    threads = sum(w.get("nthreads", 1) for w in workers)
+    need = n_accounts * (params.positions * BYTES_PER_HOLDING + BYTES_PER_ACCOUNT) + threads * BLOCK_WORKING_BYTES
+    if limit and need > limit:
+        raise BudgetError(f"{n_accounts:,} accounts need about {need / 1e9:.1f} GB on the cluster, whose workers "
+                          f"have {limit / 1e9:.1f} GB: fewer accounts or positions, or more workers")
+
+
 def generate_on_cluster(client, market: Market, n_accounts: int, params: PopulationParams | None = None,
                         n_partitions: int | None = None, model: str = "risk_based",
                         margin_params=None) -> ClusterPopulation:
     """``n_accounts`` accounts generated on the workers, block k with ``params`` and seed
-    ``params.seed·100,003 + k`` (a different population from one generated on one machine)."""
+    ``params.seed·100,003 + k`` (a different population from one generated on one machine);
+    refused up front if the cluster cannot hold them (:func:`check_cluster_population`)."""
     params = params or PopulationParams()
-    n_partitions = max(_n_partitions(client, n_partitions), math.ceil(n_accounts / 1_000_000))
+    check_cluster_population(client, n_accounts, params)
+    n_partitions = max(_n_partitions(client, n_partitions), math.ceil(n_accounts / BLOCK_ACCOUNTS))
     edges = _bounds(n_accounts, n_partitions)
     blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
     futures = [client.submit(_generate_part, market, replace(params, n_accounts=b - a, seed=params.seed * 100_003 + k),
@@ -156,7 +193,8 @@ class ClusterQueue:
     the time went (seconds): ``revaluation`` on the client, ``aggregation`` (sparse margining) and
     ``ranking`` (summed over the partitions and divided by the workers: the compute each worker
     did), ``merge`` on the client, ``transfer`` (the rest of the wall time: scheduling, the
-    broadcast, results coming back, and waiting on the slowest worker)."""
+    broadcast, results coming back, and waiting on the slowest worker).  ``ratio_counts``: every
+    account binned by margin ratio (:func:`.queue.ratio_counts`, default bins)."""
 
     queue: QueueResult
     accounts: int
@@ -164,6 +202,7 @@ class ClusterQueue:
     notional_usd: float
     shortfall_usd: float
     timings: dict
+    ratio_counts: np.ndarray
 
 
 def _queue_part(part: Partition, rev: Revaluation, top: int | None):
@@ -171,8 +210,10 @@ def _queue_part(part: Partition, rev: Revaluation, top: int | None):
     margins = partition_margins(rev, part.quantities, part.cash)
     t1 = time.perf_counter()
     frame = queue_rows(part.account_ids, margins, top)
+    equity, _, mm, _ = margins
+    counts = ratio_counts(margin_ratio(equity, mm), equity < mm)
     t2 = time.perf_counter()
-    return frame, liquidatable_amounts(margins), (t1 - t0, t2 - t1)
+    return frame, liquidatable_amounts(margins), (t1 - t0, t2 - t1), counts
 
 
 def cluster_queue(cpop: ClusterPopulation, market: Market, spot_shock=0.0, model: str = "risk_based",
@@ -196,7 +237,7 @@ def cluster_queue(cpop: ClusterPopulation, market: Market, spot_shock=0.0, model
                "total": end - start}
     _, accounts, notional, shortfall = sweep_row(0.0, amounts)
     return ClusterQueue(QueueResult(float(np.mean(spot_shock)), frame), len(cpop), accounts, notional,
-                        shortfall, timings)
+                        shortfall, timings, sum(r[3] for r in results))
 
 
 def cluster_sweep(cpop: ClusterPopulation, market: Market, shocks, model: str = "risk_based",

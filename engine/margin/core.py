@@ -293,6 +293,12 @@ class GroupTerm:
         inside = self.group >= 0
         return np.bincount(self.group[inside], weights=(net * self.coef)[inside], minlength=self.n_groups)
 
+    @cached_property
+    def one_instrument_per_group(self) -> bool:
+        """Every group holds a single instrument (x is then q scaled per instrument)."""
+        inside = self.group[self.group >= 0]
+        return len(np.unique(inside)) == len(inside)
+
     def matrix(self) -> sparse.csr_matrix:
         """(instruments × groups) sparse map with x = q @ matrix."""
         rows = np.flatnonzero(self.group >= 0)
@@ -408,15 +414,41 @@ def evaluate_changes(kernel: Kernel, net: np.ndarray, instrument: np.ndarray, ch
     return kernel.combine(full)
 
 
-def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> np.ndarray:
+def _signed_parts(q: sparse.csr_matrix) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """(q⁺, q⁻) = (max(q, 0), max(−q, 0)) sharing q's index arrays (explicit zeros are harmless in
+    the products they enter)."""
+    def part(data: np.ndarray) -> sparse.csr_matrix:
+        return sparse.csr_matrix((data, q.indices, q.indptr), shape=q.shape, copy=False)
+
+    return part(np.maximum(q.data, 0.0)), part(np.maximum(-q.data, 0.0))
+
+
+def _single_instrument_maps(kernel: Kernel, terms: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(instruments × terms) maps A, B of the group terms with one instrument per group: with
+    x = q·c, up·x⁺ + down·x⁻ = q⁺·A + q⁻·B where A = up·c⁺ + down·c⁻ and B = up·c⁻ + down·c⁺."""
+    n = len(kernel.und_index)
+    A, B = np.zeros((n, len(terms))), np.zeros((n, len(terms)))
+    for j, k in enumerate(terms):
+        t = kernel.groups[k]
+        inside = np.flatnonzero(t.group >= 0)
+        g, c = t.group[inside], t.coef[inside]
+        c_pos, c_neg = np.maximum(c, 0.0), np.maximum(-c, 0.0)
+        A[inside, j] = t.up[g] * c_pos + t.down[g] * c_neg
+        B[inside, j] = t.up[g] * c_neg + t.down[g] * c_pos
+    return A, B
+
+
+def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 25_000) -> np.ndarray:
     """Requirement rows (A, 2 + C) of A accounts holding ``quantities`` (A × instruments,
     scipy.sparse or dense, signed contracts) of the kernel's instruments.
 
     Per underlying u and chunk of accounts: linear aggregates are the sparse-dense product
-    Q·(L masked to u's instruments); group terms are x = Q·M (sparse), then up·x⁺ + down·x⁻
-    summed into each group's underlying.  No account ever nets across underlyings; how the
-    per-underlying components combine is the kernel's ``combine``.  Memory per chunk is about
-    chunk_rows × (features + components) × underlyings floats.
+    Q·(L masked to u's instruments); group terms with one instrument per group are two more
+    sparse-dense products Q⁺·A + Q⁻·B (:func:`_single_instrument_maps`); the other group terms
+    are x = Q·M (sparse), then up·x⁺ + down·x⁻ summed into each group's underlying.  No account
+    ever nets across underlyings; how the per-underlying components combine is the kernel's
+    ``combine``.  Memory per chunk is about chunk_rows × (features + components) × underlyings
+    floats.
     """
     Q = sparse.csr_matrix(quantities, dtype=float)
     n_acc, n_inst = Q.shape
@@ -425,38 +457,45 @@ def evaluate_accounts(kernel: Kernel, quantities, chunk_rows: int = 50_000) -> n
     width = 2 + len(kernel.components)
     if kernel.n_und == 0:
         return np.zeros((n_acc, width))
-    # Each underlying's linear features see only its own instruments: a contiguous block of
-    # columns is sliced out of Q (a product over that block's entries only), otherwise the
-    # features are masked to zero outside it (a product over every entry).
+    single = [k for k, t in enumerate(kernel.groups) if t.n_groups and t.one_instrument_per_group]
+    netted = [k for k, t in enumerate(kernel.groups) if t.n_groups and not t.one_instrument_per_group]
+    A, B = _single_instrument_maps(kernel, single)
+    # Each underlying's features see only its own instruments: a contiguous block of columns is
+    # sliced out of Q (a product over that block's entries only), otherwise the features are
+    # masked to zero outside it (a product over every entry).
     blocks = []
     for u in range(kernel.n_und):
         cols = np.flatnonzero(kernel.und_index == u)
         if len(cols) and cols[-1] - cols[0] + 1 == len(cols):
-            blocks.append((slice(cols[0], cols[-1] + 1), kernel.linear[cols[0]:cols[-1] + 1]))
+            block = slice(cols[0], cols[-1] + 1)
+            blocks.append((block, kernel.linear[block], A[block], B[block]))
         else:
-            blocks.append((slice(None), kernel.linear * (kernel.und_index == u)[:, None]))
+            mine = (kernel.und_index == u)[:, None]
+            blocks.append((slice(None), kernel.linear * mine, A * mine, B * mine))
     term_maps = []
-    for t in kernel.groups:
+    for k in netted:
+        t = kernel.groups[k]
         to_und = sparse.csr_matrix((np.ones(t.n_groups), (np.arange(t.n_groups), t.group_und)),
                                    shape=(t.n_groups, kernel.n_und))
-        term_maps.append((t.matrix(), (sparse.diags(t.up) @ to_und).toarray(),
+        term_maps.append((k, t.matrix(), (sparse.diags(t.up) @ to_und).toarray(),
                           (sparse.diags(t.down) @ to_und).toarray()))
     out = np.empty((n_acc, width))
 
     def evaluate_chunk(start: int) -> None:
         q = Q[start:start + chunk_rows]
         grp_all = np.zeros((q.shape[0], kernel.n_und, len(kernel.groups)))
-        for k, (m, up, down) in enumerate(term_maps):
+        for k, m, up, down in term_maps:
             x = q @ m
-            # x⁺ and x⁻ share x's sparsity (explicit zeros are harmless in the products below),
-            # which avoids scipy's maximum() and its pass to drop the zeros.
-            pos = sparse.csr_matrix((np.maximum(x.data, 0.0), x.indices, x.indptr), shape=x.shape)
-            neg = sparse.csr_matrix((np.maximum(-x.data, 0.0), x.indices, x.indptr), shape=x.shape)
+            pos, neg = _signed_parts(x)
             grp_all[:, :, k] = pos @ up + neg @ down
-        comp = np.stack([kernel.per_underlying(np.asarray(q[:, cols] @ lin), grp_all[:, u, :],
-                                               np.full(q.shape[0], u))
-                         for u, (cols, lin) in enumerate(blocks)], axis=1)
-        out[start:start + q.shape[0]] = kernel.combine(comp)
+        comp = []
+        for u, (cols, lin, a, b) in enumerate(blocks):
+            q_u = q[:, cols]
+            if single:
+                pos, neg = _signed_parts(q_u)
+                grp_all[:, u, single] = pos @ a + neg @ b
+            comp.append(kernel.per_underlying(np.asarray(q_u @ lin), grp_all[:, u, :], np.full(q.shape[0], u)))
+        out[start:start + q.shape[0]] = kernel.combine(np.stack(comp, axis=1))
 
     starts = range(0, n_acc, chunk_rows)
     if len(starts) == 1:

@@ -708,9 +708,14 @@ class RiskBasedKernel(Kernel):
             val[lin, :, 0] = pnl_lin.T
         bc = p.basis_contingency
         dated = (arr.kind != SPOT_CODE) & ~perp
-        # Basis scenarios priced only when the contingency counts them (its factor is not 0).
-        fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down)) \
-            if bc.basis_cont_add_factor or bc.basis_cont_mult_factor else np.zeros((n, 2))
+        # Basis scenarios priced, and their 2E features kept, only when the contingency counts them
+        # (a factor is not 0): otherwise the forward floor is 0 and the features would be zeros.
+        self.basis = bool(bc.basis_cont_add_factor or bc.basis_cont_mult_factor)
+        basis_cols = []
+        if self.basis:
+            fwd = _basis_pnl(universe, opt, V0_m, ref, inst_coin, (bc.scenario_spot_up, bc.scenario_spot_down))
+            basis_cols = [universe.by_bucket(fwd[:, 0], dated), universe.by_bucket(fwd[:, 1], dated)]
+        E_fwd = E if self.basis else 0
         S = arr.spot
         per_usd = np.where(inst_coin, 1.0 / S, 1.0)
         not_spot = arr.kind != SPOT_CODE
@@ -721,12 +726,12 @@ class RiskBasedKernel(Kernel):
         self.sl_other = slice(self.sl_base.stop, self.sl_base.stop + other.shape[1])
         self.col_delta = self.sl_other.stop
         self.sl_roll = slice(self.col_delta + 1, self.col_delta + 1 + E)
-        self.sl_fwd_up = slice(self.sl_roll.stop, self.sl_roll.stop + E)
-        self.sl_fwd_down = slice(self.sl_fwd_up.stop, self.sl_fwd_up.stop + E)
+        self.sl_fwd_up = slice(self.sl_roll.stop, self.sl_roll.stop + E_fwd)
+        self.sl_fwd_down = slice(self.sl_fwd_up.stop, self.sl_fwd_up.stop + E_fwd)
         linear = np.hstack([
             val.reshape(n, n_s * E_cols), base, other, delta_usd[:, None],
             universe.by_bucket(universe.fwd_delta * S * per_usd, not_spot),
-            universe.by_bucket(fwd[:, 0], dated), universe.by_bucket(fwd[:, 1], dated),
+            *basis_cols,
         ])
         notional = universe.notional * per_usd
         oc = p.other_contingency
@@ -816,10 +821,19 @@ class RiskBasedKernel(Kernel):
 
     def scenario_pnl(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
         """(n, S) weighted scenario P&L of n underlying-portfolios."""
+        return self._pnl_by_scenario(lin, und).T
+
+    def _pnl_by_scenario(self, lin: np.ndarray, und: np.ndarray) -> np.ndarray:
+        """:meth:`scenario_pnl` stored scenario-major (S, n): each portfolio's worst scenario is
+        then a reduction across rows, several times faster in numpy than one along a short last
+        axis (the accounts path takes it for 25,000 portfolios at a time)."""
         n = len(lin)
-        other = self.rc[und][:, None] * self.rc_spots[None, :]
+        # Built scenario-major throughout: the risk-cancelling collateral's P&L rc_u·s first, the
+        # features added to it (the same sums, ~3× faster than writing into a transposed view).
+        pnl = np.empty((self.n_s, n))
+        np.multiply(self.rc[und], self.rc_spots[:, None], out=pnl)
         if self.per_expiry:
-            other = other + lin[:, self.sl_other]
+            pnl += lin[:, self.sl_other].T
             dV = lin[:, self.sl_val].reshape(n, self.n_s, self.E)
             Vs = lin[:, self.sl_base][:, None, :] + dV
             disc = self.discount[und]
@@ -827,21 +841,25 @@ class RiskBasedKernel(Kernel):
             x = dV + (factor - 1.0) * Vs
             skew = np.isin(self.direction, SKEW)
             x[:, skew, :] = -np.abs(x[:, skew, :])
-            pnl = (x.sum(axis=2) + other) * self.weights
+            np.add(x.sum(axis=2).T, pnl, out=pnl)
         else:
-            pnl = (lin[:, self.sl_val] + other) * self.weights
+            np.add(lin[:, self.sl_val].T, pnl, out=pnl)
+        pnl *= self.weights[:, None]
         if self.extended.any():
-            damp = self.dampener[und][:, None]
-            ext = pnl[:, self.extended]
-            pnl[:, self.extended] = np.where(ext < 0.0, np.minimum(ext + damp, 0.0), ext)
+            damp = self.dampener[und]
+            ext = pnl[self.extended]
+            pnl[self.extended] = np.where(ext < 0.0, np.minimum(ext + damp, 0.0), ext)
         return pnl
 
     def per_underlying(self, lin, grp, und):
         p = self.params
-        pnl = self.scenario_pnl(lin, und)
-        scan = np.maximum(-pnl.min(axis=1), 0.0) if pnl.shape[1] else np.zeros(len(lin))
-        worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
-        floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
+        pnl = self._pnl_by_scenario(lin, und)
+        scan = np.maximum(-pnl.min(axis=0), 0.0) if len(pnl) else np.zeros(len(lin))
+        if self.basis:
+            worst_fwd = np.minimum(np.minimum(lin[:, self.sl_fwd_up], lin[:, self.sl_fwd_down]), 0.0)
+            floor = 0.0 - worst_fwd @ self.forward_factor  # 0.0 − x: no negative zero when the factor is 0
+        else:
+            floor = np.zeros(len(lin))
         loss = np.maximum(scan, floor)
         delta_shock = p.delta_shock.max_delta_shock * np.maximum(np.abs(lin[:, self.col_delta]) - self.threshold[und],
                                                                  0.0)

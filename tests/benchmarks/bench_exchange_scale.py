@@ -46,7 +46,7 @@ def _split_single(pop):
 
 
 def test_queue_1m_single_machine(benchmark, population):
-    result = benchmark.pedantic(margin_queue, args=(population, MARKET, SHOCK), rounds=3, iterations=1)
+    result = benchmark.pedantic(margin_queue, args=(population, MARKET, SHOCK), rounds=5, iterations=1)
     assert len(result.accounts) == N_ACCOUNTS
     benchmark.extra_info.update(holdings=int(population.quantities.nnz), **_split_single(population))
     print("\nsingle machine split (s):", {k: round(v, 3) for k, v in benchmark.extra_info.items()})

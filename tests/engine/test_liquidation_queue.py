@@ -12,6 +12,9 @@ from engine.liquidation.queue import (
     generate_population,
     liquidatable_vs_shock,
     margin_queue,
+    merge_queue,
+    queue_order,
+    queue_rows,
     read_accounts,
     validate_account_row,
 )
@@ -70,6 +73,52 @@ def test_ranking_most_under_water_first(market, pop):
     assert (acc["notional_usd"].to_numpy()[ties] >= acc["notional_usd"].to_numpy()[ties + 1]).all()
     assert (acc["liquidatable"] == (acc["equity"] < acc["mm"])).all()
     assert list(acc["rank"]) == list(range(1, len(acc) + 1))
+
+
+def test_queue_order_by_hand():
+    """Six accounts ranked by hand: equity ≤ 0 first (ratio +inf), the larger notional first, and
+    accounts tied on both in row order."""
+    equity = np.array([100.0, -5.0, 200.0, 50.0, 0.0, 100.0])
+    mm = np.array([50.0, 10.0, 100.0, 40.0, 10.0, 50.0])
+    notional = np.array([1_000.0, 300.0, 2_000.0, 500.0, 300.0, 1_000.0])
+    # ratios: 0.5, inf, 0.5, 0.8, inf, 0.5 → inf (rows 1, 4: same notional, row order), 0.8 (row 3),
+    # 0.5 (row 2 with 2,000 of notional, then rows 0 and 5 with 1,000 each, in row order).
+    expected = [1, 4, 3, 2, 0, 5]
+    frame = merge_queue([queue_rows(np.array([f"a{k}" for k in range(6)], dtype=object),
+                                    (equity, mm * 1.5, mm, notional))])
+    assert list(frame["account"]) == [f"a{k}" for k in expected]
+    assert list(frame["rank"]) == [1, 2, 3, 4, 5, 6]
+    assert list(frame["liquidatable"]) == [True, True, False, False, False, False]
+    assert frame["margin_ratio"].tolist() == [np.inf, np.inf, 0.8, 0.5, 0.5, 0.5]
+    ratio = np.array([0.5, np.inf, 0.5, 0.8, np.inf, 0.5])
+    for top in range(7):  # a cut inside a tie keeps the row order
+        assert queue_order(ratio, notional, top).tolist() == expected[:top]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.25, 0.5, 1.0, 3.0, np.inf]), st.sampled_from([1.0, 2.0, 7.0])),
+                min_size=1, max_size=40),
+       st.integers(0, 45))
+def test_queue_order_is_a_sort_on_ratio_notional_row(accounts, top):
+    """queue_order == Python's sort on (−ratio, −notional, row), whole or cut at ``top``."""
+    ratio = np.array([r for r, _ in accounts])
+    notional = np.array([n for _, n in accounts])
+    expected = sorted(range(len(accounts)), key=lambda i: (-ratio[i], -notional[i], i))
+    assert queue_order(ratio, notional).tolist() == expected
+    assert queue_order(ratio, notional, top).tolist() == expected[:top]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.5, 1.0, np.inf, np.nan]), st.sampled_from([1.0, 2.0, np.nan])),
+                min_size=1, max_size=30),
+       st.integers(1, 35))
+def test_queue_order_puts_nan_last_as_numpy_sorts(accounts, top):
+    """A NaN ratio or notional (never from valid inputs) sorts last, as numpy's stable lexsort puts it."""
+    ratio = np.array([r for r, _ in accounts])
+    notional = np.array([n for _, n in accounts])
+    expected = np.lexsort((-notional, -ratio)).tolist()
+    assert queue_order(ratio, notional).tolist() == expected
+    assert queue_order(ratio, notional, top).tolist() == expected[:top]
 
 
 def test_shock_sweep_counts(market, pop):
