@@ -3,22 +3,34 @@
 The shock sweep and the cascade of a large population take seconds; as background callbacks they
 run outside the request (the page stays responsive), show their progress and can be cancelled.
 
-* Off by default (plain callbacks, no progress bar): jobs forked from a multi-threaded server
-  process were seen to hang in a browser test (a lock or BLAS thread pool held across the fork).
-* ``PMDASH_BACKGROUND=1``: ``dash.DiskcacheManager`` over an embedded ``diskcache`` directory
-  (``PMDASH_BACKGROUND_DIR``, default ``pmdash-background`` under the system temp directory): each
-  job runs in a process of the web server's machine.
+* By default: :class:`ForkserverDiskcacheManager`, Dash's ``DiskcacheManager`` over an embedded
+  ``diskcache`` directory (``PMDASH_BACKGROUND_DIR``, default ``background`` in the data directory,
+  ``PMDASH_DATA_DIR``, so that every gunicorn worker of one install polls the same jobs): each job
+  runs in a process of the web server's machine.
+* ``PMDASH_BACKGROUND=0``: no background jobs; the computations run in the request (no progress
+  bar, no Cancel).
 * ``PMDASH_CELERY_BROKER`` (e.g. the Redis URL, ``redis://host:6379/1``): ``dash.CeleryManager``;
   jobs then run in Celery workers (``celery -A dashboard.background:celery_app worker``), on any
   machine that reaches the broker.
+
+Why a forkserver: Dash starts each job with ``multiprocess.Process``, by default a ``fork()`` of
+the web server, which serves requests on several threads.  The child gets a copy of every lock and
+of every "being computed" mark those threads held at that instant, but not the threads that would
+release them: a job forked while a request thread computed the population it needs waited forever
+for that computation (:class:`dashboard.memo.SingleFlight`).  Here jobs are forked from a
+forkserver, a single-threaded process that serves no request and has imported the job bodies
+(:mod:`dashboard.jobs`) once.  A job is a daemon of its server: stopped, not awaited, when the
+server exits.
 """
 from __future__ import annotations
 
 import functools
 import os
-import tempfile
 
 import dash
+
+#: Modules the forkserver imports once, so that a job starts in milliseconds: the job bodies.
+PRELOAD = ["dashboard.jobs"]
 
 
 def celery_app(broker: str):
@@ -29,8 +41,37 @@ def celery_app(broker: str):
 
 
 def enabled() -> bool:
-    """Whether the long Exchange computations run as background callbacks."""
-    return bool(os.environ.get("PMDASH_CELERY_BROKER", "").strip()) or os.environ.get("PMDASH_BACKGROUND") == "1"
+    """Whether the long Exchange computations run as background callbacks (unless
+    ``PMDASH_BACKGROUND=0``)."""
+    return bool(os.environ.get("PMDASH_CELERY_BROKER", "").strip()) or os.environ.get("PMDASH_BACKGROUND") != "0"
+
+
+@functools.cache
+def job_context():
+    """The ``multiprocess`` context jobs start from: forkserver, with :data:`PRELOAD` imported."""
+    import multiprocess
+
+    context = multiprocess.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+class ForkserverDiskcacheManager(dash.DiskcacheManager):
+    """``dash.DiskcacheManager`` whose jobs are forked from the forkserver of
+    :func:`job_context`, never from the multi-threaded web server (see the module docstring)."""
+
+    def call_job_fn(self, key, job_fn, args, context):
+        process = job_context().Process(target=job_fn, args=(key, self._make_progress_key(key), args, context),
+                                        daemon=True)
+        process.start()
+        return process.pid
+
+
+def background_dir() -> str:
+    """``PMDASH_BACKGROUND_DIR``, else ``background`` in the data directory (``PMDASH_DATA_DIR``)."""
+    from .workspaces.store import data_dir
+
+    return os.environ.get("PMDASH_BACKGROUND_DIR") or str(data_dir() / "background")
 
 
 @functools.cache
@@ -40,5 +81,4 @@ def manager():
         return dash.CeleryManager(celery_app(broker))
     import diskcache
 
-    folder = os.environ.get("PMDASH_BACKGROUND_DIR") or os.path.join(tempfile.gettempdir(), "pmdash-background")
-    return dash.DiskcacheManager(diskcache.Cache(folder))
+    return ForkserverDiskcacheManager(diskcache.Cache(background_dir()))

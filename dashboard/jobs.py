@@ -1,0 +1,57 @@
+"""The bodies of the Exchange page's long computations (the shock sweep and the cascade).
+
+They are callbacks of the page (:mod:`dashboard.pages.exchange` registers them), kept here because
+a background job process runs them by name: it imports this module, which needs no app, and
+never a page module (a page registers itself with the app when imported).  Each view reports its
+progress as ``progress((step, of))``: started, computed, drawn (:data:`STEPS`).
+"""
+from __future__ import annotations
+
+from dash import no_update
+
+from .figures import exchange as figures
+from .stores import exchange as ex
+
+#: Steps a background computation reports: started, computed, then drawn.
+STEPS = 3
+
+
+def _step(progress, k: int) -> None:
+    if progress is not None:
+        progress((str(k), str(STEPS)))
+
+
+def _staged(progress, compute, draw):
+    """``draw(compute())`` with ``progress((step, of))`` told at each of its three steps; no
+    update when nothing is uploaded yet (the queue view says so)."""
+    try:
+        _step(progress, 1)
+        result = compute()
+        _step(progress, 2)
+        figure = draw(result)
+        _step(progress, 3)
+        return figure
+    except ValueError:
+        return no_update
+
+
+def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
+    return _staged(progress, lambda: ex.sweep(source, settings, upload, market, account),
+                   lambda result: figures.shock_chart(result, settings["spot_shock"]))
+
+
+def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
+    """The cascade figure; ``progress((step, of))`` is told each step when given."""
+    return _staged(progress, lambda: ex.cascade_result(source, settings, upload, market, account),
+                   lambda result: figures.cascade_chart(result, settings["max_rounds"]))
+
+
+def sweep_job(set_progress, source, settings, upload, market, account):
+    """:func:`sweep_view` as a background callback (Dash passes ``set_progress`` first)."""
+    return sweep_view(source, settings, upload, market, account, set_progress)
+
+
+def cascade_job(set_progress, source, settings, upload, market, account):
+    """:func:`cascade_view` as a background callback (Dash passes ``set_progress`` first)."""
+    return cascade_view(source, settings, upload, market, account, set_progress)
