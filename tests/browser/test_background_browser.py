@@ -4,6 +4,7 @@ the job runs, then the figure the engine computes; Cancel stops a job and keeps 
 Run with ``pytest --headless``."""
 import time
 
+import plotly.graph_objects as go
 import psutil
 import pytest
 from dash.testing.wait import until
@@ -74,6 +75,12 @@ def _jobs_left() -> list[psutil.Process]:
     return [p for p in psutil.Process(server).children() if p.status() != psutil.STATUS_ZOMBIE]
 
 
+def _results_left() -> list:
+    """Figures jobs stored that no page fetched: what a cancelled job leaves had it not been stopped."""
+    cache = background.manager().handle
+    return [key for key in cache.iterkeys() if isinstance(cache.get(key), go.Figure)]
+
+
 def _disabled(dash_duo, element_id: str) -> bool:
     return dash_duo.find_element(f"#{element_id}").get_attribute("disabled") == "true"
 
@@ -111,7 +118,8 @@ def test_cancel_stops_the_job_and_keeps_the_last_figure(dash_duo, dashboard_app,
         until(lambda c=cancel: not _disabled(dash_duo, c), timeout=30)
         dash_duo.find_element(f"#{cancel}").click()
         until(lambda c=cancel: _disabled(dash_duo, c), timeout=10)
-    until(lambda: not _jobs_left(), timeout=10)  # the jobs were stopped, not left to finish
+    until(lambda: not _jobs_left(), timeout=10)
+    assert _results_left() == [], "a cancelled job ran to its end instead of being stopped"
     assert dash_duo.driver.execute_script(BARS % ids.EX_SHOCK_CHART) == before
 
     # The page goes on working: a new population is computed and drawn.
