@@ -80,5 +80,8 @@ def manager():
     if broker := os.environ.get("PMDASH_CELERY_BROKER", "").strip():
         return dash.CeleryManager(celery_app(broker))
     import diskcache
+    from multiprocess import forkserver
 
+    job_context()
+    forkserver.ensure_running()  # started now (it imports the job bodies meanwhile), not by the first job
     return ForkserverDiskcacheManager(diskcache.Cache(background_dir()))
