@@ -28,9 +28,25 @@ import functools
 import os
 
 import dash
+from dash import dcc
+
+from . import ids
 
 #: Modules the forkserver imports once, so that a job starts in milliseconds: the job bodies.
 PRELOAD = ["dashboard.jobs"]
+
+
+#: The shell's store of each background computation: its state, None idle, 0 started, k after
+#: step k.  Dash writes a job's progress and running state into these, not into the page: the
+#: page mirrors them (dashboard.pages.exchange), and a job that ends after the user went to
+#: another page updates a store that is still there (Dash's renderer reports an error for a
+#: progress or running component no longer in the layout, plotly/dash#2680).
+JOB_STORES = (ids.EX_SWEEP_JOB, ids.EX_CASCADE_JOB)
+
+
+def stores() -> list[dcc.Store]:
+    """The :data:`JOB_STORES` of the shell (in memory: a reload forgets them with the jobs)."""
+    return [dcc.Store(id=store_id, data=None) for store_id in JOB_STORES]
 
 
 def celery_app(broker: str):

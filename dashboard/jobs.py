@@ -3,7 +3,7 @@
 They are callbacks of the page (:mod:`dashboard.pages.exchange` registers them), kept here because
 a background job process runs them by name: it imports this module, which needs no app, and
 never a page module (a page registers itself with the app when imported).  Each view reports its
-progress as ``progress((step, of))``: started, computed, drawn (:data:`STEPS`).
+progress as ``progress(step)``: 1 started, 2 computed, 3 drawn (:data:`STEPS`).
 
 A job process has no request and no app: when the server's results cache is shared between
 processes (``PMDASH_REDIS_URL`` or ``PMDASH_CACHE_DIR``, :func:`dashboard.memo.cache_config`) a job
@@ -30,7 +30,7 @@ STEPS = 3
 
 def _step(progress, k: int) -> None:
     if progress is not None:
-        progress((str(k), str(STEPS)))
+        progress(k)
 
 
 @functools.cache
@@ -55,7 +55,7 @@ def _computed(compute):
 
 
 def _staged(progress, compute, draw):
-    """``draw(compute())`` with ``progress((step, of))`` told at each of its three steps; no
+    """``draw(compute())`` with ``progress(step)`` told at each of its three steps; no
     update when nothing is uploaded yet (the queue view says so)."""
     try:
         _step(progress, 1)
@@ -69,13 +69,13 @@ def _staged(progress, compute, draw):
 
 
 def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
-    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
+    """The shock-sweep figure; ``progress(step)`` is told each step when given."""
     return _staged(progress, lambda: ex.sweep(source, settings, upload, market, account),
                    lambda result: figures.shock_chart(result, settings["spot_shock"]))
 
 
 def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
-    """The cascade figure; ``progress((step, of))`` is told each step when given."""
+    """The cascade figure; ``progress(step)`` is told each step when given."""
     return _staged(progress, lambda: ex.cascade_result(source, settings, upload, market, account),
                    lambda result: figures.cascade_chart(result, settings["max_rounds"]))
 

@@ -6,7 +6,7 @@ The stores, their transitions and the memoised engine calls are in :mod:`dashboa
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from .. import background, ids
 from ..components import (
@@ -101,16 +101,24 @@ def progress_row(bar_id: str, cancel_id: str) -> html.Div:
                     className="toolbar ex-progress", hidden=not background.enabled())
 
 
-def long_callback(output: Output, bar_id: str, cancel_id: str, view, job) -> None:
+#: Browser side: the page's progress bar and Cancel button show the job state of the shell's store.
+SHOW_JOB = """(state) => [state === null || state === undefined ? '0' : String(state),
+                        state === null || state === undefined]"""
+
+
+def long_callback(output: Output, job_store: str, bar_id: str, cancel_id: str, view, job) -> None:
     """``view`` as the callback of :data:`SOURCE` into ``output``; when background callbacks are
-    on, ``job`` (the same view taking ``set_progress`` first) as a background job with this
-    progress bar and Cancel button instead."""
+    on, ``job`` (the same view taking ``set_progress`` first) as a background job instead: its
+    progress and running state go to ``job_store`` in the shell (see
+    :data:`dashboard.background.JOB_STORES`), shown by this bar and button, and the button
+    cancels it."""
     if not background.enabled():
         callback(output, *SOURCE)(view)
         return
     callback(output, *SOURCE, background=True, manager=background.manager(),
-             progress=[Output(bar_id, "value"), Output(bar_id, "max")], progress_default=["0", str(STEPS)],
-             running=[(Output(cancel_id, "disabled"), False, True)], cancel=[Input(cancel_id, "n_clicks")])(job)
+             progress=[Output(job_store, "data")], progress_default=[None],
+             running=[(Output(job_store, "data"), 0, None)], cancel=[Input(cancel_id, "n_clicks")])(job)
+    clientside_callback(SHOW_JOB, Output(bar_id, "value"), Output(cancel_id, "disabled"), Input(job_store, "data"))
 
 
 layout = html.Div([
@@ -233,6 +241,7 @@ def render_queue(source, settings, upload, market, account):
 
 
 # The sweep and the cascade: their bodies are in dashboard.jobs, which a job process imports.
-long_callback(Output(ids.EX_SHOCK_CHART, "figure"), ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL, sweep_view, sweep_job)
-long_callback(Output(ids.EX_CASCADE, "figure"), ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL, cascade_view,
-              cascade_job)
+long_callback(Output(ids.EX_SHOCK_CHART, "figure"), ids.EX_SWEEP_JOB, ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL,
+              sweep_view, sweep_job)
+long_callback(Output(ids.EX_CASCADE, "figure"), ids.EX_CASCADE_JOB, ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL,
+              cascade_view, cascade_job)

@@ -32,6 +32,15 @@ for (const id of arguments) {
 }
 """
 SEEN = "return window.seen;"
+#: The shell's job stores as the renderer holds them (memory stores are not in the page).
+JOB_STATES = """
+const state = window.store.getState();
+return arguments[0].map(id => {
+  let node = state.layout;
+  for (const key of state.paths.strs[id]) { node = node[key]; }
+  return node.props.data === undefined ? null : node.props.data;
+});
+"""
 BARS = ("const g = document.querySelector('#%s .js-plotly-plot');"
         "return g && g._fullData && g._fullData.length ? Array.from(g._fullData[0].y) : null;")
 
@@ -106,6 +115,23 @@ def test_a_big_sweep_runs_in_the_background_with_progress_then_draws(dash_duo, d
     assert dash_duo.get_logs() == []
     print(f"sweep of {BIG:,} accounts drawn {took:.1f} s after the change")
     until(lambda: not _jobs_left(), timeout=10)
+
+
+def test_leaving_the_page_during_a_job_is_clean_and_coming_back_draws(dash_duo, dashboard_app, default_background):
+    """A job that ends after the user went to another page reports to the shell's job store, not
+    to a progress bar that is gone (no console error), and the page works when shown again."""
+    _open(dash_duo, dashboard_app)
+    _population(dash_duo, BIG)
+    until(lambda: not _disabled(dash_duo, ids.EX_SWEEP_CANCEL), timeout=30)
+    dash_duo.driver.find_element("css selector", "a[href='/margin']").click()
+    until(lambda: dash_duo.driver.execute_script(JOB_STATES, list(background.JOB_STORES)) == [None, None], timeout=90)  # the jobs ended
+    assert dash_duo.get_logs() == []
+
+    dash_duo.driver.find_element("css selector", "a[href='/exchange']").click()
+    expected = _expected_bars(BIG)
+    until(lambda: dash_duo.driver.execute_script(BARS % ids.EX_SHOCK_CHART) == expected, timeout=90)
+    until(lambda: _disabled(dash_duo, ids.EX_SWEEP_CANCEL) and _disabled(dash_duo, ids.EX_CASCADE_CANCEL), timeout=90)
+    assert dash_duo.get_logs() == []
 
 
 def test_cancel_stops_the_job_and_keeps_the_last_figure(dash_duo, dashboard_app, default_background):
