@@ -20,7 +20,9 @@ release them: a job forked while a request thread computed the population it nee
 for that computation (:class:`dashboard.memo.SingleFlight`).  Here jobs are forked from a
 forkserver, a single-threaded process that serves no request and has imported the job bodies
 (:mod:`dashboard.jobs`) once.  A job is a daemon of its server: stopped, not awaited, when the
-server exits.
+server exits.  As with any ``multiprocessing`` start method but fork, a job imports the main
+module of the server: a script that starts the server must do so under
+``if __name__ == "__main__":`` (``python -m dashboard`` and gunicorn do).
 """
 from __future__ import annotations
 
