@@ -110,14 +110,15 @@ def long_callback(output: Output, job_store: str, bar_id: str, cancel_id: str, v
     """``view`` as the callback of :data:`SOURCE` into ``output``; when background callbacks are
     on, ``job`` (the same view taking ``set_progress`` first) as a background job instead: its
     progress and running state go to ``job_store`` in the shell (see
-    :data:`dashboard.background.JOB_STORES`), shown by this bar and button, and the button
-    cancels it."""
+    :data:`dashboard.background.JOB_STORES`), shown by this bar and button; the button, or going
+    to another page, cancels it."""
     if not background.enabled():
         callback(output, *SOURCE)(view)
         return
     callback(output, *SOURCE, background=True, manager=background.manager(),
              progress=[Output(job_store, "data")], progress_default=[None],
-             running=[(Output(job_store, "data"), 0, None)], cancel=[Input(cancel_id, "n_clicks")])(job)
+             running=[(Output(job_store, "data"), 0, None)],
+             cancel=[Input(cancel_id, "n_clicks"), Input(ids.URL, "pathname")])(job)
     clientside_callback(SHOW_JOB, Output(bar_id, "value"), Output(cancel_id, "disabled"), Input(job_store, "data"))
 
 
