@@ -10,8 +10,8 @@ run outside the request (the page stays responsive), show their progress and can
 * ``PMDASH_BACKGROUND=0``: no background jobs; the computations run in the request (no progress
   bar, no Cancel).
 * ``PMDASH_CELERY_BROKER`` (e.g. the Redis URL, ``redis://host:6379/1``): ``dash.CeleryManager``;
-  jobs then run in Celery workers (``celery -A dashboard.background:celery_app worker``), on any
-  machine that reaches the broker.
+  jobs then run in Celery workers (``celery -A dashboard.worker worker``, :mod:`dashboard.worker`),
+  on any machine that reaches the broker (``pip install -e .[celery]``).
 
 Why a forkserver: Dash starts each job with ``multiprocess.Process``, by default a ``fork()`` of
 the web server, which serves requests on several threads.  The child gets a copy of every lock and
@@ -58,10 +58,15 @@ def celery_app(broker: str):
     return Celery("dashboard.background", broker=broker, backend=broker)
 
 
+def broker() -> str:
+    """``PMDASH_CELERY_BROKER``, or "" when jobs do not go to Celery."""
+    return os.environ.get("PMDASH_CELERY_BROKER", "").strip()
+
+
 def enabled() -> bool:
     """Whether the long Exchange computations run as background callbacks (unless
     ``PMDASH_BACKGROUND=0``)."""
-    return bool(os.environ.get("PMDASH_CELERY_BROKER", "").strip()) or os.environ.get("PMDASH_BACKGROUND") != "0"
+    return bool(broker()) or os.environ.get("PMDASH_BACKGROUND") != "0"
 
 
 @functools.cache
@@ -95,8 +100,8 @@ def background_dir() -> str:
 @functools.cache
 def manager():
     """The background-callback manager of this process (see the module docstring)."""
-    if broker := os.environ.get("PMDASH_CELERY_BROKER", "").strip():
-        return dash.CeleryManager(celery_app(broker))
+    if url := broker():
+        return dash.CeleryManager(celery_app(url))
     import diskcache
     from multiprocess import forkserver
 

@@ -10,12 +10,14 @@ import threading
 import time
 import uuid
 
+import dash
 import flask
 import numpy as np
 import plotly.graph_objects as go
 import psutil
 import pytest
 from dash._callback import GLOBAL_CALLBACK_LIST
+from dash.background_callback.managers import BaseBackgroundCallbackManager
 from multiprocess.forkserver import _forkserver
 
 from dashboard import background, ids, jobs
@@ -106,6 +108,25 @@ def test_background_0_runs_them_in_the_request_without_bar(fresh_app, monkeypatc
     assert not any(c.get("background") for c in long.values())
     page = sys.modules["dashboard.pages.exchange"]
     assert page.progress_row(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL).hidden is True
+
+
+# Dash hands a new manager every job registered in this process so far, then the app registers its own.
+@pytest.mark.filterwarnings("ignore:Task name .* is already registered")
+def test_with_a_celery_broker_the_jobs_are_celery_tasks(fresh_app, monkeypatch):
+    pytest.importorskip("celery")
+    monkeypatch.setenv("PMDASH_CELERY_BROKER", "redis://127.0.0.1:9/0")  # not contacted by this test
+    background.manager.cache_clear()
+    try:
+        fresh_app()
+        assert all(c.get("background") for c in _long_callbacks().values())
+        manager = background.manager()
+        assert isinstance(manager, dash.CeleryManager)
+        tasks = {name for name in manager.handle.tasks if name.startswith("background_callback_")}
+        assert len(tasks) == len(LONG)
+    finally:
+        # Later apps of this process register their jobs with every manager Dash knows: not this one.
+        BaseBackgroundCallbackManager.managers.remove(background.manager())
+        background.manager.cache_clear()
 
 
 def test_the_diskcache_lives_in_the_data_directory(monkeypatch, tmp_path):
