@@ -333,3 +333,7 @@ EX_SWEEP_PROGRESS = "ex-sweep-progress"
 EX_SWEEP_CANCEL = "ex-sweep-cancel"
 EX_CASCADE_PROGRESS = "ex-cascade-progress"
 EX_CASCADE_CANCEL = "ex-cascade-cancel"
+# Their state, in the shell so that a job ending after the user left the page has somewhere to
+# report (dashboard/background.py): None idle, 0 started, k after step k.
+EX_SWEEP_JOB = "ex-sweep-job"
+EX_CASCADE_JOB = "ex-cascade-job"

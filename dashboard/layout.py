@@ -1,6 +1,7 @@
 """The shell around every page (the building blocks pages share are in :mod:`dashboard.components`).
 
-Shell, top to bottom: the three stores (the only per-user state, see :mod:`dashboard.stores`), the navbar
+Shell, top to bottom: the three stores (the only per-user state, see :mod:`dashboard.stores`), the
+state of the background computations (:func:`dashboard.background.stores`), the navbar
 (one link per registered page, in ``order``), the header area, then Dash's page container.
 
 The header area is a row of *strips*: each entry of :data:`HEADER_STRIPS` is a function returning
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, dcc, html
 
-from . import guard, ids, presentation
+from . import background, guard, ids, presentation
 from .components import health
 from .format import usd
 from .lessons import player as lesson_player
@@ -54,6 +55,7 @@ def shell() -> html.Div:
         dcc.Store(id=ids.ACCOUNT_STORE, storage_type="session", data=account.default_account()),
         presentation.store(),
         *lesson_player.stores(),
+        *background.stores(),
         navbar(),
         html.Header([strip() for strip in HEADER_STRIPS], id=ids.HEADER, className="header"),
         guard.state_banner(),

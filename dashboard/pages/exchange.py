@@ -6,7 +6,7 @@ The stores, their transitions and the memoised engine calls are in :mod:`dashboa
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from .. import background, ids
 from ..components import (
@@ -24,6 +24,7 @@ from ..components import (
 )
 from ..figures import exchange as figures
 from ..format import NO_EQUITY, shock_label, usd
+from ..jobs import STEPS, cascade_job, cascade_view, sweep_job, sweep_view
 from ..stores import exchange as ex
 
 dash.register_page(__name__, path="/exchange", name="Exchange", order=6, title="Exchange · Portfolio-margin risk")
@@ -92,10 +93,6 @@ def _controls():
     )
 
 
-#: Steps a background computation reports: started, computed, then drawn.
-STEPS = 3
-
-
 def progress_row(bar_id: str, cancel_id: str) -> html.Div:
     """Progress bar and Cancel button of one background computation (hidden when the
     computations run in the request, :func:`background.enabled`)."""
@@ -104,26 +101,25 @@ def progress_row(bar_id: str, cancel_id: str) -> html.Div:
                     className="toolbar ex-progress", hidden=not background.enabled())
 
 
-def _step(progress, k: int) -> None:
-    if progress is not None:
-        progress((str(k), str(STEPS)))
+#: Browser side: the page's progress bar and Cancel button show the job state of the shell's store.
+SHOW_JOB = """(state) => [state === null || state === undefined ? '0' : String(state),
+                        state === null || state === undefined]"""
 
 
-def _background(bar_id: str, cancel_id: str) -> dict:
-    """Keyword arguments that make a callback a background one with this bar and button (none
-    when background callbacks are off)."""
+def long_callback(output: Output, job_store: str, bar_id: str, cancel_id: str, view, job) -> None:
+    """``view`` as the callback of :data:`SOURCE` into ``output``; when background callbacks are
+    on, ``job`` (the same view taking ``set_progress`` first) as a background job instead: its
+    progress and running state go to ``job_store`` in the shell (see
+    :data:`dashboard.background.JOB_STORES`), shown by this bar and button; the button, or going
+    to another page, cancels it."""
     if not background.enabled():
-        return {}
-    return {"background": True, "manager": background.manager(),
-            "progress": [Output(bar_id, "value"), Output(bar_id, "max")],
-            "progress_default": ["0", str(STEPS)],
-            "running": [(Output(cancel_id, "disabled"), False, True)],
-            "cancel": [Input(cancel_id, "n_clicks")]}
-
-
-def _progress_last(args: tuple) -> tuple:
-    """A background callback gets ``set_progress`` first: the views take it last."""
-    return (*args[1:], args[0]) if background.enabled() else args
+        callback(output, *SOURCE)(view)
+        return
+    callback(output, *SOURCE, background=True, manager=background.manager(),
+             progress=[Output(job_store, "data")], progress_default=[None],
+             running=[(Output(job_store, "data"), 0, None)],
+             cancel=[Input(cancel_id, "n_clicks"), Input(ids.URL, "pathname")])(job)
+    clientside_callback(SHOW_JOB, Output(bar_id, "value"), Output(cancel_id, "disabled"), Input(job_store, "data"))
 
 
 layout = html.Div([
@@ -245,37 +241,8 @@ def render_queue(source, settings, upload, market, account):
     return queue_view(source, settings, upload, market, account)
 
 
-def _staged(progress, compute, draw):
-    """``draw(compute())`` with ``progress((step, of))`` told at each of its three steps; no
-    update when nothing is uploaded yet (render_queue says so)."""
-    try:
-        _step(progress, 1)
-        result = compute()
-        _step(progress, 2)
-        figure = draw(result)
-        _step(progress, 3)
-        return figure
-    except ValueError:
-        return no_update
-
-
-def sweep_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
-    """The shock-sweep figure; ``progress((step, of))`` is told each step when given."""
-    return _staged(progress, lambda: ex.sweep(source, settings, upload, market, account),
-                   lambda result: figures.shock_chart(result, settings["spot_shock"]))
-
-
-@callback(Output(ids.EX_SHOCK_CHART, "figure"), *SOURCE, **_background(ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL))
-def render_sweep(*args):
-    return sweep_view(*_progress_last(args))
-
-
-def cascade_view(source: str, settings: dict, upload: dict | None, market: dict, account: dict, progress=None):
-    """The cascade figure; ``progress((step, of))`` is told each step when given."""
-    return _staged(progress, lambda: ex.cascade_result(source, settings, upload, market, account),
-                   lambda result: figures.cascade_chart(result, settings["max_rounds"]))
-
-
-@callback(Output(ids.EX_CASCADE, "figure"), *SOURCE, **_background(ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL))
-def render_cascade(*args):
-    return cascade_view(*_progress_last(args))
+# The sweep and the cascade: their bodies are in dashboard.jobs, which a job process imports.
+long_callback(Output(ids.EX_SHOCK_CHART, "figure"), ids.EX_SWEEP_JOB, ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL,
+              sweep_view, sweep_job)
+long_callback(Output(ids.EX_CASCADE, "figure"), ids.EX_CASCADE_JOB, ids.EX_CASCADE_PROGRESS, ids.EX_CASCADE_CANCEL,
+              cascade_view, cascade_job)
