@@ -41,5 +41,15 @@ def create_app(cache_config: dict | None = None) -> dash.Dash:
     return app
 
 
+def set_up_before_serving(app: dash.Dash) -> None:
+    """Run Dash's once-per-process server set-up now, in one thread.  Dash does it in a hook of
+    the first request and marks it done before doing it, so under gunicorn's threads the other
+    first requests of a fresh worker read half-built registries and fail with 500
+    (plotly/dash#3971, seen in the load test); one request made here, before any other, avoids it."""
+    with app.server.test_client() as client:
+        client.get("/")
+
+
 app = create_app()
+set_up_before_serving(app)
 server = app.server

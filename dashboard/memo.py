@@ -12,8 +12,9 @@
   :func:`memoised` combines it with a cache.
 
 Environment: ``PMDASH_REDIS_URL`` (``redis://host:6379/0``), ``PMDASH_CACHE_DIR``,
-``PMDASH_CACHE_MAX_MB`` (in-process bound, default 512: what an edit keeps — revaluation and prepared
-account model, ~6 MB for a 200-position book — for 50 users, with room).
+``PMDASH_CACHE_MAX_MB`` (in-process bound per worker, default 256: what an edit keeps — revaluation and
+prepared account model, ~6 MB for a 200-position book — for most of 50 users; the load test's p95
+is 0.21–0.25 s at 512, 0.23–0.27 s at 256 and 0.84 s at 128).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 from flask_caching.backends.base import BaseCache
 
-DEFAULT_MAX_BYTES = 512 * 2**20
+DEFAULT_MAX_BYTES = 256 * 2**20
 DEFAULT_TIMEOUT = 3600
 
 

@@ -98,7 +98,7 @@ def test_cache_config_choices():
     files = cache_config({"PMDASH_CACHE_DIR": "/tmp/x"})
     assert files["CACHE_TYPE"] == "FileSystemCache" and files["CACHE_DIR"] == "/tmp/x"
     default = cache_config({})
-    assert default["CACHE_TYPE"] == "dashboard.memo.ByteBoundedCache" and default["CACHE_MAX_BYTES"] == 512 * MB
+    assert default["CACHE_TYPE"] == "dashboard.memo.ByteBoundedCache" and default["CACHE_MAX_BYTES"] == 256 * MB
 
 
 def _race(n_threads, target):

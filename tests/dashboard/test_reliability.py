@@ -120,3 +120,27 @@ def test_exchange_background_views_report_three_steps_and_draw_the_same_figures(
         with_bar = view("generated", settings, None, market, default_account(), steps.append)
         assert steps == [1, 2, 3]
         assert with_bar.to_dict() == view("generated", settings, None, market, default_account()).to_dict()
+
+
+def test_a_fresh_worker_is_set_up_before_its_first_request(dashboard_app):
+    """Dash sets a server up in a hook of its first request, marking it done before doing it:
+    under gunicorn's threads the other first requests read half-built registries and fail with
+    500 (plotly/dash#3971; 4 such 500s in a load test).  The WSGI app is set up before serving."""
+    from dashboard.app import set_up_before_serving
+
+    app = dashboard_app
+    assert not app._got_first_request["setup_server"] and not app.registered_paths
+    set_up_before_serving(app)
+    assert app._got_first_request["setup_server"] and app.registered_paths  # the component bundles
+    results = []
+
+    def first_requests():
+        with app.server.test_client() as client:
+            results.append((client.get("/_dash-dependencies").status_code, client.get("/_dash-layout").status_code))
+
+    threads = [threading.Thread(target=first_requests) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [(200, 200)] * 16

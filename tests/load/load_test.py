@@ -30,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -249,13 +250,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def start_gunicorn(port: int) -> subprocess.Popen:
-    """The Procfile's command on loopback (its own process group, so it stops with its workers)."""
+def start_gunicorn(port: int, log) -> subprocess.Popen:
+    """The Procfile's command on loopback (its own process group, so it stops with its workers);
+    its log (errors with their tracebacks) goes to the file ``log``."""
     cmd = [sys.executable, "-m", "gunicorn", "dashboard.app:server", "--workers", "2", "--threads", "4",
            "--timeout", "120", "--bind", f"127.0.0.1:{port}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(240):
         try:
             if requests.get(f"http://127.0.0.1:{port}/_dash-layout", timeout=5).ok:
@@ -290,7 +291,10 @@ def report(recorder: Recorder, rss: list[float], errors: list[str], wall: float,
         "http_5xx": sum(1 for *_, st in samples if st >= 500), "failed": sum(1 for *_, st in samples if st == 0),
         "failures": dict(recorder.failures), "retried": recorder.retries,
         "rss_start_mb": round(rss[0], 1) if rss else None, "rss_max_mb": round(max(rss), 1) if rss else None,
-        "rss_end_mb": round(rss[-1], 1) if rss else None, "user_errors": errors[:5],
+        "rss_end_mb": round(rss[-1], 1) if rss else None,
+        # RSS at each tenth of the run: a bounded server levels off.
+        "rss_timeline_mb": [round(rss[len(rss) * k // 10], 1) for k in range(10)] + [round(rss[-1], 1)] if rss else [],
+        "user_errors": errors[:5],
         "per_callback": {name: {"n": len(v), "p50_s": round(statistics.median(v), 3),
                                 "p95_s": round(percentile(v, 95), 3)}
                          for name, v in sorted(by_cb.items(), key=lambda kv: -len(kv[1]))},
@@ -308,7 +312,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.url and urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         ap.error("loopback only: --url must be http://127.0.0.1:PORT or localhost")
-    server = None if args.url else start_gunicorn(_free_port())
+    with tempfile.NamedTemporaryFile("w+", prefix="pmdash-load-", suffix=".log", delete=False) as log:
+        summary = run(args, log)
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    return 0 if summary["http_5xx"] == 0 and summary["failed"] == 0 else 1
+
+
+def run(args, log) -> dict:
+    """The load test of ``args``; the server's log (when this starts it) goes to ``log``."""
+    server = None if args.url else start_gunicorn(_free_port(), log)
     base = args.url or f"http://127.0.0.1:{server.args[-1].split(':')[-1]}"
     recorder, errors, rss = Recorder(), [], []
     stop = threading.Event()
@@ -336,10 +350,11 @@ def main(argv=None) -> int:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
     summary = report(recorder, rss, errors, time.monotonic() - start, args.users)
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
-    return 0 if summary["http_5xx"] == 0 and summary["failed"] == 0 else 1
+    if server is not None:
+        log.seek(0)
+        summary["server_log"] = log.name
+        summary["server_errors"] = [line.rstrip() for line in log if "Error" in line or "Traceback" in line][:20]
+    return summary
 
 
 if __name__ == "__main__":
