@@ -122,13 +122,22 @@ def test_exchange_background_views_report_three_steps_and_draw_the_same_figures(
         assert with_bar.to_dict() == view("generated", settings, None, market, default_account()).to_dict()
 
 
-def test_a_fresh_worker_is_set_up_before_its_first_request(dashboard_app):
+def test_a_fresh_worker_is_set_up_before_its_first_request(monkeypatch):
     """Dash sets a server up in a hook of its first request, marking it done before doing it:
     under gunicorn's threads the other first requests read half-built registries and fail with
     500 (plotly/dash#3971; 4 such 500s in a load test).  The WSGI app is set up before serving."""
+    from dash import _callback, html
+
+    from dashboard.app import app as wsgi_app
     from dashboard.app import set_up_before_serving
 
-    app = dashboard_app
+    assert wsgi_app._got_first_request["setup_server"] and wsgi_app.registered_paths
+    # A small app of its own (the suite's app and Dash's global registries stay untouched).
+    for name, empty in (("GLOBAL_CALLBACK_MAP", {}), ("GLOBAL_CALLBACK_LIST", []), ("GLOBAL_INLINE_SCRIPTS", [])):
+        monkeypatch.setattr(_callback, name, empty)
+    app = dash.Dash(__name__)
+    app.layout = html.Div([dcc.Input(id="x", value="1"), html.Div(id="y")])
+    app.callback(dash.Output("y", "children"), dash.Input("x", "value"))(lambda v: v)
     assert not app._got_first_request["setup_server"] and not app.registered_paths
     set_up_before_serving(app)
     assert app._got_first_request["setup_server"] and app.registered_paths  # the component bundles
