@@ -96,15 +96,19 @@ def _disabled(dash_duo, element_id: str) -> bool:
 
 def test_a_big_sweep_runs_in_the_background_with_progress_then_draws(dash_duo, dashboard_app, default_background):
     _open(dash_duo, dashboard_app)
-    assert dash_duo.find_element(f"#{ids.EX_SWEEP_PROGRESS}").is_displayed()
+    until(lambda: _disabled(dash_duo, ids.EX_SWEEP_CANCEL), timeout=30)
+    assert not dash_duo.find_element(f"#{ids.EX_SWEEP_PROGRESS}").is_displayed()  # no job: out of sight
     dash_duo.driver.execute_script(WATCH, ids.EX_SWEEP_PROGRESS, ids.EX_SWEEP_CANCEL, ids.EX_CASCADE_CANCEL)
 
     expected = _expected_bars(BIG)
     started = time.monotonic()
     _population(dash_duo, BIG)
+    until(lambda: dash_duo.find_element(f"#{ids.EX_SWEEP_CANCEL}").is_displayed(), timeout=30)
+    assert dash_duo.find_element(f"#{ids.EX_SWEEP_PROGRESS}").is_displayed()
     until(lambda: dash_duo.driver.execute_script(BARS % ids.EX_SHOCK_CHART) == expected, timeout=90)
     took = time.monotonic() - started
     until(lambda: _disabled(dash_duo, ids.EX_CASCADE_CANCEL), timeout=90)
+    until(lambda: not dash_duo.find_element(f"#{ids.EX_SWEEP_PROGRESS}").is_displayed(), timeout=10)  # done
 
     seen = dash_duo.driver.execute_script(SEEN)
     bar = [value for i, value, _ in seen if i == ids.EX_SWEEP_PROGRESS]
