@@ -217,10 +217,11 @@ def _check_budget(settings: Settings, n_instruments: int) -> None:
                  "use fewer spot or vol steps, horizons or profile points, or a smaller book")
 
 
-def start_revaluation(arr: InstrumentArrays, settings: Settings, pool) -> Callable[[], Revaluation]:
+def start_revaluation(arr: InstrumentArrays, settings: Settings, pool, base: np.ndarray | None = None
+                      ) -> Callable[[], Revaluation]:
     """Submit the :class:`Revaluation` of ``arr``'s instruments to the threads of ``pool``; the
-    returned function waits for it."""
-    base = instrument_values(arr)
+    returned function waits for it.  ``base``: the instruments' values today, if already known."""
+    base = instrument_values(arr) if base is None else base
     finish_cube = start_instrument_stress(arr, settings.grid, base, pool)
     shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
     labels = [f"{h:g} d" for h in settings.horizons_days]
@@ -274,8 +275,8 @@ def analyze(book: Book, market: Market, settings: Settings | None = None, *,
     net = net_quantities(pos_inst, q, len(arr))
     with revaluation_pool() as pool:
         # The revaluation runs on the pool's threads while this thread builds the tables.
-        finish = start_revaluation(arr, settings, pool) if revaluation is None else (lambda: revaluation)
         base = instrument_values(arr) if revaluation is None else revaluation.base
+        finish = start_revaluation(arr, settings, pool, base) if revaluation is None else (lambda: revaluation)
         frame = _position_table(book, arr, pos_inst, q, base)
         totals = {c: float(frame[c].sum()) for c in TOTAL_COLUMNS}
         # P&L vs entry is unknown (NaN), not zero, when no position has an entry price.

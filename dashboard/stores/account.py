@@ -157,7 +157,7 @@ def _prepared(book_obj: Book, market: dict, account: dict) -> AccountModel:
     the account: an edit of quantities or entry prices reuses it."""
     model = account["model"]
     return state.memoise(
-        "account-model", [[i.name for i in book_obj.instruments], market, *account_key(account), model,
+        "account-model", [state.instrument_key(book_obj), market, *account_key(account), model,
                           account.get("params", {}).get(model)],
         lambda: account_model(book_obj, state.market_of(market), engine_account(account), model,
                               model_params(account, model), arrays=state.instruments_of(book_obj, market),

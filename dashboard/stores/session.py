@@ -158,11 +158,16 @@ def memoise(namespace: str, payload, compute):
     return memo.memoised(_cache, f"{namespace}:{content_hash(payload)}", compute, _flight)
 
 
+def instrument_key(book: Book) -> list[str]:
+    """The part of a book that work kept across edits of quantities depends on: its instruments."""
+    return [i.name for i in book.instruments]
+
+
 def instruments_of(book: Book, market: dict) -> InstrumentArrays:
     """``book``'s instruments vectorised against the market store, memoised by the instrument
     names and the market: an edit of quantities or entry prices reuses them (for the analysis
     and every margin model: the dashboard's settings keep the market's smile dynamics)."""
-    return memoise("arrays", [[i.name for i in book.instruments], market],
+    return memoise("arrays", [instrument_key(book), market],
                    lambda: instrument_arrays(book.instruments, market_of(market)))
 
 
@@ -170,7 +175,7 @@ def revaluation(book: Book, market: dict, settings: dict) -> Revaluation:
     """The instrument-level half of an analysis (``engine.analysis.revalue``), memoised by the
     instrument names, the market and the settings: an edit of quantities or entry prices only
     aggregates it again."""
-    return memoise("revaluation", [[i.name for i in book.instruments], market, settings],
+    return memoise("revaluation", [instrument_key(book), market, settings],
                    lambda: revalue(book, market_of(market), settings_of(settings),
                                    arrays=instruments_of(book, market)))
 

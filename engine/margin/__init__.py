@@ -255,7 +255,7 @@ def account_book(book: Book, market: Market, account=None, feeds: VenueFeeds | N
     if account.is_coin_margined and account.denomination in market.underlyings \
             and account.denomination not in book.underlyings:
         extra += (parse_instrument(account.denomination),)
-    reuse = arrays is not None and set(extra) <= set(arrays.instruments)
+    reuse = arrays is not None and (not extra or set(extra) <= set(arrays.instruments))
     mb = margin_book(book, market, arrays if reuse else None, extra_instruments=extra)
     uni = mb.universe
     for k, c in enumerate(account.collateral):

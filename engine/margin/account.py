@@ -32,7 +32,7 @@ from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import MarginModel, account_book, margin_model, risk_based
-from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate_stacked
+from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate_stacked, margin_book
 
 # ----------------------------------------------------------------------------- ratio and health levels
 #: Health levels of the margin ratio MM ÷ equity, the one definition every page uses: healthy
@@ -194,18 +194,16 @@ def account_requirement(book: Book, market: Market, collateral, model: str | Mar
 def _states(book, market, collateral, model, params, arrays, feeds, prepared: AccountModel | None) -> _AccountStates:
     """The account's states, on ``prepared`` when given (it must be this account's, model's and
     instruments')."""
+    _check_collateral(collateral)
+    resolved = margin_model(model, params)
     if prepared is None:
-        prepared = account_model(book, market, collateral, model, params, arrays=arrays, feeds=feeds)
-    else:
-        _check_collateral(collateral)
-        resolved = margin_model(model, params)
-        if load_account(collateral) != prepared.account or (feeds or VenueFeeds()) != prepared.feeds \
-                or (resolved.name, resolved.params) != (prepared.model.name, prepared.model.params):
-            raise ValueError("prepared is another account's or model's: rebuild it (account_model)")
-    ab = account_book(book, market, prepared.account, prepared.feeds, prepared.universe.arrays)
-    if ab.mb.arrays is not prepared.universe.arrays:
-        raise ValueError("prepared is for other instruments: rebuild it (account_model)")
-    return _AccountStates(ab.mb, prepared)
+        ab = account_book(book, market, collateral, feeds, arrays)
+        return _AccountStates(ab.mb, AccountModel(ab, resolved))
+    if load_account(collateral) != prepared.account or (feeds or VenueFeeds()) != prepared.feeds \
+            or (resolved.name, resolved.params) != (prepared.model.name, prepared.model.params):
+        raise ValueError("prepared is another account's or model's: rebuild it (account_model)")
+    # The positions on the prepared instruments (ValueError "rebuild" when the book holds others).
+    return _AccountStates(margin_book(book, market, prepared.universe.arrays), prepared)
 
 
 def marked_values(universe: Universe, feeds: VenueFeeds | None, shock=0.0) -> np.ndarray:
