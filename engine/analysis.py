@@ -82,6 +82,11 @@ class Settings:
         return n_instruments * (cells + self.profile_steps * (len(self.horizons_days) + 2))
 
     @property
+    def profile_shocks(self) -> np.ndarray:
+        """Spot moves (fractions) of the payoff curves and the Greeks profile."""
+        return np.linspace(-self.spot_range, self.spot_range, self.profile_steps)
+
+    @property
     def grid(self) -> ShockGrid:
         return ShockGrid.build(self.spot_range, self.spot_steps, self.vol_range, self.vol_steps,
                                self.horizons_days)
@@ -190,11 +195,6 @@ class Revaluation:
     payoff: np.ndarray
     profile: dict[str, np.ndarray]
 
-    @property
-    def profile_shocks(self) -> np.ndarray:
-        s = self.settings
-        return np.linspace(-s.spot_range, s.spot_range, s.profile_steps)
-
 
 def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
     if isinstance(settings, Mapping):  # e.g. the dashboard's JSON store
@@ -223,7 +223,7 @@ def start_revaluation(arr: InstrumentArrays, settings: Settings, pool, base: np.
     returned function waits for it.  ``base``: the instruments' values today, if already known."""
     base = instrument_values(arr) if base is None else base
     finish_cube = start_instrument_stress(arr, settings.grid, base, pool)
-    shocks = np.linspace(-settings.spot_range, settings.spot_range, settings.profile_steps)
+    shocks = settings.profile_shocks
     labels = [f"{h:g} d" for h in settings.horizons_days]
     horizons = [h / DAYS_PER_YEAR for h in settings.horizons_days]
     opt_T = arr.T[arr.option_index]
@@ -312,7 +312,7 @@ def _extrapolated_vol_warning(arr: InstrumentArrays, market: Market) -> list[str
 
 def _payoff(rv: Revaluation, net: np.ndarray):
     """P&L vs spot at unchanged vol for each horizon and at the last option expiry, with breakevens."""
-    shocks = rv.profile_shocks
+    shocks = rv.settings.profile_shocks
     pnl = rv.payoff @ net
     frame = pd.DataFrame({
         "spot_shock": np.tile(shocks, len(rv.payoff_labels)),
@@ -325,7 +325,7 @@ def _payoff(rv: Revaluation, net: np.ndarray):
 
 def _profile(rv: Revaluation, net: np.ndarray) -> pd.DataFrame:
     """Book P&L and Greeks totals as every spot moves by the same fraction (vol per smile)."""
-    data = {"spot_shock": rv.profile_shocks}
+    data = {"spot_shock": rv.settings.profile_shocks}
     data.update({k: rv.profile[k] @ net for k in GREEK_COLUMNS})
     data["pnl"] = rv.profile["pnl"] @ net
     return pd.DataFrame(data)
