@@ -32,7 +32,7 @@ from ..market import Market
 from ..portfolio import Book
 from ..scenarios import InstrumentArrays
 from . import MarginModel, account_book, margin_model, risk_based
-from .core import FUTURE_CODE, PERPETUAL_CODE, MarginBook, Universe, evaluate_stacked, margin_book
+from .core import FUTURE_CODE, PERPETUAL_CODE, Kernel, MarginBook, Universe, evaluate_stacked, margin_book
 
 # ----------------------------------------------------------------------------- ratio and health levels
 #: Health levels of the margin ratio MM ÷ equity, the one definition every page uses: healthy
@@ -266,7 +266,7 @@ def _first_crossing(gap, known: dict, grid: np.ndarray) -> float | None:
 class _Snapshots:
     """The model prepared at k moved snapshots (see :class:`AccountModel`)."""
 
-    kernel: object
+    kernel: Kernel
     copies: int
     to_usd: float
     charges: np.ndarray  # (k, 2) collateral IM and MM charges, cash units
@@ -279,8 +279,9 @@ class AccountModel:
     moved by given fractions — what :func:`account_health` and :func:`account_requirement`
     compute before any quantity enters.  The stacks the search always evaluates (today, the coarse
     grid) are kept per tuple of moves (:attr:`KEPT` at most), so an edit of quantities or entry
-    prices reuses them: pass the same AccountModel as ``prepared=`` (built by :func:`account_model`).  A coin-margined
-    account converts at each snapshot's own spot, so its snapshots are prepared one at a time."""
+    prices reuses them: pass the same AccountModel as ``prepared=`` (built by :func:`account_model`).
+    A coin-margined account converts at each snapshot's own spot, so its snapshots are prepared one
+    at a time."""
 
     KEPT = 4
 
@@ -370,7 +371,7 @@ class _AccountStates:
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def _chunk(self, snap: _Snapshots):
-        rows = evaluate_stacked(snap.kernel, self.mb.net, snap.copies)  # type: ignore[arg-type]
+        rows = evaluate_stacked(snap.kernel, self.mb.net, snap.copies)
         equity = snap.collateral + position_mtm(self.mb, snap.marked).sum(axis=-1)
         return (equity, rows[:, 0] * snap.to_usd + snap.charges[:, 0],
                 rows[:, 1] * snap.to_usd + snap.charges[:, 1])
